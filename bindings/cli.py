@@ -1,0 +1,115 @@
+"""The ``plait`` command line.
+
+    plait check CONFIG... [--n-plus-one-queries] [--format text|json]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+import orjson
+
+from . import __version__
+from .planner import CheckResult, Severity, check_config, find_n_plus_one
+from .planner.model import UPSTREAM_RESOLVERS, Blueprint
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="plait",
+        description="plait: a fast API-composition engine driven by a GraphQL SDL config "
+                    "(Tailcall-compatible directives).",
+    )
+    parser.add_argument("--version", action="version", version=f"plait {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    check = commands.add_parser(
+        "check", help="validate configs and report every error",
+        description="Load config files (.graphql/.gql schemas, .yml/.yaml/.json runtime "
+                    "settings; merged in order, following @link(type: Config)) and report "
+                    "every error as file:line:col: message. Exit 0 when valid, 1 when not.")
+    check.add_argument("configs", nargs="+", metavar="CONFIG", help="config files")
+    check.add_argument("-n", "--n-plus-one-queries", action="store_true",
+                       help="list query paths where each list item triggers its own "
+                            "un-batched upstream call")
+    check.add_argument("--format", choices=("text", "json"), default="text",
+                       help="output format (default: text)")
+    check.set_defaults(run=run_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "run", None) is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.run(args))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - a bug must not look like bad input
+        if os.environ.get("PLAIT_DEBUG"):
+            traceback.print_exc()
+        print(f"plait: internal error: {exc!r} (set PLAIT_DEBUG=1 for a traceback; "
+              "please report it)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _summary(blueprint: Blueprint) -> dict[str, int]:
+    types = blueprint.user_types()
+    fields = sum(len(t.fields) for t in types)
+    resolvers = [f.resolver for t in types for f in t.fields.values() if f.resolver]
+    return {"types": len(types), "fields": fields, "resolvers": len(resolvers),
+            "upstream_resolvers": sum(isinstance(r, UPSTREAM_RESOLVERS) for r in resolvers)}
+
+
+def run_check(args: argparse.Namespace) -> int:
+    result: CheckResult = check_config(args.configs)
+    hazards = find_n_plus_one(result.blueprint) if (result.blueprint and
+                                                    args.n_plus_one_queries) else []
+    if args.format == "json":
+        report = {
+            "ok": result.ok,
+            "files": result.files,
+            "milliseconds": round(result.seconds * 1000, 3),
+            "diagnostics": [d.to_json() for d in result.diagnostics],
+            "summary": _summary(result.blueprint) if result.blueprint else None,
+        }
+        if args.n_plus_one_queries:
+            report["n_plus_one"] = [{"field": h.field, "path": h.chain(), "query": h.query()}
+                                    for h in hazards]
+        sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return EXIT_OK if result.ok else EXIT_INVALID
+
+    for diagnostic in result.diagnostics:
+        print(diagnostic.format(), file=sys.stderr)
+    errors = sum(d.severity is Severity.ERROR for d in result.diagnostics)
+    warnings = len(result.diagnostics) - errors
+    if result.blueprint is None:
+        print(f"plait check: {_count(errors, 'error')}, {_count(warnings, 'warning')}",
+              file=sys.stderr)
+        return EXIT_INVALID
+    stats = _summary(result.blueprint)
+    print(f"ok: {', '.join(result.files)}: {_count(stats['types'], 'type')}, "
+          f"{_count(stats['fields'], 'field')}, {_count(stats['resolvers'], 'resolver')} "
+          f"({stats['upstream_resolvers']} upstream), {_count(warnings, 'warning')}; "
+          f"checked in {result.seconds * 1000:.1f} ms")
+    if args.n_plus_one_queries:
+        if not hazards:
+            print("N+1 queries: none")
+        else:
+            print(f"N+1 queries: {len(hazards)}")
+            width = max(len(h.query()) for h in hazards)
+            for hazard in hazards:
+                print(f"  {hazard.query():<{width}}  {hazard.chain()}")
+    return EXIT_OK
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"

@@ -1,0 +1,299 @@
+"""Pass 5: directives on fields and types become resolvers and field properties.
+
+``@http``, ``@grpc``, ``@graphQL``, ``@call``, ``@expr`` (and ``@js``, which plait refuses)
+become resolver objects with compiled templates; ``@cache``, ``@modify``, ``@omit``,
+``@protected``, ``@discriminate`` set field properties; ``@addField`` adds fields; ``@alias``
+sets enum value aliases.
+"""
+from __future__ import annotations
+
+from .compile_templates import compile_json, compile_string
+from .diagnostics import Diagnostics, Loc, did_you_mean
+from .directive_specs import DIRECTIVES
+from .located import LValue
+from .model import (INTERFACE, OBJECT, CallResolver, CallStep, DirectiveUse, ExprResolver,
+                    FieldDef, GraphQLResolver, GrpcResolver, HttpQueryParam, HttpResolver,
+                    Resolver, TypeDef, TypeRef)
+from .settings import UpstreamSettings
+from .templates import JsonTemplate, Template
+
+JS_HINT = "plait does not run JavaScript; express the logic with @expr, @call or select"
+
+
+def build_resolvers(types: dict[str, TypeDef], upstream: UpstreamSettings,
+                    diags: Diagnostics) -> None:
+    """Attach resolvers and properties to every object/interface type and field."""
+    for typedef in types.values():
+        if typedef.builtin:
+            continue
+        typedef.resolver = _resolver(typedef.directives, typedef.name, upstream, diags)
+        for use in _valid(typedef.directives):
+            if use.name == "cache":
+                typedef.cache_max_age_ms = _max_age(use, diags)
+            elif use.name == "protected":
+                typedef.protected = True
+        for field_def in list(typedef.fields.values()):
+            where = f"{typedef.name}.{field_def.name}"
+            field_def.resolver = _resolver(field_def.directives, where, upstream, diags)
+            _field_properties(field_def, diags)
+        for value in typedef.values.values():
+            for use in _valid(value.directives):
+                if use.name == "alias":
+                    value.aliases = tuple(use.args["options"])
+        if typedef.kind in (OBJECT, INTERFACE):
+            for use in _valid(typedef.directives):
+                if use.name == "addField":
+                    _add_field(typedef, use, types, diags)
+        _check_public_names(typedef, diags)
+
+
+def _valid(uses: list[DirectiveUse]) -> list[DirectiveUse]:
+    return [use for use in uses if use.valid]
+
+
+def _resolver(uses: list[DirectiveUse], where: str, upstream: UpstreamSettings,
+              diags: Diagnostics) -> Resolver | None:
+    resolvers = [use for use in uses if use.name in DIRECTIVES and DIRECTIVES[use.name].resolver]
+    if len(resolvers) > 1:
+        names = ", ".join(f"@{use.name} at {use.loc.line}:{use.loc.col}" for use in resolvers)
+        diags.error(resolvers[1].loc, f"{where} has more than one resolver ({names})",
+                    "keep one; use @call to combine several root fields")
+        return None
+    if not resolvers or not resolvers[0].valid:
+        return None
+    use = resolvers[0]
+    what = f"@{use.name} on {where}"
+    if use.name == "http":
+        return _http(use, what, upstream, diags)
+    if use.name == "grpc":
+        return _grpc(use, what, diags)
+    if use.name == "graphQL":
+        return GraphQLResolver(
+            use.loc, _url(use, what, diags), use.args["name"],
+            _pairs(use, "args", what, diags), _pairs(use, "headers", what, diags),
+            bool(use.args.get("batch")), bool(use.args.get("dedupe")))
+    if use.name == "call":
+        return _call(use, what, diags)
+    if use.name == "expr":
+        body = use.values.get("body")
+        return ExprResolver(use.loc, compile_json(body, diags, what) if body
+                            else JsonTemplate(None))
+    diags.error(use.loc, f"{what}: @js is not supported", JS_HINT)
+    return None
+
+
+def _url(use: DirectiveUse, what: str, diags: Diagnostics,
+         base: str | None = None) -> Template:
+    value = use.values.get("url")
+    if value is None:
+        path = use.values.get("path")
+        base = use.args.get("baseURL") or base
+        if path is None or base is None:
+            diags.error(use.loc, f'@{use.name} needs argument "url" (String!)',
+                        "give the full upstream URL, e.g. url: \"http://host/users/"
+                        "{{.args.id}}\"")
+            return Template(())
+        value = LValue("string", base.rstrip("/") + "/" + path.value.lstrip("/"), path.loc)
+    template = compile_string(value, diags, f"{what} url")
+    first = template.parts[0] if template.parts else ""
+    if isinstance(first, str) and not first.lower().startswith(("http://", "https://")):
+        diags.error(value.loc, f'{what}: url "{value.value}" is not an absolute http(s) URL',
+                    "start it with http:// or https:// (or a template such as "
+                    "{{.vars.baseUrl}})")
+    return template
+
+
+def _pairs(use: DirectiveUse, name: str, what: str,
+           diags: Diagnostics) -> list[tuple[str, Template]]:
+    value = use.values.get(name)
+    if value is None or value.kind == "null":
+        return []
+    items = value.value if value.kind == "list" else [value]
+    return [(item.value["key"].value,
+             compile_string(item.value["value"], diags, f"{what} {name}"))
+            for item in items]
+
+
+def _http(use: DirectiveUse, what: str, upstream: UpstreamSettings,
+          diags: Diagnostics) -> HttpResolver:
+    args = use.args
+    for hook in ("onRequest", "onResponseBody"):
+        if args.get(hook):
+            diags.error(use.values[hook].loc, f"{what}: {hook} hooks are not supported",
+                        JS_HINT)
+    query = []
+    query_value = use.values.get("query")
+    if query_value is not None and query_value.kind != "null":
+        items = query_value.value if query_value.kind == "list" else [query_value]
+        for item in items:
+            entry = item.value
+            skip = entry.get("skipEmpty")
+            query.append(HttpQueryParam(entry["key"].value,
+                                        compile_string(entry["value"], diags,
+                                                       f"{what} query"),
+                                        bool(skip.value) if skip is not None else False))
+    body = use.values.get("body")
+    select = use.values.get("select")
+    resolver = HttpResolver(
+        use.loc, _url(use, what, diags, upstream.base_url), args.get("method") or "GET",
+        query, _pairs(use, "headers", what, diags),
+        compile_json(body, diags, f"{what} body") if body is not None else None,
+        tuple(args.get("batchKey") or ()), bool(args.get("dedupe")),
+        args.get("encoding") or "ApplicationJson",
+        compile_json(select, diags, f"{what} select", roots=None) if select else None)
+    if resolver.batch_key:
+        _check_batch(resolver, use, what, diags)
+    return resolver
+
+
+def _check_batch(resolver: HttpResolver, use: DirectiveUse, what: str,
+                 diags: Diagnostics) -> None:
+    if resolver.method == "GET":
+        uses_value = any(ref.root == "value" for param in resolver.query
+                         for ref in param.value.refs)
+        if not uses_value:
+            diags.error(use.values["batchKey"].loc,
+                        f"{what}: batchKey needs a query parameter that uses "
+                        "{{.value...}} (it carries the batched keys)",
+                        'e.g. query: [{key: "id", value: "{{.value.userId}}"}]')
+    elif resolver.body is None or not any(ref.root == "value" for t in
+                                          resolver.body.templates() for ref in t.refs):
+        diags.error(use.values["batchKey"].loc,
+                    f"{what}: batchKey on {resolver.method} needs a body that uses "
+                    "{{.value...}} (per-item bodies are sent as one JSON array)")
+
+
+def _grpc(use: DirectiveUse, what: str, diags: Diagnostics) -> GrpcResolver:
+    method = use.args["method"]
+    if method.count(".") < 2:
+        diags.error(use.values["method"].loc, f'{what}: method "{method}" is not '
+                    "package.Service.Method", 'e.g. method: "news.NewsService.GetAllNews"')
+    body = use.values.get("body")
+    select = use.values.get("select")
+    return GrpcResolver(
+        use.loc, _url(use, what, diags), method,
+        compile_json(body, diags, f"{what} body") if body is not None else None,
+        _pairs(use, "headers", what, diags), tuple(use.args.get("batchKey") or ()),
+        bool(use.args.get("dedupe")),
+        compile_json(select, diags, f"{what} select", roots=None) if select else None)
+
+
+def _call(use: DirectiveUse, what: str, diags: Diagnostics) -> CallResolver | None:
+    steps = []
+    for index, step in enumerate(use.values["steps"].value
+                                 if use.values["steps"].kind == "list"
+                                 else [use.values["steps"]]):
+        entry: dict[str, LValue] = step.value
+        kinds = [kind for kind in ("query", "mutation") if kind in entry]
+        if len(kinds) != 1:
+            diags.error(step.loc, f"{what}: step {index + 1} needs exactly one of query or "
+                        "mutation", 'e.g. steps: [{query: "user", args: {id: "{{.value.'
+                        'userId}}"}}]')
+            continue
+        args = entry.get("args")
+        if args is not None and args.kind not in ("object", "null"):
+            diags.error(args.loc, f"{what}: step {index + 1} args must be an object, found "
+                        f"{args.describe()}")
+            continue
+        steps.append(CallStep(kinds[0], entry[kinds[0]].value,
+                              compile_json(args, diags, f"{what} args") if args is not None
+                              and args.kind == "object" else JsonTemplate({}),
+                              entry[kinds[0]].loc))
+    if not steps:
+        return None
+    return CallResolver(use.loc, steps, bool(use.args.get("dedupe")))
+
+
+def _max_age(use: DirectiveUse, diags: Diagnostics) -> int | None:
+    max_age = use.args["maxAge"]
+    if max_age <= 0:
+        diags.error(use.values["maxAge"].loc, f"@cache maxAge must be > 0 milliseconds, "
+                    f"found {max_age}")
+        return None
+    return max_age
+
+
+def _field_properties(field_def: FieldDef, diags: Diagnostics) -> None:
+    for use in _valid(field_def.directives):
+        if use.name == "cache":
+            field_def.cache_max_age_ms = _max_age(use, diags)
+        elif use.name == "modify":
+            if use.args.get("omit"):
+                field_def.public_name = None
+            elif use.args.get("name"):
+                field_def.public_name = use.args["name"]
+        elif use.name == "omit":
+            field_def.public_name = None
+        elif use.name == "protected":
+            field_def.protected = True
+        elif use.name == "discriminate":
+            field_def.discriminate = use.args.get("field") or "type"
+
+
+def _add_field(typedef: TypeDef, use: DirectiveUse, types: dict[str, TypeDef],
+               diags: Diagnostics) -> None:
+    name: str = use.args["name"]
+    path: list[str] = use.args["path"]
+    if name in typedef.fields:
+        diags.error(use.values["name"].loc, f'@addField: {typedef.name} already has a field '
+                    f'"{name}"')
+        return
+    if not path:
+        diags.error(use.values["path"].loc, "@addField path must not be empty")
+        return
+    current: TypeDef = typedef
+    list_depth = 0
+    last: FieldDef | None = None
+    for index, segment in enumerate(path):
+        if segment.isdigit():
+            if last is None or list_depth <= 0:
+                diags.error(use.values["path"].loc, f"@addField path: index {segment} is not "
+                            "applied to a list")
+                return
+            list_depth -= 1
+            continue
+        field_def = current.fields.get(segment)
+        if field_def is None:
+            diags.error(use.values["path"].loc, f'@addField path: {current.name} has no field '
+                        f'"{segment}"{did_you_mean(segment, current.fields)}')
+            return
+        last = field_def
+        list_depth += field_def.type.list_depth()
+        nxt = types.get(field_def.type.named)
+        if index < len(path) - 1:
+            if nxt is None or nxt.kind not in (OBJECT, INTERFACE):
+                diags.error(use.values["path"].loc, f'@addField path: "{segment}" of '
+                            f"{current.name} is a leaf; the path cannot go past it")
+                return
+            current = nxt
+    assert last is not None
+    result: TypeRef = TypeRef(last.type.named, None, False, use.loc)
+    for _ in range(max(list_depth, 0)):
+        result = TypeRef(None, result, False, use.loc)
+    typedef.fields[name] = FieldDef(name, result, typedef.name, use.loc,
+                                    source_path=tuple(path))
+
+
+def _check_public_names(typedef: TypeDef, diags: Diagnostics) -> None:
+    seen: dict[str, FieldDef] = {}
+    for field_def in typedef.fields.values():
+        public = field_def.public_name
+        if public is None:
+            continue
+        if public in seen and seen[public] is not field_def:
+            diags.error(field_def.loc, f'{typedef.name}.{field_def.name} is exposed as '
+                        f'"{public}", which {typedef.name}.{seen[public].name} already uses')
+        seen[public] = field_def
+
+
+def resolvers_of(types: dict[str, TypeDef]) -> list[tuple[str, Resolver, Loc]]:
+    """Every resolver with its owner (``Type.field`` or ``Type``) and position."""
+    found: list[tuple[str, Resolver, Loc]] = []
+    for typedef in types.values():
+        if typedef.resolver is not None:
+            found.append((typedef.name, typedef.resolver, typedef.resolver.loc))
+        for field_def in typedef.fields.values():
+            if field_def.resolver is not None:
+                found.append((f"{typedef.name}.{field_def.name}", field_def.resolver,
+                              field_def.resolver.loc))
+    return found

@@ -1,0 +1,75 @@
+"""Pass 7: ``@call`` steps name real root fields with real arguments, and never cycle."""
+from __future__ import annotations
+
+from .diagnostics import Diagnostics, Loc, did_you_mean
+from .model import CallResolver, TypeDef
+
+
+def check_calls(types: dict[str, TypeDef], query: str, mutation: str | None,
+                diags: Diagnostics) -> None:
+    roots = {"query": query, "mutation": mutation}
+    # edges: "Type.field" -> [(target "Root.field", loc of the step)]
+    edges: dict[str, list[tuple[str, Loc]]] = {}
+    for typedef in types.values():
+        for field_def in typedef.fields.values():
+            resolver = field_def.resolver
+            if not isinstance(resolver, CallResolver):
+                continue
+            source = f"{typedef.name}.{field_def.name}"
+            for step in resolver.steps:
+                root_name = roots[step.kind]
+                root = types.get(root_name) if root_name else None
+                if root is None:
+                    diags.error(step.loc, f"@call on {source}: the schema has no {step.kind} "
+                                "type")
+                    continue
+                target = root.fields.get(step.field)
+                if target is None:
+                    diags.error(step.loc, f'@call on {source}: {root.name} has no field '
+                                f'"{step.field}"{did_you_mean(step.field, root.fields)}')
+                    continue
+                args = step.args.value if isinstance(step.args.value, dict) else {}
+                for name in args:
+                    if name not in target.args:
+                        diags.error(step.loc, f'@call on {source}: {root.name}.{step.field} '
+                                    f'has no argument "{name}"'
+                                    f"{did_you_mean(name, target.args)}")
+                for name, arg in target.args.items():
+                    if arg.type.non_null and arg.default is None and name not in args:
+                        diags.error(step.loc, f"@call on {source}: {root.name}.{step.field} "
+                                    f'needs argument "{name}" ({arg.type})')
+                edges.setdefault(source, []).append((f"{root.name}.{step.field}", step.loc))
+    _report_cycles(edges, diags)
+
+
+def _report_cycles(edges: dict[str, list[tuple[str, Loc]]], diags: Diagnostics) -> None:
+    """Iterative DFS; each cycle is reported once, at the step that closes it."""
+    state: dict[str, int] = {}  # 1 = on the stack, 2 = done
+    reported: set[frozenset[str]] = set()
+    for start in edges:
+        if state.get(start):
+            continue
+        stack: list[tuple[str, int]] = [(start, 0)]
+        path: list[str] = [start]
+        state[start] = 1
+        while stack:
+            node, index = stack[-1]
+            targets = edges.get(node, [])
+            if index >= len(targets):
+                stack.pop()
+                path.pop()
+                state[node] = 2
+                continue
+            stack[-1] = (node, index + 1)
+            target, loc = targets[index]
+            if state.get(target) == 1:
+                cycle = path[path.index(target):] + [target]
+                key = frozenset(cycle)
+                if key not in reported:
+                    reported.add(key)
+                    diags.error(loc, "cyclic @call: " + " → ".join(cycle),
+                                "a @call chain must end in a field with its own resolver")
+            elif not state.get(target):
+                state[target] = 1
+                stack.append((target, 0))
+                path.append(target)

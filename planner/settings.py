@@ -1,0 +1,205 @@
+"""Pass 3: runtime settings (``@server``, ``@upstream``, ``@link``, ``@telemetry``).
+
+Settings come from directives on ``schema`` and from settings files; later sources
+override earlier ones entry by entry. Units are normalised here (Tailcall's traps):
+``timeout``/``connectTimeout``/keep-alive/pool times are **seconds**, ``batch.delay``,
+``globalResponseTimeout`` and ``@cache(maxAge)`` are **milliseconds**.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .diagnostics import Diagnostics, Loc
+from .located import LValue
+from .model import DirectiveUse
+
+
+@dataclass(frozen=True, slots=True)
+class BatchSettings:
+    delay_ms: int = 0
+    max_size: int = 100
+    headers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    port: int = 8000
+    hostname: str = "0.0.0.0"
+    #: ``None``: one worker per CPU.
+    workers: int | None = None
+    version: str = "HTTP1"
+    introspection: bool = True
+    global_response_timeout_ms: int | None = None
+    batch_requests: bool = False
+    response_validation: bool = False
+    dedupe: bool = False
+    graphql_path: str = "/graphql"
+    status_path: str = "/status"
+    vars: dict[str, str] = field(default_factory=dict)
+    response_headers: tuple[tuple[str, str], ...] = ()
+    cache_control: bool = False
+    cors: dict[str, Any] | None = None
+    #: Every entry as given, for settings plait reads but does not act on yet.
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamSettings:
+    allowed_headers: frozenset[str] = frozenset()
+    batch: BatchSettings | None = None
+    timeout_s: float = 60.0
+    connect_timeout_s: float = 60.0
+    pool_max_idle_per_host: int = 60
+    pool_idle_timeout_s: float = 60.0
+    keep_alive_timeout_s: float = 60.0
+    tcp_keep_alive_s: float = 5.0
+    user_agent: str = "plait/0.1"
+    http_cache_size: int = 0
+    verify_ssl: bool = True
+    proxy_url: str | None = None
+    base_url: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSettings:
+    src: str
+    type: str
+    loc: Loc
+    id: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    meta: Any = None
+    proto_paths: tuple[str, ...] = ()
+    #: The file that declared the link (``src`` is relative to its directory).
+    declared_in: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetrySettings:
+    export: dict[str, Any] | None = None
+    request_headers: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class SettingsSource:
+    """One ``@server``/``@upstream``/... use or one settings-file section."""
+
+    directive: str
+    loc: Loc
+    args: dict[str, Any]
+    values: dict[str, LValue]
+    file: str = ""
+
+
+def sources_from_directives(uses: list[DirectiveUse], file: str) -> list[SettingsSource]:
+    return [SettingsSource(use.name, use.loc, use.args, use.values, file)
+            for use in uses if use.valid and use.name in ("server", "upstream", "link",
+                                                          "telemetry")]
+
+
+# name -> (minimum, maximum) for integer settings; positions come from the LValues.
+_RANGES = {
+    "server": {"port": (0, 65535), "workers": (1, 1024), "globalResponseTimeout": (1, None)},
+    "upstream": {"timeout": (1, None), "connectTimeout": (1, None), "httpCache": (0, None),
+                 "poolMaxIdlePerHost": (1, None), "poolIdleTimeout": (1, None),
+                 "keepAliveTimeout": (1, None), "keepAliveInterval": (1, None),
+                 "tcpKeepAlive": (0, None)},
+}
+_BATCH_RANGES = {"delay": (0, 60_000), "maxSize": (1, 100_000)}
+
+
+def _check_range(name: str, value: Any, lvalue: LValue, bounds: tuple[int, int | None],
+                 what: str, diags: Diagnostics) -> bool:
+    low, high = bounds
+    if isinstance(value, int) and (value < low or (high is not None and value > high)):
+        span = f">= {low}" if high is None else f"between {low} and {high}"
+        diags.error(lvalue.loc, f"{what} {name} must be {span}, found {value}")
+        return False
+    return True
+
+
+def build_settings(sources: list[SettingsSource], diags: Diagnostics
+                   ) -> tuple[ServerSettings, UpstreamSettings, list[LinkSettings],
+                              TelemetrySettings]:
+    """Merge settings sources in order (later wins) and normalise units."""
+    merged: dict[str, dict[str, tuple[Any, LValue]]] = {"server": {}, "upstream": {},
+                                                        "telemetry": {}}
+    links: list[LinkSettings] = []
+    for source in sources:
+        if source.directive == "link":
+            links.append(_link(source))
+            continue
+        for name, value in source.args.items():
+            lvalue = source.values[name]
+            bounds = _RANGES.get(source.directive, {}).get(name)
+            if bounds and not _check_range(name, value, lvalue, bounds,
+                                           f"@{source.directive}", diags):
+                continue
+            if name == "batch" and value:
+                ok = all(_check_range(key, value[key], lvalue.value[key],
+                                      _BATCH_RANGES[key], "@upstream batch", diags)
+                         for key in _BATCH_RANGES if key in value)
+                if not ok:
+                    continue
+            merged[source.directive][name] = (value, lvalue)
+    server = {name: value for name, (value, _) in merged["server"].items()}
+    upstream = {name: value for name, (value, _) in merged["upstream"].items()}
+    telemetry = {name: value for name, (value, _) in merged["telemetry"].items()}
+    return (_server(server), _upstream(upstream), links,
+            TelemetrySettings(telemetry.get("export"),
+                              tuple(telemetry.get("requestHeaders") or ())))
+
+
+def _server(args: dict[str, Any]) -> ServerSettings:
+    headers = args.get("headers") or {}
+    routes = args.get("routes") or {}
+    return ServerSettings(
+        port=args.get("port", 8000),
+        hostname=args.get("hostname", "0.0.0.0"),
+        workers=args.get("workers"),
+        version=args.get("version", "HTTP1"),
+        introspection=args.get("introspection", True) is not False,
+        global_response_timeout_ms=args.get("globalResponseTimeout"),
+        batch_requests=bool(args.get("batchRequests", False)),
+        response_validation=bool(args.get("responseValidation", False)),
+        dedupe=bool(args.get("dedupe", False)),
+        graphql_path=routes.get("graphQL") or "/graphql",
+        status_path=routes.get("status") or "/status",
+        vars={kv["key"]: kv["value"] for kv in args.get("vars") or ()},
+        response_headers=tuple((kv["key"], kv["value"]) for kv in headers.get("custom") or ()),
+        cache_control=bool(headers.get("cacheControl", False)),
+        cors=headers.get("cors"),
+        raw=dict(args),
+    )
+
+
+def _upstream(args: dict[str, Any]) -> UpstreamSettings:
+    batch = args.get("batch")
+    return UpstreamSettings(
+        allowed_headers=frozenset(h.lower() for h in args.get("allowedHeaders") or ()),
+        batch=BatchSettings(batch.get("delay") or 0, batch.get("maxSize") or 100,
+                            tuple(batch.get("headers") or ())) if batch is not None else None,
+        timeout_s=float(args.get("timeout", 60)),
+        connect_timeout_s=float(args.get("connectTimeout", 60)),
+        pool_max_idle_per_host=args.get("poolMaxIdlePerHost", 60),
+        pool_idle_timeout_s=float(args.get("poolIdleTimeout", 60)),
+        keep_alive_timeout_s=float(args.get("keepAliveTimeout", 60)),
+        tcp_keep_alive_s=float(args.get("tcpKeepAlive", 5)),
+        user_agent=args.get("userAgent") or "plait/0.1",
+        http_cache_size=args.get("httpCache", 0) or 0,
+        verify_ssl=args.get("verifySSL", True) is not False,
+        proxy_url=(args.get("proxy") or {}).get("url"),
+        base_url=args.get("baseURL"),
+        raw=dict(args),
+    )
+
+
+def _link(source: SettingsSource) -> LinkSettings:
+    args = source.args
+    return LinkSettings(
+        src=args["src"], type=args.get("type") or "Config", loc=source.loc, id=args.get("id"),
+        headers=tuple((kv["key"], kv["value"]) for kv in args.get("headers") or ()),
+        meta=args.get("meta"), proto_paths=tuple(args.get("proto_paths") or ()),
+        declared_in=source.file,
+    )
