@@ -242,33 +242,35 @@ def _add_field(typedef: TypeDef, use: DirectiveUse, types: dict[str, TypeDef],
         diags.error(use.values["path"].loc, "@addField path must not be empty")
         return
     current: TypeDef = typedef
-    list_depth = 0
-    last: FieldDef | None = None
+    result: TypeRef | None = None  # the type read so far
+    outer_lists = 0  # lists passed through before ``result``
     for index, segment in enumerate(path):
         if segment.isdigit():
-            if last is None or list_depth <= 0:
+            if result is None or not result.is_list:
                 diags.error(use.values["path"].loc, f"@addField path: index {segment} is not "
                             "applied to a list")
                 return
-            list_depth -= 1
+            assert result.of is not None
+            result = result.of
             continue
         field_def = current.fields.get(segment)
         if field_def is None:
             diags.error(use.values["path"].loc, f'@addField path: {current.name} has no field '
                         f'"{segment}"{did_you_mean(segment, current.fields)}')
             return
-        last = field_def
-        list_depth += field_def.type.list_depth()
+        if result is not None:
+            outer_lists += result.list_depth()
+        result = field_def.type
         nxt = types.get(field_def.type.named)
-        if index < len(path) - 1:
+        rest = path[index + 1:]
+        if rest and not all(part.isdigit() for part in rest):
             if nxt is None or nxt.kind not in (OBJECT, INTERFACE):
                 diags.error(use.values["path"].loc, f'@addField path: "{segment}" of '
                             f"{current.name} is a leaf; the path cannot go past it")
                 return
             current = nxt
-    assert last is not None
-    result: TypeRef = TypeRef(last.type.named, None, False, use.loc)
-    for _ in range(max(list_depth, 0)):
+    assert result is not None
+    for _ in range(outer_lists):
         result = TypeRef(None, result, False, use.loc)
     typedef.fields[name] = FieldDef(name, result, typedef.name, use.loc,
                                     source_path=tuple(path))

@@ -1,4 +1,8 @@
-"""Pass 7: ``@call`` steps name real root fields with real arguments, and never cycle."""
+"""Pass 7: ``@call`` steps name real root fields with real arguments, and never cycle.
+
+Steps run in order; each step after the first receives the previous step's result as
+its arguments (merged under the ``args`` written on the step), as Tailcall composes them.
+"""
 from __future__ import annotations
 
 from .diagnostics import Diagnostics, Loc, did_you_mean
@@ -16,7 +20,7 @@ def check_calls(types: dict[str, TypeDef], query: str, mutation: str | None,
             if not isinstance(resolver, CallResolver):
                 continue
             source = f"{typedef.name}.{field_def.name}"
-            for step in resolver.steps:
+            for number, step in enumerate(resolver.steps):
                 root_name = roots[step.kind]
                 root = types.get(root_name) if root_name else None
                 if root is None:
@@ -34,8 +38,12 @@ def check_calls(types: dict[str, TypeDef], query: str, mutation: str | None,
                         diags.error(step.loc, f'@call on {source}: {root.name}.{step.field} '
                                     f'has no argument "{name}"'
                                     f"{did_you_mean(name, target.args)}")
+                # Steps after the first also take their arguments from the previous
+                # step's result (Tailcall's @call composition), so only the first step's
+                # required arguments can be checked here.
                 for name, arg in target.args.items():
-                    if arg.type.non_null and arg.default is None and name not in args:
+                    if number == 0 and arg.type.non_null and arg.default is None and \
+                            name not in args:
                         diags.error(step.loc, f"@call on {source}: {root.name}.{step.field} "
                                     f'needs argument "{name}" ({arg.type})')
                 edges.setdefault(source, []).append((f"{root.name}.{step.field}", step.loc))

@@ -14,6 +14,13 @@ from .diagnostics import Diagnostics, did_you_mean
 from .directive_specs import DIRECTIVES, PLACE_NAMES, REGISTRY
 from .model import ENUM, INPUT, INTERFACE, OBJECT, SCALAR, UNION, DirectiveUse
 
+#: Directives of older Tailcall releases and what replaced them.
+RENAMED = {
+    "const": "@const was renamed: use @expr(body: ...)",
+    "groupBy": "@groupBy was replaced by @http(batchKey: [...])",
+    "graphql": "the directive is spelled @graphQL",
+}
+
 _TYPE_PLACES = {OBJECT: "OBJECT", INTERFACE: "INTERFACE", UNION: "UNION", ENUM: "ENUM",
                 INPUT: "INPUT_OBJECT", SCALAR: "SCALAR"}
 
@@ -45,7 +52,8 @@ def check_directives(collected: CollectedTypes, diags: Diagnostics) -> None:
             spec = DIRECTIVES.get(use.name)
             if spec is None:
                 guess = did_you_mean("@" + use.name, ["@" + name for name in DIRECTIVES])
-                diags.error(use.loc, f'unknown directive "@{use.name}"{guess}')
+                diags.error(use.loc, f'unknown directive "@{use.name}"{guess}',
+                            RENAMED.get(use.name))
                 use.valid = False
                 continue
             if place not in spec.places:

@@ -7,7 +7,8 @@ without ``@upstream(batch:)`` runs with default batch settings (a warning).
 from __future__ import annotations
 
 from .diagnostics import Diagnostics
-from .model import INTERFACE, UNION, GrpcResolver, HttpResolver, TypeDef
+from .directive_specs import DIRECTIVES
+from .model import INTERFACE, UNION, FieldDef, GrpcResolver, HttpResolver, TypeDef
 from .settings import LinkSettings, UpstreamSettings
 
 RESOLVER_HINT = "add a resolver: @http, @call, @expr, @graphQL or @grpc"
@@ -27,7 +28,7 @@ def check_fields(types: dict[str, TypeDef], roots: set[str], upstream: UpstreamS
             where = f"{typedef.name}.{field_def.name}"
             resolver = field_def.resolver
             if typedef.name in roots and resolver is None and not field_def.source_path \
-                    and not _has_failed_resolver(field_def):
+                    and not _resolver_was_written(field_def):
                 diags.error(field_def.loc, f"root field {where} has no resolver",
                             RESOLVER_HINT)
             if field_def.protected and not has_auth:
@@ -49,9 +50,8 @@ def check_fields(types: dict[str, TypeDef], roots: set[str], upstream: UpstreamS
                                 f"{field_def.type} is not a union or interface")
 
 
-def _has_failed_resolver(field_def) -> bool:  # type: ignore[no-untyped-def]
-    """True when a resolver directive was written but failed its own checks."""
-    from .directive_specs import DIRECTIVES
-
-    return any(use.name in DIRECTIVES and DIRECTIVES[use.name].resolver
+def _resolver_was_written(field_def: FieldDef) -> bool:
+    """True when a resolver directive (or a directive that failed its checks, such as a
+    misspelt ``@htp``) is on the field: its own error already explains the problem."""
+    return any(not use.valid or (use.name in DIRECTIVES and DIRECTIVES[use.name].resolver)
                for use in field_def.directives)

@@ -7,7 +7,7 @@ and default values fit their declared types (spec 3.10 input coercion).
 """
 from __future__ import annotations
 
-from .collect_types import KIND_WORDS
+from .collect_types import KIND_NAMES, KIND_WORDS
 from .diagnostics import Diagnostics, Loc, did_you_mean
 from .located import LValue
 from .model import (ENUM, INPUT, INPUT_KINDS, INTERFACE, OBJECT, OUTPUT_KINDS, SCALAR,
@@ -50,7 +50,7 @@ def check_types(types: dict[str, TypeDef], roots: dict[str, tuple[str, Loc]],
                         f"{did_you_mean(name, _named(types, OBJECT))}")
         elif root.kind != OBJECT:
             diags.error(loc, f'{operation} root type "{name}" must be an object type, '
-                        f"not {KIND_WORDS[root.kind]}")
+                        f"not {KIND_NAMES[root.kind]}")
 
 
 def _named(types: dict[str, TypeDef], *kinds: str) -> list[str]:
@@ -68,7 +68,7 @@ def _check_ref(ref: TypeRef, types: dict[str, TypeDef], wanted: frozenset[str], 
     if named.kind not in wanted:
         need = "a scalar, enum or input type" if wanted is INPUT_KINDS else \
             "an output type (object, interface, union, enum or scalar)"
-        diags.error(_named_loc(ref), f'{what} has {KIND_WORDS[named.kind]} type '
+        diags.error(_named_loc(ref), f'{what} has {KIND_NAMES[named.kind]} type '
                     f'"{named.name}"; it needs {need}')
         return False
     return True
@@ -90,7 +90,7 @@ def _check_union(union: TypeDef, types: dict[str, TypeDef], diags: Diagnostics) 
                         f"{did_you_mean(name, _named(types, OBJECT))}")
         elif member.kind != OBJECT:
             diags.error(loc, f'union {union.name} member "{name}" must be an object type, '
-                        f"not {KIND_WORDS[member.kind]}")
+                        f"not {KIND_NAMES[member.kind]}")
 
 
 def _check_implements(typedef: TypeDef, types: dict[str, TypeDef], diags: Diagnostics) -> None:
@@ -102,7 +102,7 @@ def _check_implements(typedef: TypeDef, types: dict[str, TypeDef], diags: Diagno
             continue
         if iface.kind != INTERFACE:
             diags.error(loc, f'{typedef.name} implements "{name}", which is '
-                        f"{KIND_WORDS[iface.kind]}, not an interface")
+                        f"{KIND_NAMES[iface.kind]}, not an interface")
             continue
         for field_name, wanted in iface.fields.items():
             have = typedef.fields.get(field_name)

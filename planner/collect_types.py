@@ -25,7 +25,11 @@ _KINDS: dict[type, str] = {
     gql.UnionTypeDefinitionNode: UNION, gql.UnionTypeExtensionNode: UNION,
     gql.ScalarTypeDefinitionNode: SCALAR, gql.ScalarTypeExtensionNode: SCALAR,
 }
+#: The SDL keyword of each kind (``type``, ``input`` ...).
 KIND_WORDS = {OBJECT: "type", INTERFACE: "interface", INPUT: "input", ENUM: "enum",
+              UNION: "union", SCALAR: "scalar"}
+#: How messages name each kind.
+KIND_NAMES = {OBJECT: "object", INTERFACE: "interface", INPUT: "input", ENUM: "enum",
               UNION: "union", SCALAR: "scalar"}
 
 
@@ -82,7 +86,7 @@ def collect_types(documents: list[tuple[str, gql.DocumentNode]],
 def _define(types: dict[str, TypeDef], defined_in: dict[str, str], new: TypeDef, file: str,
             diags: Diagnostics) -> None:
     old = types.get(new.name)
-    if old is None or (old.builtin and new.kind == SCALAR):
+    if old is None or (old.builtin and (new.kind == SCALAR or new.name in TAILCALL_SCALARS)):
         types[new.name] = new
         defined_in[new.name] = file
     elif old.builtin:
@@ -200,7 +204,7 @@ def directive_uses(node: gql.Node, file: str, diags: Diagnostics) -> list[Direct
     uses = []
     for directive in getattr(node, "directives", None) or ():
         values: dict[str, LValue] = {}
-        for argument in directive.arguments:
+        for argument in directive.arguments or ():
             name = argument.name.value
             if name in values:
                 diags.error(node_loc(argument, file),

@@ -83,7 +83,10 @@ def _check(sources: list[ConfigSource], diags: Diagnostics, started: float) -> C
     queue = list(sources)
     files: list[str] = []
     while queue:
+        # Depth-first: a linked file is merged right after the file that links it, so
+        # files later on the command line override settings of earlier ones and their links.
         source = queue.pop(0)
+        pending: list[ConfigSource] = []
         resolved = source.path.resolve()
         if resolved in loaded:
             continue
@@ -92,22 +95,26 @@ def _check(sources: list[ConfigSource], diags: Diagnostics, started: float) -> C
         if source.kind == "settings":
             for section in parse_settings(source, diags):
                 settings.append(SettingsSource(section.directive, section.loc, section.args,
-                                               section.values, source.display))
+                                               section.values, source.display, from_file=True))
                 if section.directive == "link":
-                    queue += _follow_link(source, section.args, section.loc, diags)
+                    pending += _follow_link(source, section.args, section.loc, diags)
+            queue[:0] = pending
             continue
         document = parse_sdl(source, diags)
         if document is None:
             continue
         documents.append((source.display, document))
         for link_src, link_type, loc in _peek_links(document, source.display):
-            queue += _follow_link(source, {"src": link_src, "type": link_type}, loc, diags)
+            pending += _follow_link(source, {"src": link_src, "type": link_type}, loc, diags)
+        queue[:0] = pending
 
     collected = collect_types(documents, diags)
     check_directives(collected, diags)
     directive_settings = [s for schema in collected.schemas
                           for s in sources_from_directives(schema.directives, schema.loc.file)]
-    server, upstream, links, telemetry = build_settings(directive_settings + settings, diags)
+    order = {name: index for index, name in enumerate(files)}
+    ordered = sorted(directive_settings + settings, key=lambda s: order.get(s.file, 0))
+    server, upstream, links, telemetry = build_settings(ordered, diags)
     roots = _roots(collected.schemas, collected.types, diags, files)
     check_types(collected.types, roots, diags)
     build_resolvers(collected.types, upstream, diags)
@@ -185,5 +192,5 @@ def _roots(schemas: list[SchemaDef], types: dict, diags: Diagnostics,
         diags.error(where, "the config has no query root",
                     "add `schema { query: Query }` and a `type Query { ... }`")
     if "subscription" in roots:
-        diags.error(roots["subscription"][1], "subscriptions are not supported yet")
+        diags.error(roots.pop("subscription")[1], "subscriptions are not supported yet")
     return roots

@@ -90,6 +90,12 @@ class SettingsSource:
     args: dict[str, Any]
     values: dict[str, LValue]
     file: str = ""
+    #: True for a settings-file section (messages then say ``upstream.batch``).
+    from_file: bool = False
+
+    def name_of(self, entry: str) -> str:
+        """How messages name an entry: ``@upstream batch.delay`` or ``upstream.batch.delay``."""
+        return f"{self.directive}.{entry}" if self.from_file else f"@{self.directive} {entry}"
 
 
 def sources_from_directives(uses: list[DirectiveUse], file: str) -> list[SettingsSource]:
@@ -109,12 +115,12 @@ _RANGES = {
 _BATCH_RANGES = {"delay": (0, 60_000), "maxSize": (1, 100_000)}
 
 
-def _check_range(name: str, value: Any, lvalue: LValue, bounds: tuple[int, int | None],
-                 what: str, diags: Diagnostics) -> bool:
+def _check_range(what: str, value: Any, lvalue: LValue, bounds: tuple[int, int | None],
+                 diags: Diagnostics) -> bool:
     low, high = bounds
     if isinstance(value, int) and (value < low or (high is not None and value > high)):
         span = f">= {low}" if high is None else f"between {low} and {high}"
-        diags.error(lvalue.loc, f"{what} {name} must be {span}, found {value}")
+        diags.error(lvalue.loc, f"{what} must be {span}, found {value}")
         return False
     return True
 
@@ -133,12 +139,11 @@ def build_settings(sources: list[SettingsSource], diags: Diagnostics
         for name, value in source.args.items():
             lvalue = source.values[name]
             bounds = _RANGES.get(source.directive, {}).get(name)
-            if bounds and not _check_range(name, value, lvalue, bounds,
-                                           f"@{source.directive}", diags):
+            if bounds and not _check_range(source.name_of(name), value, lvalue, bounds, diags):
                 continue
             if name == "batch" and value:
-                ok = all(_check_range(key, value[key], lvalue.value[key],
-                                      _BATCH_RANGES[key], "@upstream batch", diags)
+                ok = all(_check_range(source.name_of(f"batch.{key}"), value[key],
+                                      lvalue.value[key], _BATCH_RANGES[key], diags)
                          for key in _BATCH_RANGES if key in value)
                 if not ok:
                     continue

@@ -23,7 +23,7 @@ class Ref:
 
     root: str
     path: tuple[str, ...]
-    offset: int
+    offset: int = field(default=0, compare=False)
     #: Where the reference is in the config (set when compiled from a located value).
     loc: Loc | None = field(default=None, compare=False)
 

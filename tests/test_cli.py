@@ -1,0 +1,67 @@
+"""The ``plait`` command: version, help, module entry point, exit codes."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import plait
+
+from .conftest import CONFIGS, run_plait
+
+
+def test_version() -> None:
+    completed = run_plait("--version")
+    assert completed.returncode == 0
+    assert completed.stdout == f"plait {plait.__version__}\n"
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "plait"
+    assert script.exists(), "the `plait` console script is not installed beside python"
+    completed = subprocess.run([str(script), "--version"], capture_output=True, text=True,
+                               timeout=60)
+    assert completed.stdout == f"plait {plait.__version__}\n"
+
+
+def test_help_lists_commands() -> None:
+    completed = run_plait("--help")
+    assert completed.returncode == 0
+    assert "check" in completed.stdout and "validate configs" in completed.stdout
+
+
+def test_check_help_names_its_options() -> None:
+    completed = run_plait("check", "--help")
+    assert completed.returncode == 0
+    for option in ("--n-plus-one-queries", "--format", "CONFIG"):
+        assert option in completed.stdout
+
+
+def test_no_command_prints_help_and_exits_2() -> None:
+    completed = run_plait()
+    assert completed.returncode == 2
+    assert "usage: plait" in completed.stdout
+
+
+def test_unknown_option_is_a_usage_error() -> None:
+    completed = run_plait("check", "--bogus", str(CONFIGS / "good" / "tailcall-bench.graphql"))
+    assert completed.returncode == 2
+    assert "unrecognized arguments: --bogus" in completed.stderr
+
+
+def test_valid_config_exits_0_with_one_line_summary() -> None:
+    completed = run_plait("check", str(CONFIGS / "good" / "kitchen_sink.graphql"))
+    assert completed.returncode == 0, completed.stderr
+    [line] = completed.stdout.splitlines()
+    assert line.startswith(f"ok: {CONFIGS / 'good' / 'kitchen_sink.graphql'}: 14 types, ")
+    assert completed.stderr == ""
+
+
+def test_warnings_do_not_fail_the_check(write_config) -> None:
+    path = write_config('type Query { posts: [P] @http(url: "http://h/p") }\n'
+                        'type P { id: Int u: Int @http(url: "http://h/u", '
+                        'query: [{key: "id", value: "{{.value.id}}"}], batchKey: ["id"]) }\n')
+    completed = run_plait("check", str(path))
+    assert completed.returncode == 0
+    assert "warning: batchKey on P.u without @upstream(batch: ...)" in completed.stderr
+    assert "1 warning;" in completed.stdout
