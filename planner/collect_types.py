@@ -155,7 +155,8 @@ def _type(node: gql.TypeDefinitionNode | gql.TypeExtensionNode, file: str,
         if name in typedef.values:
             diags.error(node_loc(value, file), f'duplicate enum value "{typedef.name}.{name}"')
         typedef.values[name] = EnumValueDef(name, node_loc(value, file),
-                                            directive_uses(value, file, diags))
+                                            directive_uses(value, file, diags),
+                                            description=_description(value))
     for field_node in getattr(node, "fields", None) or ():
         name = field_node.name.value
         if name in typedef.fields:
@@ -171,7 +172,8 @@ def _field(node: gql.FieldDefinitionNode | gql.InputValueDefinitionNode, owner: 
            file: str, diags: Diagnostics) -> FieldDef:
     field_def = FieldDef(node.name.value, type_ref(node.type, file), owner,
                          node_loc(node.name, file),
-                         directives=directive_uses(node, file, diags))
+                         directives=directive_uses(node, file, diags),
+                         description=_description(node))
     if isinstance(node, gql.InputValueDefinitionNode) and node.default_value is not None:
         field_def.default = from_graphql(node.default_value, file)
     for arg in getattr(node, "arguments", None) or ():
@@ -182,8 +184,14 @@ def _field(node: gql.FieldDefinitionNode | gql.InputValueDefinitionNode, owner: 
             continue
         default = from_graphql(arg.default_value, file) if arg.default_value else None
         field_def.args[name] = ArgDef(name, type_ref(arg.type, file), node_loc(arg.name, file),
-                                      default, directive_uses(arg, file, diags))
+                                      default, directive_uses(arg, file, diags),
+                                      _description(arg))
     return field_def
+
+
+def _description(node: gql.Node) -> str | None:
+    description = getattr(node, "description", None)
+    return description.value if description is not None else None
 
 
 def type_ref(node: gql.TypeNode, file: str) -> TypeRef:

@@ -88,11 +88,27 @@ class ConfigError(Exception):
         super().__init__("\n".join(d.format() for d in errors) or "invalid config")
 
 
+def closest(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate most like ``name`` (case-insensitive match first), or None."""
+    options = list(candidates)
+    lowered = {c.lower(): c for c in options}
+    if name.lower() in lowered and lowered[name.lower()] != name:
+        return lowered[name.lower()]
+    close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """Return ``'; did you mean "X"?'`` for the closest candidate, or ``''``."""
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    if not close:
-        lowered = {c.lower(): c for c in candidates}
-        if name.lower() in lowered:
-            close = [lowered[name.lower()]]
-    return f'; did you mean "{close[0]}"?' if close else ""
+    guess = closest(name, candidates)
+    return f'; did you mean "{guess}"?' if guess else ""
+
+
+def suggest(name: str, candidates: Iterable[str], what: str = "") -> str:
+    """graphql-js style suffix: ``' Did you mean "X"?'`` (or ``' Did you mean the enum value
+    "X"?'`` with ``what``), or ``''``."""
+    guess = closest(name, candidates)
+    if not guess:
+        return ""
+    return f' Did you mean {what + " " if what else ""}"{guess}"?'
+

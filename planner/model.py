@@ -75,6 +75,7 @@ class ArgDef:
     loc: Loc
     default: LValue | None = None
     directives: list[DirectiveUse] = field(default_factory=list)
+    description: str | None = None
 
 
 @dataclass(slots=True)
@@ -200,6 +201,7 @@ class FieldDef:
     discriminate: str | None = None
     #: For ``@addField``: the path inside the parent value this field reads.
     source_path: tuple[str, ...] = ()
+    description: str | None = None
 
     def __post_init__(self) -> None:
         if self.public_name is None:
@@ -216,6 +218,7 @@ class EnumValueDef:
     loc: Loc
     directives: list[DirectiveUse] = field(default_factory=list)
     aliases: tuple[str, ...] = ()
+    description: str | None = None
 
 
 @dataclass(slots=True)
