@@ -5,15 +5,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import traceback
 from collections.abc import Sequence
 
-import orjson
-
 from . import __version__
-from .planner import CheckResult, Severity, check_config, find_n_plus_one
+from .planner import CheckResult, check_config, find_n_plus_one
 from .planner.model import UPSTREAM_RESOLVERS, Blueprint
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
@@ -44,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # undecodable file names must not crash output
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "run", None) is None:
@@ -79,18 +82,21 @@ def run_check(args: argparse.Namespace) -> int:
             "files": result.files,
             "milliseconds": round(result.seconds * 1000, 3),
             "diagnostics": [d.to_json() for d in result.diagnostics],
+            "diagnostics_not_shown": result.dropped,
             "summary": _summary(result.blueprint) if result.blueprint else None,
         }
         if args.n_plus_one_queries:
             report["n_plus_one"] = [{"field": h.field, "path": h.chain(), "query": h.query()}
                                     for h in hazards]
-        sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
+        # ensure_ascii: file names that are not valid UTF-8 still print as valid JSON.
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
         return EXIT_OK if result.ok else EXIT_INVALID
 
     for diagnostic in result.diagnostics:
         print(diagnostic.format(), file=sys.stderr)
-    errors = sum(d.severity is Severity.ERROR for d in result.diagnostics)
-    warnings = len(result.diagnostics) - errors
+    if result.dropped:
+        print(f"... and {result.dropped} more not shown", file=sys.stderr)
+    errors, warnings = result.error_count, result.warning_count
     if result.blueprint is None:
         print(f"plait check: {_count(errors, 'error')}, {_count(warnings, 'warning')}",
               file=sys.stderr)

@@ -4,35 +4,19 @@
 cdef enum Opcode:
     OP_HALT = 0
     OP_FETCH = 1
-    OP_FETCH_EACH = 2
-    OP_BATCH = 3
+    OP_BATCH = 2
+    OP_EXPR = 3
     OP_AWAIT = 4
-    OP_EXPR = 5
-    OP_LOAD_FIELD = 6
-    OP_BEGIN_OBJECT = 7
-    OP_END_OBJECT = 8
-    OP_BEGIN_LIST = 9
-    OP_END_LIST = 10
-    OP_WRITE_KEY = 11
-    OP_WRITE_LEAF = 12
-    OP_WRITE_RAW = 13
-    OP_WRITE_CONST = 14
+    OP_GATHER = 5
+    OP_WRITE = 6
 
 # Name -> value as compiled, so tests can compare the build with the enum.
 COMPILED_OPCODES = {
     "HALT": OP_HALT,
     "FETCH": OP_FETCH,
-    "FETCH_EACH": OP_FETCH_EACH,
     "BATCH": OP_BATCH,
-    "AWAIT": OP_AWAIT,
     "EXPR": OP_EXPR,
-    "LOAD_FIELD": OP_LOAD_FIELD,
-    "BEGIN_OBJECT": OP_BEGIN_OBJECT,
-    "END_OBJECT": OP_END_OBJECT,
-    "BEGIN_LIST": OP_BEGIN_LIST,
-    "END_LIST": OP_END_LIST,
-    "WRITE_KEY": OP_WRITE_KEY,
-    "WRITE_LEAF": OP_WRITE_LEAF,
-    "WRITE_RAW": OP_WRITE_RAW,
-    "WRITE_CONST": OP_WRITE_CONST,
+    "AWAIT": OP_AWAIT,
+    "GATHER": OP_GATHER,
+    "WRITE": OP_WRITE,
 }

@@ -84,6 +84,14 @@ def type_name(spec: TypeSpec) -> str:
     return spec.name
 
 
+def coerce_partial(value: LValue, spec: InputType, registry: TypeRegistry,
+                   diags: Diagnostics, where: str) -> Any:
+    """Like :func:`coerce` for an input object, keeping the fields that passed."""
+    if value.kind != "object":
+        return coerce(value, spec, registry, diags, where)
+    return _coerce_input(value, spec, registry, diags, where, partial=True)
+
+
 def coerce(value: LValue, spec: TypeSpec, registry: TypeRegistry, diags: Diagnostics,
            where: str) -> Any:
     """Check ``value`` against ``spec``; return plain Python data or :data:`INVALID`.
@@ -150,7 +158,9 @@ def _has_variable(value: LValue) -> bool:
 
 
 def _coerce_input(value: LValue, spec: InputType, registry: TypeRegistry,
-                  diags: Diagnostics, where: str) -> Any:
+                  diags: Diagnostics, where: str, partial: bool = False) -> Any:
+    """Check an input object. With ``partial``, return the fields that passed even when
+    others failed (already reported), so callers can keep checking."""
     if value.kind != "object":
         diags.error(value.loc, f"{where}: expected {spec.name} object, found {value.describe()}")
         return INVALID
@@ -166,11 +176,15 @@ def _coerce_input(value: LValue, spec: InputType, registry: TypeRegistry,
             continue
         coerced = coerce(item, registry.parse(spec.fields[key]), registry, diags,
                          f"{where}.{key}")
-        ok = ok and coerced is not INVALID
-        out[key] = coerced
+        if coerced is INVALID:
+            ok = False
+        else:
+            out[key] = coerced
     for key, field_type in spec.fields.items():
         if field_type.endswith("!") and key not in value.value:
             diags.error(value.loc, f'{where}: missing required field "{key}" '
                         f"({field_type})")
             ok = False
-    return out if ok else INVALID
+    if not ok and not partial:
+        return INVALID
+    return out

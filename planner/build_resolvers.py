@@ -85,10 +85,10 @@ def _resolver(uses: list[DirectiveUse], where: str, upstream: UpstreamSettings,
 def _url(use: DirectiveUse, what: str, diags: Diagnostics,
          base: str | None = None) -> Template:
     value = use.values.get("url")
-    if value is None:
+    if value is None or value.kind == "null":
         path = use.values.get("path")
         base = use.args.get("baseURL") or base
-        if path is None or base is None:
+        if path is None or path.kind == "null" or base is None:
             diags.error(use.loc, f'@{use.name} needs argument "url" (String!)',
                         "give the full upstream URL, e.g. url: \"http://host/users/"
                         "{{.args.id}}\"")
@@ -127,6 +127,8 @@ def _http(use: DirectiveUse, what: str, upstream: UpstreamSettings,
         items = query_value.value if query_value.kind == "list" else [query_value]
         for item in items:
             entry = item.value
+            if not entry["key"].value:
+                diags.error(entry["key"].loc, f"{what}: query parameter key must not be empty")
             skip = entry.get("skipEmpty")
             query.append(HttpQueryParam(entry["key"].value,
                                         compile_string(entry["value"], diags,
@@ -184,7 +186,8 @@ def _call(use: DirectiveUse, what: str, diags: Diagnostics) -> CallResolver | No
                                  if use.values["steps"].kind == "list"
                                  else [use.values["steps"]]):
         entry: dict[str, LValue] = step.value
-        kinds = [kind for kind in ("query", "mutation") if kind in entry]
+        kinds = [kind for kind in ("query", "mutation")
+                 if kind in entry and entry[kind].kind != "null"]
         if len(kinds) != 1:
             diags.error(step.loc, f"{what}: step {index + 1} needs exactly one of query or "
                         "mutation", 'e.g. steps: [{query: "user", args: {id: "{{.value.'
@@ -200,6 +203,9 @@ def _call(use: DirectiveUse, what: str, diags: Diagnostics) -> CallResolver | No
                               and args.kind == "object" else JsonTemplate({}),
                               entry[kinds[0]].loc))
     if not steps:
+        if not use.values["steps"].value:
+            diags.error(use.values["steps"].loc, f"{what}: steps must not be empty",
+                        'e.g. steps: [{query: "user", args: {id: "{{.value.userId}}"}}]')
         return None
     return CallResolver(use.loc, steps, bool(use.args.get("dedupe")))
 
@@ -265,8 +271,10 @@ def _add_field(typedef: TypeDef, use: DirectiveUse, types: dict[str, TypeDef],
         rest = path[index + 1:]
         if rest and not all(part.isdigit() for part in rest):
             if nxt is None or nxt.kind not in (OBJECT, INTERFACE):
+                what = "a leaf" if nxt is None or nxt.kind in ("scalar", "enum") else \
+                    f"a {nxt.kind} ({nxt.name})"
                 diags.error(use.values["path"].loc, f'@addField path: "{segment}" of '
-                            f"{current.name} is a leaf; the path cannot go past it")
+                            f"{current.name} is {what}; the path cannot go past it")
                 return
             current = nxt
     assert result is not None

@@ -14,12 +14,10 @@ def check_calls(types: dict[str, TypeDef], query: str, mutation: str | None,
     roots = {"query": query, "mutation": mutation}
     # edges: "Type.field" -> [(target "Root.field", loc of the step)]
     edges: dict[str, list[tuple[str, Loc]]] = {}
-    for typedef in types.values():
-        for field_def in typedef.fields.values():
-            resolver = field_def.resolver
-            if not isinstance(resolver, CallResolver):
-                continue
-            source = f"{typedef.name}.{field_def.name}"
+    owners = [(t.name, t.resolver) for t in types.values()] + \
+        [(f"{t.name}.{f.name}", f.resolver) for t in types.values() for f in t.fields.values()]
+    for source, resolver in owners:
+        if isinstance(resolver, CallResolver):
             for number, step in enumerate(resolver.steps):
                 root_name = roots[step.kind]
                 root = types.get(root_name) if root_name else None

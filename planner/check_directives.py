@@ -76,7 +76,8 @@ def _check_args(use: DirectiveUse, diags: Diagnostics) -> None:
             guess = did_you_mean(name, spec.args) or (
                 f"; @{use.name} takes {', '.join(spec.args)}" if spec.args else
                 f"; @{use.name} takes no arguments")
-            diags.error(value.loc, f'unknown argument "{name}" on @{use.name}{guess}')
+            diags.error(use.arg_locs.get(name, value.loc),
+                        f'unknown argument "{name}" on @{use.name}{guess}')
             use.valid = False
             continue
         if spec.deprecated and name in spec.deprecated:

@@ -43,6 +43,13 @@ def check_fields(types: dict[str, TypeDef], roots: set[str], upstream: UpstreamS
                 diags.warning(resolver.loc, f"batchKey on {where} without "
                               "@upstream(batch: ...): batching with delay 0 ms, maxSize 100",
                               "set @upstream(batch: {delay: 1, maxSize: 100}) to choose")
+            if isinstance(resolver, (HttpResolver, GrpcResolver)) and resolver.batch_key:
+                item = types.get(field_def.type.named)
+                key = resolver.batch_key[0]
+                if item is not None and item.fields and key not in item.fields:
+                    diags.warning(resolver.loc, f'batchKey "{key}" on {where} is not a field of '
+                                  f"{item.name}; it must be a key of every upstream item",
+                                  f"known fields: {', '.join(list(item.fields)[:8])}")
             if field_def.discriminate is not None:
                 target = types.get(field_def.type.named)
                 if target is None or target.kind not in (UNION, INTERFACE):

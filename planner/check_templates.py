@@ -52,15 +52,13 @@ def check_templates(types: dict[str, TypeDef], roots: set[str], server: ServerSe
 
 def _containers(types: dict[str, TypeDef]) -> dict[str, list[str]]:
     """type name -> names of the object/interface types with a field of that type."""
-    found: dict[str, list[str]] = {}
+    found: dict[str, dict[str, None]] = {}
     for typedef in types.values():
         if typedef.kind not in (OBJECT, INTERFACE):
             continue
         for field_def in typedef.fields.values():
-            holders = found.setdefault(field_def.type.named, [])
-            if typedef.name not in holders:
-                holders.append(typedef.name)
-    return found
+            found.setdefault(field_def.type.named, {})[typedef.name] = None
+    return {name: list(holders) for name, holders in found.items()}
 
 
 def _check_ref(ref: Ref, owner: TypeDef, field_def: FieldDef | None,
@@ -129,8 +127,14 @@ def _walk_output(ref: Ref, path: tuple[str, ...], start: TypeDef, types: dict[st
     for segment in path:
         if segment.isdigit():
             continue
-        if current is None or current.kind not in (OBJECT, INTERFACE):
-            return  # scalars such as JSON: the path goes into untyped data
+        if current is None:
+            return
+        if current.kind not in (OBJECT, INTERFACE):
+            if current.kind == "scalar" and current.name not in ("String", "Int", "Float",
+                                                                  "Boolean", "ID"):
+                return  # custom scalars such as JSON: the path goes into untyped data
+            diags.error(loc, f'{ref}: cannot read "{segment}" from a {current.name} value')
+            return
         nxt = current.fields.get(segment)
         if nxt is None:
             diags.error(loc, f'{ref}: {current.name} has no field "{segment}"'

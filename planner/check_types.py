@@ -43,6 +43,10 @@ def check_types(types: dict[str, TypeDef], roots: dict[str, tuple[str, Loc]],
                                 f"default value of {where}({arg.name}:)", diags)
         if typedef.kind in (OBJECT, INTERFACE):
             _check_implements(typedef, types, diags)
+    _check_input_cycles(types, diags)
+    if "mutation" in roots and "query" in roots and roots["mutation"][0] == roots["query"][0]:
+        diags.error(roots["mutation"][1], f'mutation root type "{roots["mutation"][0]}" is '
+                    "also the query root; use a separate type such as Mutation")
     for operation, (name, loc) in roots.items():
         root = types.get(name)
         if root is None:
@@ -104,6 +108,11 @@ def _check_implements(typedef: TypeDef, types: dict[str, TypeDef], diags: Diagno
             diags.error(loc, f'{typedef.name} implements "{name}", which is '
                         f"{KIND_NAMES[iface.kind]}, not an interface")
             continue
+        for inherited, _ in iface.interfaces:
+            if inherited not in dict(typedef.interfaces) and inherited != typedef.name:
+                diags.error(loc, f"{typedef.name} implements {name}, which implements "
+                            f"{inherited}, so {typedef.name} must also implement {inherited} "
+                            "(spec 3.7)")
         for field_name, wanted in iface.fields.items():
             have = typedef.fields.get(field_name)
             if have is None:
@@ -118,6 +127,29 @@ def _check_implements(typedef: TypeDef, types: dict[str, TypeDef], diags: Diagno
                 if mine is None or str(mine.type) != str(arg.type):
                     diags.error(have.loc, f'{typedef.name}.{field_name} needs argument '
                                 f'"{arg_name}: {arg.type}" as declared by {name}')
+
+
+def _check_input_cycles(types: dict[str, TypeDef], diags: Diagnostics) -> None:
+    """Spec 3.10: an input object cannot reach itself through non-null singular fields."""
+    edges = {t.name: [(f.type.named, f) for f in t.fields.values()
+                      if f.type.non_null and not f.type.is_list]
+             for t in types.values() if t.kind == INPUT}
+    reported: set[str] = set()
+    for start in edges:
+        stack = [(start, [start])]
+        seen = {start}
+        while stack:
+            name, path = stack.pop()
+            for target, field_def in edges.get(name, ()):
+                if target == start and start not in reported:
+                    reported.update(path)
+                    chain = ".".join(path[:1]) + "".join(f" → {p}" for p in path[1:] + [start])
+                    diags.error(types[start].loc, f"input {start} can never be built: it "
+                                f"requires itself through non-null fields ({chain})",
+                                "make one of the fields nullable or a list")
+                elif target in edges and target not in seen:
+                    seen.add(target)
+                    stack.append((target, path + [target]))
 
 
 def is_subtype(have: TypeRef, wanted: TypeRef, types: dict[str, TypeDef]) -> bool:

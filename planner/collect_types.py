@@ -56,8 +56,10 @@ def builtin_types() -> dict[str, TypeDef]:
 
 
 def collect_types(documents: list[tuple[str, gql.DocumentNode]],
-                  diags: Diagnostics) -> CollectedTypes:
-    """Collect every type of every document (``(display name, document)`` pairs)."""
+                  diags: Diagnostics, introspection: bool = False) -> CollectedTypes:
+    """Collect every type of every document (``(display name, document)`` pairs).
+
+    ``introspection`` allows the reserved ``__`` names (only for the built-in types)."""
     types = builtin_types()
     defined_in: dict[str, str] = {}
     schemas: list[SchemaDef] = []
@@ -69,7 +71,8 @@ def collect_types(documents: list[tuple[str, gql.DocumentNode]],
             elif isinstance(definition, gql.TypeExtensionNode):
                 extensions.append((file, definition))
             elif isinstance(definition, gql.TypeDefinitionNode):
-                _define(types, defined_in, _type(definition, file, diags), file, diags)
+                _define(types, defined_in, _type(definition, file, diags, introspection), file,
+                        diags)
             elif isinstance(definition, gql.DirectiveDefinitionNode):
                 diags.warning(node_loc(definition, file),
                               f"directive definition @{definition.name.value} is ignored",
@@ -108,24 +111,49 @@ def _extend(types: dict[str, TypeDef], new: TypeDef, file: str, diags: Diagnosti
         diags.error(new.loc, f'cannot extend {KIND_WORDS[old.kind]} "{new.name}" with '
                     f"`extend {KIND_WORDS[new.kind]}`")
     else:
+        for name, field_def in list(new.fields.items()):
+            if name in old.fields:
+                diags.error(field_def.loc, f'duplicate field "{old.name}.{name}" (first defined '
+                            f"at {old.fields[name].loc})")
+                del new.fields[name]
         _merge(old, new, diags)
 
 
+def _plain_args(use: DirectiveUse) -> dict[str, object]:
+    return {name: value.plain() for name, value in use.values.items()}
+
+
+def _signature(field_def: FieldDef) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return str(field_def.type), tuple((a.name, str(a.type)) for a in field_def.args.values())
+
+
 def _merge(old: TypeDef, new: TypeDef, diags: Diagnostics) -> None:
+    """Merge ``new`` into ``old``: new fields are added; a field defined again with the same
+    type and arguments merges its directives (Tailcall's config merge); a different
+    definition is an error."""
     for name, field_def in new.fields.items():
-        if name in old.fields:
-            diags.error(field_def.loc, f'duplicate field "{old.name}.{name}" (first defined '
-                        f"at {old.fields[name].loc})")
-        else:
+        existing = old.fields.get(name)
+        if existing is None:
             old.fields[name] = field_def
-    for name, value in new.values.items():
-        if name in old.values:
-            diags.error(value.loc, f'duplicate enum value "{old.name}.{name}"')
+        elif _signature(existing) != _signature(field_def):
+            diags.error(field_def.loc, f'conflicting definitions of "{old.name}.{name}": '
+                        f"{field_def.type} here, {existing.type} at {existing.loc}")
         else:
-            old.values[name] = value
+            mine = {use.name: use for use in existing.directives}
+            for use in field_def.directives:
+                twin = mine.get(use.name)
+                if twin is None:
+                    existing.directives.append(use)
+                elif _plain_args(twin) != _plain_args(use):
+                    diags.error(use.loc, f'conflicting @{use.name} on "{old.name}.{name}" '
+                                f"(also at {twin.loc} with other arguments)")
+    for name, value in new.values.items():
+        old.values.setdefault(name, value)
     old.interfaces += [i for i in new.interfaces if i[0] not in dict(old.interfaces)]
     old.members += [m for m in new.members if m[0] not in dict(old.members)]
-    old.directives += new.directives
+    present = {use.name for use in old.directives}
+    old.directives += [use for use in new.directives
+                       if use.name not in present or use.name in ("addField", "link")]
 
 
 def _schema(node: gql.SchemaDefinitionNode | gql.SchemaExtensionNode, file: str,
@@ -140,8 +168,11 @@ def _schema(node: gql.SchemaDefinitionNode | gql.SchemaExtensionNode, file: str,
 
 
 def _type(node: gql.TypeDefinitionNode | gql.TypeExtensionNode, file: str,
-          diags: Diagnostics) -> TypeDef:
+          diags: Diagnostics, introspection: bool = False) -> TypeDef:
     kind = _KINDS[type(node)]
+    if node.name.value.startswith("__") and not introspection:
+        diags.error(node_loc(node.name, file), f'"{node.name.value}": names starting with '
+                    '"__" are reserved for introspection (spec 3.1)')
     description = getattr(node, "description", None)
     typedef = TypeDef(node.name.value, kind, node_loc(node.name, file),
                       directives=directive_uses(node, file, diags),
@@ -149,6 +180,10 @@ def _type(node: gql.TypeDefinitionNode | gql.TypeExtensionNode, file: str,
     for iface in getattr(node, "interfaces", None) or ():
         typedef.interfaces.append((iface.name.value, node_loc(iface, file)))
     for member in getattr(node, "types", None) or ():
+        if member.name.value in dict(typedef.members):
+            diags.error(node_loc(member, file), f'union {typedef.name} includes '
+                        f'"{member.name.value}" twice')
+            continue
         typedef.members.append((member.name.value, node_loc(member, file)))
     for value in getattr(node, "values", None) or ():
         name = value.name.value
@@ -212,11 +247,14 @@ def directive_uses(node: gql.Node, file: str, diags: Diagnostics) -> list[Direct
     uses = []
     for directive in getattr(node, "directives", None) or ():
         values: dict[str, LValue] = {}
+        arg_locs: dict[str, Loc] = {}
         for argument in directive.arguments or ():
             name = argument.name.value
             if name in values:
                 diags.error(node_loc(argument, file),
                             f'argument "{name}" given twice to @{directive.name.value}')
             values[name] = from_graphql(argument.value, file)
-        uses.append(DirectiveUse(directive.name.value, node_loc(directive, file), values))
+            arg_locs[name] = node_loc(argument, file)
+        uses.append(DirectiveUse(directive.name.value, node_loc(directive, file), values,
+                                 arg_locs=arg_locs))
     return uses

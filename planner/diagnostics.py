@@ -52,16 +52,39 @@ class Diagnostic:
 
 
 class Diagnostics:
-    """Collects every finding of every pass, so users see all errors at once."""
+    """Collects every finding of every pass, so users see all errors at once.
+
+    Keeps the first :data:`LIMIT` findings and counts the rest (``dropped``), so a
+    machine-generated file with a million errors still yields a readable report.
+    """
+
+    LIMIT = 1000
 
     def __init__(self) -> None:
         self.items: list[Diagnostic] = []
+        self.dropped = 0
+        self.error_count = 0
+        self.warning_count = 0
+
+    def _add(self, diagnostic: Diagnostic) -> None:
+        if diagnostic.severity is Severity.ERROR:
+            self.error_count += 1
+        else:
+            self.warning_count += 1
+        if len(self.items) < self.LIMIT:
+            self.items.append(diagnostic)
+        else:
+            self.dropped += 1
 
     def error(self, loc: Loc, message: str, hint: str | None = None) -> None:
-        self.items.append(Diagnostic(loc, message, hint))
+        self._add(Diagnostic(loc, message, hint))
 
     def warning(self, loc: Loc, message: str, hint: str | None = None) -> None:
-        self.items.append(Diagnostic(loc, message, hint, Severity.WARNING))
+        self._add(Diagnostic(loc, message, hint, Severity.WARNING))
+
+    @property
+    def has_errors(self) -> bool:
+        return self.error_count > 0
 
     @property
     def errors(self) -> list[Diagnostic]:

@@ -28,7 +28,8 @@ from .model import Blueprint
 from .sdl_parse import parse_sdl
 from .settings import SettingsSource, build_settings, sources_from_directives
 from .settings_file import parse_settings
-from .source import ConfigSource, decode_source, read_source
+from .source import (SDL_EXTENSIONS, SETTINGS_EXTENSIONS, ConfigSource, decode_source,
+                     read_source)
 
 #: Link types whose ``src`` must be a readable local file.
 FILE_LINKS = ("Config", "Protobuf", "Script", "Cert", "Key", "Operation", "Htpasswd", "Jwks")
@@ -42,6 +43,10 @@ class CheckResult:
     diagnostics: list[Diagnostic]
     files: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: Findings beyond the report limit, counted but not kept.
+    dropped: int = 0
+    error_count: int = 0
+    warning_count: int = 0
 
     @property
     def ok(self) -> bool:
@@ -126,10 +131,11 @@ def _check(sources: list[ConfigSource], diags: Diagnostics, started: float) -> C
     check_fields(collected.types, root_names, upstream, links, diags)
 
     blueprint = None
-    if not diags.errors:
+    if not diags.has_errors:
         blueprint = Blueprint(collected.types, query, mutation, server, upstream, links,
                               telemetry, files)
-    return CheckResult(blueprint, diags.sorted(), files, time.perf_counter() - started)
+    return CheckResult(blueprint, diags.sorted(), files, time.perf_counter() - started,
+                       diags.dropped, diags.error_count, diags.warning_count)
 
 
 def _peek_links(document: gql.DocumentNode, file: str) -> list[tuple[str, str, Loc]]:
@@ -164,14 +170,33 @@ def _follow_link(declaring: ConfigSource, args: dict, loc: Loc,
         return []
     display = os.path.normpath(os.path.join(os.path.dirname(declaring.display), src))
     path = declaring.path.parent / src
-    if not path.is_file():
-        diags.error(loc, f'linked {kind} file "{src}" not found (looked for {display})',
-                    "link paths are relative to the file that declares them")
+    try:
+        exists, is_dir = path.exists(), path.is_dir()
+    except OSError as exc:
+        diags.error(loc, f'cannot read linked {kind} file "{_short(src)}": '
+                    f"{exc.strerror or exc}")
+        return []
+    if is_dir:
+        diags.error(loc, f'linked {kind} file "{_short(src)}" is a directory')
+        return []
+    if not exists:
+        diags.error(loc, f'linked {kind} file "{_short(src)}" not found (looked for '
+                    f"{_short(display)})", "link paths are relative to the file that declares "
+                    "them")
         return []
     if kind != "Config":
         return []
+    if path.suffix.lower() not in SDL_EXTENSIONS + SETTINGS_EXTENSIONS:
+        diags.error(loc, f'linked Config file "{_short(src)}" has an unsupported type '
+                    f"({path.suffix or 'no extension'})",
+                    "link .graphql/.gql schemas or .yml/.yaml/.json settings")
+        return []
     source = read_source(display, path, diags)
     return [source] if source else []
+
+
+def _short(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _roots(schemas: list[SchemaDef], types: dict, diags: Diagnostics,
@@ -187,7 +212,7 @@ def _roots(schemas: list[SchemaDef], types: dict, diags: Diagnostics,
     for operation, default in (("query", "Query"), ("mutation", "Mutation")):
         if operation not in roots and default in types and not types[default].builtin:
             roots[operation] = (default, types[default].loc)
-    if "query" not in roots and files and not diags.errors:
+    if "query" not in roots and files and not diags.has_errors:
         where = schemas[0].loc if schemas else Loc(files[0], 1, 1)
         diags.error(where, "the config has no query root",
                     "add `schema { query: Query }` and a `type Query { ... }`")

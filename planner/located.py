@@ -109,25 +109,58 @@ def _scalar(node: gql.ValueNode, loc: Loc) -> LValue:
     raise TypeError(f"unexpected value node {type(node).__name__}")  # pragma: no cover
 
 
+class LocatedError(Exception):
+    """A problem in a settings file at ``loc``."""
+
+    def __init__(self, message: str, loc: Loc) -> None:
+        super().__init__(message)
+        self.message = message
+        self.loc = loc
+
+
+_PLAIN_TAGS = {"tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
+               "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null", "tag:yaml.org,2002:seq",
+               "tag:yaml.org,2002:map"}
+
+
 def from_yaml(node: Any, file: str) -> LValue:
-    """Convert a PyYAML composed node tree (``yaml.compose``) into an LValue tree."""
+    """Convert a PyYAML composed node tree (``yaml.compose``) into an LValue tree.
+
+    Settings are plain data: aliases (which can expand exponentially or loop), explicit
+    tags other than the core ones, non-string keys and duplicate keys are errors.
+    """
     import yaml
 
+    def where(item: Any) -> Loc:
+        return Loc(file, item.start_mark.line + 1, item.start_mark.column + 1)
+
     root: list[LValue] = []
+    seen: set[int] = set()
     stack: list[tuple[Any, Any, Any]] = [(node, root, None)]
     while stack:
         current, container, key = stack.pop()
-        mark = current.start_mark
-        loc = Loc(file, mark.line + 1, mark.column + 1)
+        if id(current) in seen:
+            raise LocatedError("YAML aliases are not supported in settings files",
+                               where(current))
+        seen.add(id(current))
+        if current.tag not in _PLAIN_TAGS:
+            raise LocatedError(f"unsupported YAML tag {current.tag}", where(current))
+        loc = where(current)
         if isinstance(current, yaml.SequenceNode):
             converted = LValue("list", [], loc)
             stack.extend((item, converted.value, None) for item in reversed(current.value))
         elif isinstance(current, yaml.MappingNode):
             converted = LValue("object", {}, loc)
+            names: set[str] = set()
+            for key_node, _ in current.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise LocatedError("settings keys must be plain names", where(key_node))
+                if key_node.value in names:
+                    raise LocatedError(f'duplicate key "{key_node.value}"', where(key_node))
+                names.add(key_node.value)
             for key_node, value_node in reversed(current.value):
                 name = str(key_node.value)
-                converted.key_locs[name] = Loc(file, key_node.start_mark.line + 1,
-                                               key_node.start_mark.column + 1)
+                converted.key_locs[name] = where(key_node)
                 stack.append((value_node, converted.value, name))
         else:
             converted = _yaml_scalar(current, loc)
@@ -139,9 +172,12 @@ def from_yaml(node: Any, file: str) -> LValue:
 
 
 def _yaml_scalar(node: Any, loc: Loc) -> LValue:
-    from yaml.constructor import SafeConstructor
+    from yaml.constructor import ConstructorError, SafeConstructor
 
-    value = SafeConstructor().construct_object(node)
+    try:
+        value = SafeConstructor().construct_object(node)
+    except (ConstructorError, ValueError, TypeError) as exc:
+        raise LocatedError(f"invalid YAML value {node.value!r} ({exc})", loc) from None
     if value is None:
         return LValue("null", None, loc)
     if isinstance(value, bool):

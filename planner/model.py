@@ -34,6 +34,8 @@ class DirectiveUse:
     values: dict[str, LValue]
     args: dict[str, Any] = field(default_factory=dict)
     valid: bool = True
+    #: Where each argument's name is written.
+    arg_locs: dict[str, Loc] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -12,35 +12,28 @@ from enum import IntEnum, unique
 
 @unique
 class Op(IntEnum):
-    """One VM instruction kind. Values are stable: append, never renumber."""
+    """One VM instruction kind. Values are stable: append, never renumber.
+
+    Registers hold lists of parent objects; *slots* hold the values a step resolved,
+    keyed by the identity of each parent object.
+    """
 
     #: ``HALT`` — end of program.
     HALT = 0
-    #: ``FETCH dst, resolver, src`` — start one upstream call for the value in ``src``.
+    #: ``FETCH slot, step, reg`` — start the upstream call(s) of step ``step`` for every
+    #: object in register ``reg`` (identical requests are made once).
     FETCH = 1
-    #: ``FETCH_EACH dst, resolver, src`` — one call per item of the list in ``src``
-    #: (dedupe applies), results as a list aligned with the items.
-    FETCH_EACH = 2
-    #: ``BATCH dst, resolver, src`` — one call for all keys of the list in ``src``,
-    #: results scattered back by ``batchKey``.
-    BATCH = 3
-    #: ``AWAIT`` — wait until every started fetch has finished.
+    #: ``BATCH slot, step, reg`` — one upstream call per ``maxSize`` keys for all objects in
+    #: ``reg``; results are scattered back by ``batchKey``.
+    BATCH = 2
+    #: ``EXPR slot, step, reg`` — evaluate an ``@expr`` body for every object in ``reg``.
+    EXPR = 3
+    #: ``AWAIT`` — wait for every started fetch and store the results in their slots.
     AWAIT = 4
-    #: ``EXPR dst, template, src`` — evaluate an ``@expr`` body against ``src``.
-    EXPR = 5
-    #: ``LOAD_FIELD dst, key, src`` — ``dst = src[key]`` (default field resolution).
-    LOAD_FIELD = 6
-    #: ``BEGIN_OBJECT`` / ``END_OBJECT`` — open or close a JSON object in the output.
-    BEGIN_OBJECT = 7
-    END_OBJECT = 8
-    #: ``BEGIN_LIST src`` / ``END_LIST`` — loop over the list in ``src``.
-    BEGIN_LIST = 9
-    END_LIST = 10
-    #: ``WRITE_KEY key`` — write a pre-encoded ``"name":`` from the constant pool.
-    WRITE_KEY = 11
-    #: ``WRITE_LEAF src, coercer`` — write a scalar/enum value with result coercion.
-    WRITE_LEAF = 12
-    #: ``WRITE_RAW src`` — copy a whole, unchanged JSON subtree (``msgspec.Raw``).
-    WRITE_RAW = 13
-    #: ``WRITE_CONST value`` — write pre-encoded JSON bytes (``__typename``, constants).
-    WRITE_CONST = 14
+    #: ``GATHER reg, source, path`` — the objects below the values of slot ``source`` (or
+    #: below register ``-source-1``'s objects) along a plain field path, lists flattened,
+    #: for the next steps.
+    GATHER = 5
+    #: ``WRITE shape`` — write the response JSON for the root object from the shape in the
+    #: constant pool.
+    WRITE = 6

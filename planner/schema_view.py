@@ -114,7 +114,7 @@ def introspection_types() -> dict[str, TypeDef]:
     text = (Path(__file__).parent / "introspection.graphql").read_text()
     diags = Diagnostics()
     collected = collect_types([("<introspection>", parse(Source(text, "<introspection>")))],
-                              diags)
+                              diags, introspection=True)
     assert not diags.items, diags.items
     return {name: t for name, t in collected.types.items() if name.startswith("__")}
 

@@ -99,9 +99,11 @@ class SettingsSource:
 
 
 def sources_from_directives(uses: list[DirectiveUse], file: str) -> list[SettingsSource]:
+    # Arguments that passed their checks count even when a sibling failed (its error is
+    # reported already), so one typo does not cause false follow-on errors.
     return [SettingsSource(use.name, use.loc, use.args, use.values, file)
-            for use in uses if use.valid and use.name in ("server", "upstream", "link",
-                                                          "telemetry")]
+            for use in uses if use.name in ("server", "upstream", "telemetry")
+            or (use.name == "link" and use.valid)]
 
 
 # name -> (minimum, maximum) for integer settings; positions come from the LValues.
@@ -137,14 +139,16 @@ def build_settings(sources: list[SettingsSource], diags: Diagnostics
             links.append(_link(source))
             continue
         for name, value in source.args.items():
+            if value is None:  # an explicit null means "use the default"
+                continue
             lvalue = source.values[name]
             bounds = _RANGES.get(source.directive, {}).get(name)
             if bounds and not _check_range(source.name_of(name), value, lvalue, bounds, diags):
                 continue
             if name == "batch" and value:
-                ok = all(_check_range(source.name_of(f"batch.{key}"), value[key],
-                                      lvalue.value[key], _BATCH_RANGES[key], diags)
-                         for key in _BATCH_RANGES if key in value)
+                ok = all([_check_range(source.name_of(f"batch.{key}"), value[key],
+                                       lvalue.value[key], _BATCH_RANGES[key], diags)
+                          for key in _BATCH_RANGES if value.get(key) is not None])
                 if not ok:
                     continue
             merged[source.directive][name] = (value, lvalue)

@@ -6,15 +6,16 @@ checked by the same code, with positions from the file.
 """
 from __future__ import annotations
 
-import json
+import re
 from dataclasses import dataclass
 
 import yaml
 
-from .arg_types import INVALID, InputType, coerce
+from .arg_types import INVALID, InputType, coerce_partial
 from .diagnostics import Diagnostics, Loc, did_you_mean
 from .directive_specs import DIRECTIVES, REGISTRY
-from .located import LValue, from_yaml
+from .json_located import JsonError, parse_json_located
+from .located import LocatedError, LValue, from_yaml
 from .source import ConfigSource
 
 #: section name in the file -> directive whose arguments it holds
@@ -58,38 +59,53 @@ def parse_settings(source: ConfigSource, diags: Diagnostics) -> list[SettingsSec
         items = value.value if key == "links" and value.kind == "list" else [value]
         for index, item in enumerate(items):
             where = f"{key}[{index}]" if key == "links" else key
-            checked = coerce(item, spec, REGISTRY, diags, where)
+            checked = coerce_partial(item, spec, REGISTRY, diags, where)
             if checked is not INVALID and checked is not None:
                 sections.append(SettingsSection(directive, item.loc, checked, item.value))
     return sections
 
 
+class _Yaml12Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2 booleans (``yes``/``no``/``on``/``off`` are
+    strings), as Tailcall's YAML reader has them."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"))
+
+
 def _load(source: ConfigSource, diags: Diagnostics) -> LValue | None:
     if source.path.suffix.lower() == ".json":
         try:
-            json.loads(source.text)
-        except json.JSONDecodeError as exc:
-            diags.error(Loc(source.display, exc.lineno, exc.colno),
-                        f"invalid JSON: {exc.msg}")
-            return None
-        except RecursionError:
-            diags.error(Loc(source.display, 1, 1), "settings file is nested too deeply")
+            return parse_json_located(source.text, source.display)
+        except JsonError as exc:
+            line = source.text.count("\n", 0, exc.offset) + 1
+            col = exc.offset - (source.text.rfind("\n", 0, exc.offset) + 1) + 1
+            diags.error(Loc(source.display, line, col), f"invalid JSON: {exc.message}")
             return None
     try:
-        node = yaml.compose(source.text, Loader=yaml.SafeLoader)
+        node = yaml.compose(source.text, Loader=_Yaml12Loader)
+        if node is None:
+            diags.error(Loc(source.display, 1, 1), "settings file is empty")
+            return None
+        return from_yaml(node, source.display)
+    except LocatedError as exc:
+        diags.error(exc.loc, exc.message)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Loc(source.display, mark.line + 1, mark.column + 1) if mark else \
             Loc(source.display, 1, 1)
         diags.error(loc, f"invalid YAML: {exc.problem or exc.context}")
-        return None
     except RecursionError:
         diags.error(Loc(source.display, 1, 1), "settings file is nested too deeply")
-        return None
     except yaml.YAMLError as exc:
-        diags.error(Loc(source.display, 1, 1), f"invalid settings file: {exc}")
-        return None
-    if node is None:
-        diags.error(Loc(source.display, 1, 1), "settings file is empty")
-        return None
-    return from_yaml(node, source.display)
+        mark = getattr(exc, "problem_mark", None)
+        where = Loc(source.display, mark.line + 1, mark.column + 1) if mark else \
+            Loc(source.display, 1, 1)
+        diags.error(where, f"invalid YAML: {exc}")
+    return None

@@ -6,6 +6,7 @@ and stay under a size limit. Each failure is one located diagnostic, never a tra
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,21 +51,24 @@ def read_source(display: str, path: Path, diags: Diagnostics) -> ConfigSource | 
         )
         return None
     try:
-        size = os.stat(path).st_size
-        if size > MAX_CONFIG_BYTES:
-            diags.error(at, f"config file is too large ({size} bytes; the limit is "
-                        f"{MAX_CONFIG_BYTES} bytes)")
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            diags.error(at, "config path is a directory, not a file")
             return None
-        data = path.read_bytes()
+        if not stat.S_ISREG(info.st_mode):
+            diags.error(at, "config path is not a regular file")
+            return None
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         diags.error(at, "config file not found", "check the path; links resolve relative "
                     "to the file that declares them")
         return None
-    except IsADirectoryError:
-        diags.error(at, "config path is a directory, not a file")
-        return None
     except OSError as exc:
         diags.error(at, f"cannot read config file: {exc.strerror or exc}")
+        return None
+    if len(data) > MAX_CONFIG_BYTES:
+        diags.error(at, f"config file is too large (over {MAX_CONFIG_BYTES} bytes)")
         return None
     return decode_source(display, path, data, diags)
 
@@ -74,8 +78,9 @@ def decode_source(display: str, path: Path, data: bytes, diags: Diagnostics) -> 
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     if not data.strip():
-        diags.error(Loc(display, 1, 1), "config file is empty",
-                    "a schema needs at least `schema { query: Query }` and a Query type")
+        hint = "a schema needs at least `schema { query: Query }` and a Query type" \
+            if path.suffix.lower() in SDL_EXTENSIONS else None
+        diags.error(Loc(display, 1, 1), "config file is empty", hint)
         return None
     nul = data.find(b"\x00")
     if nul >= 0:

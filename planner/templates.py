@@ -105,7 +105,8 @@ def _parse_ref(inner: str, offset: int, roots: tuple[str, ...] | None
     if expr.startswith("."):
         expr = expr[1:]
     if not expr:
-        return None, TemplateError(offset, "empty template \"{{}}\"",
+        shown = "{{" + inner + "}}"
+        return None, TemplateError(offset, f'empty template "{shown}"',
                                    "write a path such as {{.args.id}}")
     segments = expr.split(".")
     for segment in segments:

@@ -55,8 +55,9 @@ def test_batched_fields_are_not_reported() -> None:
 
 def test_fields_outside_lists_are_not_reported_and_cycles_end() -> None:
     sdl = BASE + 'type Post { id: Int userId: Int user: User @http(url: "http://h/u/{{.value.userId}}") }'
-    # Query.post → Post.user is one call; under Query.posts it is N+1 (reported once).
-    assert chains(sdl) == ["Query.posts → Post.user"]
+    # Query.post → Post.user is one call; under Query.posts it is N+1 (reported once), and
+    # User.posts below it is a call per user of every post: reported too, once.
+    assert chains(sdl) == ["Query.posts → Post.user", "Query.posts → Post.user → User.posts"]
 
 
 def test_call_to_unbatched_field_is_reported() -> None:
@@ -84,6 +85,20 @@ def test_unions_and_nested_lists() -> None:
              type A { id: Int x: Int @http(url: "http://h/x/{{.value.id}}") }
              type B { id: Int }"""
     assert chains(sdl) == ["Query.feed → A.x"]
+
+
+def test_interface_implementations_and_union_members_are_walked() -> None:
+    sdl = """type Query { animals: [Animal] @http(url: "http://h/a") pets: [Pet] @http(url: "http://h/p") }
+             interface Animal { name: String }
+             type Dog implements Animal { name: String owner: Owner @http(url: "http://h/o/{{.value.name}}") }
+             type Cat implements Animal { name: String }
+             union Pet = Cat | Fish
+             type Fish { id: Int food: Owner @http(url: "http://h/f/{{.value.id}}") }
+             type Owner { id: Int }"""
+    hazards = find_n_plus_one(load_config_string(sdl))
+    assert [(h.chain(), h.query()) for h in hazards] == [
+        ("Query.animals → Dog.owner", "query { animals { ... on Dog { owner } } }"),
+        ("Query.pets → Fish.food", "query { pets { ... on Fish { food } } }")]
 
 
 def test_clean_config_says_none(write_config) -> None:

@@ -73,15 +73,15 @@ def test_ten_megabytes_of_open_braces(write_config) -> None:
 
 def test_deeply_nested_settings_files(write_config) -> None:
     depth = 200_000
-    for name, text in (("s.json", "[" * depth + "]" * depth), ("s.yml", "[" * depth)):
-        err = check_fails_cleanly(write_config(text, name))
-        assert f"{name}:1:1: settings file is nested too deeply\n" in err
+    err = check_fails_cleanly(write_config("[" * depth + "]" * depth, "s.json"))
+    assert "s.json:1:257: invalid JSON: settings file is nested too deeply\n" in err
+    err = check_fails_cleanly(write_config("[" * depth, "s.yml"))
+    assert "s.yml:1:1: settings file is nested too deeply\n" in err
 
 
 def test_file_over_the_size_limit(write_config) -> None:
     path = write_config(b"#" * (16 * 1024 * 1024 + 1))
-    assert "config file is too large (16777217 bytes; the limit is 16777216 bytes)" in \
-        check_fails_cleanly(path)
+    assert "config file is too large (over 16777216 bytes)" in check_fails_cleanly(path)
 
 
 def test_all_files_are_read_even_when_one_is_broken(write_config, tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ def test_every_root_is_known(root: str) -> None:
 @pytest.mark.parametrize(("text", "offset", "message"), [
     ("a{{.args.id", 1, 'unterminated template: missing "}}"'),
     ("{{}}", 0, 'empty template "{{}}"'),
-    ("xx{{ . }}", 2, 'empty template "{{}}"'),
+    ("xx{{ . }}", 2, 'empty template "{{ . }}"'),
     ("{{.args..id}}", 0, 'invalid template path ".args..id"'),
     ("{{.args.a b}}", 0, 'invalid template path ".args.a b"'),
     ("{{.valeu.id}}", 0, 'unknown template root "valeu"; did you mean "value"?'),
