@@ -1,0 +1,215 @@
+"""The embedding API: ``plait.Engine``.
+
+    engine = plait.Engine.from_file("examples/jsonplaceholder.graphql")
+    result = await engine.execute("{ posts { title } }")
+    result.body        # the response JSON bytes: {"data": ...} (+ "errors")
+    result.json()      # parsed, for convenience
+
+Operations are parsed, validated (spec 5) and planned once per (document, operation name,
+``@skip``/``@include`` variable values) and cached; each execution binds variables and
+headers and runs the Program on the selected VM.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import OrderedDict
+from typing import Any
+
+import msgspec
+
+from .engine_vm import select_vm
+from .planner import Blueprint, load_config, load_config_string
+from .planner.collect_fields import condition_variables
+from .planner.emit import emit
+from .planner.op_ast import Document, OperationDefinition
+from .planner.operation import parse_and_validate, select_operation
+from .planner.plan import Planner
+from .planner.program import Program
+from .planner.query_errors import QueryError, RequestInvalid
+from .planner.schema_view import SchemaView
+from .planner.variables import coerce_variables
+
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+#: Most distinct documents (and plans) kept in the caches.
+CACHE_SIZE = 1024
+
+
+class ExecutionResult:
+    """A GraphQL response: ``body`` is the exact JSON bytes sent to clients."""
+
+    __slots__ = ("body", "request_error")
+
+    def __init__(self, body: bytes, request_error: bool = False) -> None:
+        self.body = body
+        #: True when the request failed before execution (parse, validation, variables).
+        self.request_error = request_error
+
+    def json(self) -> dict[str, Any]:
+        return _decode(self.body)
+
+    @property
+    def data(self) -> Any:
+        return self.json().get("data")
+
+    @property
+    def errors(self) -> list[dict[str, Any]] | None:
+        return self.json().get("errors")
+
+    def __repr__(self) -> str:
+        return f"ExecutionResult({self.body[:200]!r})"
+
+
+class _LRU(OrderedDict):
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def put(self, key: Any, value: Any) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        if len(self) > self.size:
+            self.popitem(last=False)
+
+
+class Engine:
+    """Executes GraphQL operations against a validated config."""
+
+    def __init__(self, blueprint: Blueprint, *, vm: str | None = None,
+                 client: Any = None) -> None:
+        from .engine import runtime
+        from .engine.upstream import HttpClient
+
+        self.blueprint = blueprint
+        self.view = SchemaView(blueprint)
+        self.vm_name, self._vm = select_vm(vm)
+        upstream = blueprint.upstream
+        self.client = client or HttpClient(
+            pool_size=upstream.pool_max_idle_per_host,
+            connect_timeout=upstream.connect_timeout_s,
+            request_timeout=upstream.timeout_s,
+            idle_timeout=upstream.pool_idle_timeout_s,
+            user_agent=upstream.user_agent,
+            verify_ssl=upstream.verify_ssl)
+        self._shared = runtime.SharedState(blueprint, self.client)
+        self._documents: _LRU = _LRU(CACHE_SIZE)
+        self._programs: _LRU = _LRU(CACHE_SIZE)
+        self._operations: dict[tuple[Any, ...], asyncio.Future[bytes]] = {}
+
+    @classmethod
+    def from_file(cls, *paths: str | os.PathLike[str], **options: Any) -> "Engine":
+        return cls(load_config(*paths), **options)
+
+    @classmethod
+    def from_string(cls, sdl: str, **options: Any) -> "Engine":
+        return cls(load_config_string(sdl), **options)
+
+    # -- planning ------------------------------------------------------------------------
+    def document(self, query: str) -> Document:
+        """Parse and validate ``query`` (cached); raises :class:`RequestInvalid`."""
+        found = self._documents.get(query)
+        if found is None:
+            found = parse_and_validate(query, self.view)
+            self._documents.put(query, found)
+        return found
+
+    def program(self, document: Document, operation: OperationDefinition, query: str,
+                variables: dict[str, Any]) -> Program:
+        fragments = {f.name: f for f in document.fragments}
+        conditions = condition_variables(operation.selections, fragments)
+        key = (query, operation.name, tuple(variables.get(name) is True for name in conditions))
+        found = self._programs.get(key)
+        if found is None:
+            plan = Planner(self.view, document, variables).plan(operation)
+            found = emit(plan, document.source)
+            self._programs.put(key, found)
+        return found
+
+    def explain(self, query: str, operation_name: str | None = None,
+                variables: dict[str, Any] | None = None) -> str:
+        from .planner.explain import explain_program
+
+        document = self.document(query)
+        operation = select_operation(document, operation_name)
+        coerced, errors = coerce_variables(operation, self.view, variables)
+        if errors:
+            raise RequestInvalid(errors, document.source)
+        return explain_program(self.program(document, operation, query, coerced))
+
+    # -- execution -----------------------------------------------------------------------
+    async def execute(self, query: str, variables: dict[str, Any] | None = None,
+                      operation_name: str | None = None,
+                      headers: dict[str, str] | None = None) -> ExecutionResult:
+        """Run one operation; request errors come back as ``{"errors": [...]}``."""
+        try:
+            if not isinstance(query, str):
+                raise RequestInvalid([QueryError("The query must be a string.",
+                                                 code="BAD_REQUEST")], None)
+            document = self.document(query)
+            operation = select_operation(document, operation_name)
+            if variables is not None and not isinstance(variables, dict):
+                raise RequestInvalid([QueryError("Variables must be a JSON object.",
+                                                 code="BAD_REQUEST")], None)
+            coerced, errors = coerce_variables(operation, self.view, variables)
+            if errors:
+                raise RequestInvalid(errors, document.source)
+            program = self.program(document, operation, query, coerced)
+        except RequestInvalid as exc:
+            return ExecutionResult(_encode({"errors": exc.to_list()}), request_error=True)
+        lowered = {k.lower(): v for k, v in (headers or {}).items()}
+        if self._shareable(program):
+            key = (query, operation_name, _encode(coerced),
+                   tuple(sorted((k, v) for k, v in lowered.items()
+                                if k in self._shared.allowed_headers)))
+            running = self._operations.get(key)
+            if running is None:
+                running = asyncio.ensure_future(
+                    self._run(program, document, coerced, lowered))
+                self._operations[key] = running
+                running.add_done_callback(lambda _f: self._operations.pop(key, None))
+            return ExecutionResult(await asyncio.shield(running))
+        return ExecutionResult(await self._run(program, document, coerced, lowered))
+
+    @staticmethod
+    def _shareable(program: Program) -> bool:
+        """Whole-operation sharing (Tailcall's ``dedupe`` on root fields): a query whose
+        every root step asks for ``dedupe`` may share one execution with identical
+        concurrent operations (same query, variables and forwarded headers)."""
+        if program.operation != "query":
+            return False
+        roots = [s for s in program.steps if program.parents.get(s.slot, -1) == -1]
+        return bool(roots) and all(getattr(s.resolver, "dedupe", False) for s in roots)
+
+    async def _run(self, program: Program, document: Document, variables: dict[str, Any],
+                   headers: dict[str, str]) -> bytes:
+        from .engine import runtime
+
+        ctx = runtime.RequestContext(self._shared, variables, headers)
+        fragments = {f.name: f for f in document.fragments}
+
+        from .engine.values import FieldError
+        from .planner.introspect import Budget, resolve_introspection
+
+        budget = Budget()
+
+        def introspect(node: Any) -> Any:
+            try:
+                return resolve_introspection(node, self.view, fragments, variables, budget)
+            except QueryError as exc:
+                return FieldError(exc.message, {"code": exc.code})
+
+        ctx.introspect = introspect  # type: ignore[attr-defined]
+        data, errors = await self._vm(program, ctx)
+        if errors:
+            return b'{"data":' + data + b',"errors":' + _encode(errors) + b"}"
+        return b'{"data":' + data + b"}"
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def __aenter__(self) -> "Engine":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

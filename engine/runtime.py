@@ -1,0 +1,462 @@
+"""What both VMs share: resolving steps against upstreams, per request.
+
+The VMs (``refvm`` in Python, ``_cvm`` in Cython) dispatch the same instructions and call
+these functions for the parts that are the same in both: starting fetches (with
+per-request and cross-request de-duplication), batching, ``@expr`` and ``@call``,
+awaiting, and gathering the objects the next wave needs.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+
+from typing import Any
+
+import msgspec
+
+from plait.planner.model import (CallResolver, ExprResolver, GraphQLResolver, GrpcResolver,
+                                 HttpResolver, Resolver, TypeDef)
+from plait.planner.program import AbstractShape, GatherSpec, StepSpec
+from plait.planner.variables import coerce_arguments
+
+from .render import (Scope, query_string, render_json, render_text, render_url, to_text,
+                     with_query)
+from .upstream import HttpClient, UpstreamError, UpstreamRequest, UpstreamResponse
+from .values import FieldError, decode_response, materialize, plain
+
+_json = msgspec.json.encode
+_MISSING: Any = object()
+
+
+class Fetched:
+    """One upstream exchange; decoded forms are cached here, so requests that share the
+    exchange (dedupe) also share the decoding."""
+
+    __slots__ = ("response", "decoded")
+
+    def __init__(self, response: UpstreamResponse) -> None:
+        self.response = response
+        self.decoded: dict[int, Any] = {}
+
+
+class SharedState:
+    """Per engine: the client, in-flight calls shared across requests, settings."""
+
+    def __init__(self, blueprint: Any, client: HttpClient) -> None:
+        self.blueprint = blueprint
+        self.client = client
+        self.inflight: dict[tuple[Any, ...], asyncio.Future[Fetched]] = {}
+        self.env = dict(os.environ)
+        self.vars = dict(blueprint.server.vars)
+        self.allowed_headers = blueprint.upstream.allowed_headers
+        batch = blueprint.upstream.batch
+        self.batch_max = batch.max_size if batch else 100
+        self.root_types: dict[str, TypeDef | None] = {
+            "query": blueprint.types.get(blueprint.query),
+            "mutation": blueprint.types.get(blueprint.mutation) if blueprint.mutation else None,
+        }
+
+
+class RequestContext:
+    """Per request: headers, variables, started fetches, identity caches."""
+
+    def __init__(self, shared: SharedState, variables: dict[str, Any],
+                 headers: dict[str, str]) -> None:
+        self.shared = shared
+        self.variables = variables
+        self.headers = headers
+        self.root: dict[str, Any] = {}
+        self.cache: dict[int, Any] = {}          # materialized Raw values, by identity
+        self.parent_of: dict[int, Any] = {}      # object → the object it was found in
+        self.local: dict[tuple[Any, ...], asyncio.Future[Fetched]] = {}
+        self.pending: list[tuple[StepSpec, dict[int, Any], list[tuple[int, Any]]]] = []
+        self.forwarded = [(name, value) for name, value in headers.items()
+                          if name in shared.allowed_headers]
+
+    # -- arguments and scopes -----------------------------------------------------------
+    def arguments(self, spec: StepSpec) -> dict[str, Any]:
+        return coerce_arguments(spec.arguments, spec.field.args, self.variables)
+
+    def scope(self, args: dict[str, Any], value: Any) -> Scope:
+        return Scope(args, value, self.parent_of.get(id(value)), self.headers,
+                     self.shared.env, self.shared.vars, self.cache)
+
+    # -- upstream calls ------------------------------------------------------------------
+    def call(self, request: UpstreamRequest, dedupe: bool) -> asyncio.Future[Fetched]:
+        """Start (or join) an upstream exchange. Identical GETs are made once per request;
+        with ``dedupe`` they are also shared with concurrent requests."""
+        key = (request.method, request.url, tuple(request.headers), request.body)
+        if request.method == "GET":
+            found = self.local.get(key)
+            if found is not None:
+                return found
+        shared = self.shared.inflight
+        if dedupe and request.method == "GET":
+            found = shared.get(key)
+            if found is None:
+                found = asyncio.ensure_future(_exchange(self.shared.client, request))
+                shared[key] = found
+                found.add_done_callback(lambda _f, k=key: shared.pop(k, None))
+            self.local[key] = found
+            return found
+        future = asyncio.ensure_future(_exchange(self.shared.client, request))
+        if request.method == "GET":
+            self.local[key] = future
+        return future
+
+
+async def _exchange(client: HttpClient, request: UpstreamRequest) -> Fetched:
+    return Fetched(await client.request(request))
+
+
+def _http_request(resolver: HttpResolver, scope: Scope, ctx: RequestContext,
+                  extra_query: list[tuple[str, Any]] | None = None) -> UpstreamRequest:
+    url = render_url(resolver.url, scope)
+    pairs: list[tuple[str, Any]] = []
+    for param in resolver.query:
+        value = _param_value(param.value, scope)
+        if param.skip_empty and (value is None or value == "" or value == []):
+            continue
+        pairs.append((param.key, value))
+    if extra_query:
+        pairs += extra_query
+    url = with_query(url, query_string(pairs))
+    headers = list(ctx.forwarded)
+    headers += [(name, render_text(template, scope)) for name, template in resolver.headers]
+    body = None
+    if resolver.body is not None:
+        rendered = render_json(resolver.body, scope)
+        if resolver.encoding == "ApplicationXWwwFormUrlencoded" and isinstance(rendered, dict):
+            body = query_string(list(rendered.items())).encode()
+            headers.append(("content-type", "application/x-www-form-urlencoded"))
+        else:
+            body = _json(rendered)
+            headers.append(("content-type", "application/json"))
+    return UpstreamRequest(resolver.method, url, headers, body)
+
+
+def _param_value(template: Any, scope: Scope) -> Any:
+    ref = template.single_ref
+    if ref is not None:
+        return scope.resolve(ref)
+    return render_text(template, scope)
+
+
+def _unsupported(resolver: Resolver) -> FieldError | None:
+    if isinstance(resolver, GrpcResolver):
+        return FieldError("@grpc resolvers are not supported yet",
+                          {"code": "NOT_SUPPORTED"})
+    if isinstance(resolver, GraphQLResolver):
+        return FieldError("@graphQL resolvers are not supported yet",
+                          {"code": "NOT_SUPPORTED"})
+    return None
+
+
+def _unique(parents: list[Any]) -> list[Any]:
+    seen: set[int] = set()
+    out = []
+    for parent in parents:
+        if id(parent) not in seen:
+            seen.add(id(parent))
+            out.append(parent)
+    return out
+
+
+# -- instructions ---------------------------------------------------------------------
+def start_fetch(ctx: RequestContext, spec: StepSpec, parents: list[Any],
+                results: dict[int, Any]) -> None:
+    """FETCH: one call (or ``@call`` chain) per distinct parent object."""
+    resolver = spec.resolver
+    args = ctx.arguments(spec)
+    unsupported = _unsupported(resolver)
+    entries: list[tuple[int, Any]] = []
+    for parent in _unique(parents):
+        if unsupported is not None:
+            results[id(parent)] = unsupported
+            continue
+        scope = ctx.scope(args, parent)
+        if isinstance(resolver, HttpResolver):
+            entries.append((id(parent), ctx.call(_http_request(resolver, scope, ctx),
+                                                 resolver.dedupe)))
+        elif isinstance(resolver, CallResolver):
+            entries.append((id(parent), asyncio.ensure_future(
+                _run_call(ctx, resolver, scope))))
+        else:  # pragma: no cover - EXPR and BATCH have their own instructions
+            results[id(parent)] = FieldError("unsupported resolver")
+    if entries:
+        ctx.pending.append((spec, results, entries))
+
+
+def run_expr(ctx: RequestContext, spec: StepSpec, parents: list[Any],
+             results: dict[int, Any]) -> None:
+    """EXPR: evaluate the ``@expr`` body for each parent (no upstream)."""
+    resolver = spec.resolver
+    assert isinstance(resolver, ExprResolver)
+    args = ctx.arguments(spec)
+    if resolver.body.is_constant:
+        value = resolver.body.value
+        for parent in parents:
+            results[id(parent)] = value
+        return
+    for parent in _unique(parents):
+        results[id(parent)] = render_json(resolver.body, ctx.scope(args, parent))
+
+
+def start_batch(ctx: RequestContext, spec: StepSpec, parents: list[Any],
+                results: dict[int, Any]) -> None:
+    """BATCH: one call per ``maxSize`` distinct keys; items are matched back by
+    ``batchKey`` (missing keys resolve to null, list fields collect every match)."""
+    resolver = spec.resolver
+    assert isinstance(resolver, HttpResolver)
+    args = ctx.arguments(spec)
+    batch_param = next((p for p in resolver.query
+                        if any(ref.root == "value" for ref in p.value.refs)), None)
+    assert batch_param is not None  # checked when the config loads
+    groups: dict[tuple[Any, ...], tuple[Scope, list[tuple[int, str]]]] = {}
+    for parent in _unique(parents):
+        scope = ctx.scope(args, parent)
+        key = _param_value(batch_param.value, scope)
+        if key is None or key == "":
+            results[id(parent)] = None
+            continue
+        other = [p for p in resolver.query if p is not batch_param]
+        base = HttpResolver(resolver.loc, resolver.url, resolver.method, other,
+                            resolver.headers, resolver.body)
+        request = _http_request(base, scope, ctx)
+        group_key = (request.url, tuple(request.headers))
+        groups.setdefault(group_key, (scope, []))[1].append((id(parent), to_text(key)))
+    for (url, headers), (scope, members) in groups.items():
+        keys = list(dict.fromkeys(k for _, k in members))
+        size = max(1, ctx.shared.batch_max)
+        for start in range(0, len(keys), size):
+            chunk = keys[start:start + size]
+            request = UpstreamRequest(resolver.method,
+                                      with_query(url, query_string([(batch_param.key, chunk)])),
+                                      list(headers), None)
+            future = ctx.call(request, resolver.dedupe)
+            chunk_members = [(pid, k) for pid, k in members if k in set(chunk)]
+            ctx.pending.append((spec, results, [(-1, (future, chunk_members))]))
+
+
+async def await_pending(ctx: RequestContext) -> None:
+    """AWAIT: wait for every started fetch and store results (or located errors)."""
+    while ctx.pending:
+        pending, ctx.pending = ctx.pending, []
+        for spec, results, entries in pending:
+            for parent_id, item in entries:
+                if parent_id == -1:
+                    future, members = item
+                    await _settle_batch(ctx, spec, results, future, members)
+                    continue
+                try:
+                    outcome = await item
+                except UpstreamError as exc:
+                    results[parent_id] = _upstream_error(exc)
+                    continue
+                except Exception as exc:  # noqa: BLE001 - one failed call must not fail all
+                    results[parent_id] = FieldError(f"internal error resolving {spec.label}: "
+                                                    f"{exc!r}", {"code": "INTERNAL"})
+                    continue
+                if isinstance(outcome, Fetched):
+                    results[parent_id] = _decoded(outcome, spec)
+                else:
+                    results[parent_id] = outcome
+
+
+def _upstream_error(exc: UpstreamError) -> FieldError:
+    return FieldError(f"upstream request failed: {exc.message}",
+                      {"code": "UPSTREAM_" + exc.kind.upper()})
+
+
+def _decoded(fetched: Fetched, spec: StepSpec) -> Any:
+    status = fetched.response.status
+    if status >= 400 or status < 200:
+        return FieldError(f"upstream returned HTTP {status}",
+                          {"code": "UPSTREAM_HTTP_ERROR", "status": status})
+    key = id(spec.decoder)
+    found = fetched.decoded.get(key, _MISSING)
+    if found is _MISSING:
+        found = decode_response(fetched.response.body, spec.decoder)
+        select = getattr(spec.resolver, "select", None)
+        if select is not None and not isinstance(found, FieldError):
+            found = _select(select, found)
+        fetched.decoded[key] = found
+    return found
+
+
+def _select(select: Any, value: Any) -> Any:
+    data = plain(value)
+    scope = Scope({}, None, None, {}, {}, {}, {})
+
+    def resolve(ref: Any) -> Any:
+        current = data
+        for segment in ref.path:
+            if isinstance(current, dict):
+                current = current.get(segment)
+            elif isinstance(current, list) and segment.isdigit():
+                current = current[int(segment)] if int(segment) < len(current) else None
+            else:
+                return None
+        return current
+
+    scope.resolve = resolve  # type: ignore[method-assign]
+    return render_json(select, scope)
+
+
+async def _settle_batch(ctx: RequestContext, spec: StepSpec, results: dict[int, Any],
+                        future: Any, members: list[tuple[int, str]]) -> None:
+    try:
+        fetched = await future
+    except UpstreamError as exc:
+        error = _upstream_error(exc)
+        for parent_id, _ in members:
+            results[parent_id] = error
+        return
+    status = fetched.response.status
+    if status >= 400:
+        error = FieldError(f"upstream returned HTTP {status}",
+                           {"code": "UPSTREAM_HTTP_ERROR", "status": status})
+        for parent_id, _ in members:
+            results[parent_id] = error
+        return
+    decoded = decode_response(fetched.response.body, _BATCH_DECODER)
+    if isinstance(decoded, FieldError):
+        for parent_id, _ in members:
+            results[parent_id] = decoded
+        return
+    items = materialize(decoded, ctx.cache)
+    if not isinstance(items, list):
+        error = FieldError("upstream batch response is not a list")
+        for parent_id, _ in members:
+            results[parent_id] = error
+        return
+    resolver = spec.resolver
+    assert isinstance(resolver, HttpResolver)
+    by_key: dict[str, list[Any]] = {}
+    for item in items:
+        item = materialize(item, ctx.cache)
+        if not isinstance(item, dict):
+            continue
+        value = item
+        for segment in resolver.batch_key:
+            value = materialize(value.get(segment) if isinstance(value, dict) else None,
+                                ctx.cache)
+        by_key.setdefault(to_text(plain(value)), []).append(item)
+    many = spec.result_type.is_list
+    for parent_id, key in members:
+        matches = by_key.get(key, [])
+        results[parent_id] = matches if many else (matches[0] if matches else None)
+
+
+_BATCH_DECODER = msgspec.json.Decoder(list[Any])
+
+
+async def _run_call(ctx: RequestContext, resolver: CallResolver, scope: Scope) -> Any:
+    """``@call``: each step resolves a root field; later steps also take the previous
+    result's fields as arguments."""
+    previous: Any = None
+    for index, step in enumerate(resolver.steps):
+        root = ctx.shared.root_types[step.kind]
+        assert root is not None
+        target = root.fields[step.field]
+        args = render_json(step.args, scope) or {}
+        if index > 0 and isinstance(plain(previous), dict):
+            args = {**{k: v for k, v in plain(previous).items() if k in target.args}, **args}
+        for name, definition in target.args.items():
+            if name not in args and definition.default is not None:
+                args[name] = definition.default.plain()
+        previous = await resolve_with(ctx, target.resolver, args, target.type)
+        if isinstance(previous, FieldError):
+            return previous
+    return previous
+
+
+async def resolve_with(ctx: RequestContext, resolver: Resolver | None, args: dict[str, Any],
+                       type_ref: Any) -> Any:
+    """Resolve a root field's resolver with given arguments (for ``@call``)."""
+    from plait.planner.plan import response_decoder
+
+    scope = Scope(args, None, None, ctx.headers, ctx.shared.env, ctx.shared.vars, ctx.cache)
+    if resolver is None:
+        return None
+    unsupported = _unsupported(resolver)
+    if unsupported is not None:
+        return unsupported
+    if isinstance(resolver, ExprResolver):
+        return render_json(resolver.body, scope)
+    if isinstance(resolver, CallResolver):
+        return await _run_call(ctx, resolver, scope)
+    assert isinstance(resolver, HttpResolver)
+    try:
+        fetched = await ctx.call(_http_request(resolver, scope, ctx), resolver.dedupe)
+    except UpstreamError as exc:
+        return _upstream_error(exc)
+    status = fetched.response.status
+    if status >= 400:
+        return FieldError(f"upstream returned HTTP {status}",
+                          {"code": "UPSTREAM_HTTP_ERROR", "status": status})
+    named = ctx.shared.blueprint.types.get(type_ref.named)
+    leaf = named is None or named.kind in ("scalar", "enum")
+    return decode_response(fetched.response.body, response_decoder(type_ref, leaf))
+
+
+# -- gathering ------------------------------------------------------------------------
+def resolve_type(abstract: AbstractShape, value: dict[str, Any], cache: dict[int, Any]
+                 ) -> str | None:
+    """The object type of a value at an interface/union position: ``@discriminate``'s key,
+    then ``__typename``, then the first possible type whose non-null fields are present."""
+    for key in (abstract.discriminator, "__typename"):
+        if key:
+            name = plain(materialize(value.get(key), cache))
+            if isinstance(name, str) and name in abstract.shapes:
+                return name
+    keys = value.keys()
+    for name, required in abstract.required:
+        if required <= keys:
+            return name
+    return None
+
+
+def _flatten_into(value: Any, out: list[Any], cache: dict[int, Any], holder: Any,
+                  parent_of: dict[int, Any]) -> None:
+    value = materialize(value, cache)
+    if isinstance(value, dict):
+        parent_of[id(value)] = holder
+        out.append(value)
+    elif isinstance(value, list):
+        for item in value:
+            _flatten_into(item, out, cache, holder, parent_of)
+
+
+def gather(ctx: RequestContext, spec: GatherSpec, sources: list[Any],
+           slots: list[dict[int, Any]]) -> list[Any]:
+    """GATHER: the objects the next steps resolve for (see :class:`GatherSpec`)."""
+    cache, parent_of = ctx.cache, ctx.parent_of
+    current: list[Any] = []
+    if spec.source_slot >= 0:
+        results = slots[spec.source_slot]
+        for parent in sources:
+            value = results.get(id(parent))
+            if value is not None and not isinstance(value, FieldError):
+                _flatten_into(value, current, cache, parent, parent_of)
+    else:
+        current = list(sources)
+    for segment in spec.segments:
+        kind = segment[0]
+        following: list[Any] = []
+        if kind == "key":
+            for item in current:
+                _flatten_into(item.get(segment[1]), following, cache, item, parent_of)
+        elif kind == "index":
+            for item in current:
+                value = materialize(item, cache)
+                if isinstance(value, list) and segment[1] < len(value):
+                    _flatten_into(value[segment[1]], following, cache, item, parent_of)
+        else:  # "is": keep values of one object type
+            abstract, name = segment[1], segment[2]
+            following = [item for item in current
+                         if resolve_type(abstract, item, cache) == name]
+        current = following
+    return current
+
+

@@ -1,0 +1,176 @@
+"""Plan an operation: the response shape and the tree of fetch steps (the Plan IR).
+
+For a validated operation and the values of the variables that ``@skip``/``@include``
+read, builds (spec 6.3 ExecuteSelectionSet, statically):
+
+- the response :class:`~program.ObjectShape` tree: response keys in selection order with
+  pre-encoded key bytes, where each value comes from (the parent JSON, an ``@addField``
+  path, a step), and how leaves are coerced (spec 3.5);
+- :class:`PlanStep` nodes: one per field with a resolver, each hanging below its parent
+  step's values along a path of plain fields (so a step runs once for *all* parent objects
+  of a level: the N+1 is never issued as N separate plan nodes).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Union
+
+import msgspec
+from msgspec import Raw
+
+from .collect_fields import collect_fields
+from .diagnostics import Loc
+from .model import (ENUM, INTERFACE, OBJECT, UNION, TypeRef)
+from .op_ast import Document, Field, FragmentDefinition, OperationDefinition, Selection
+from .program import (SOURCE_INTROSPECTION, SOURCE_KEY, SOURCE_PATH, SOURCE_STEP,
+                      SOURCE_TYPENAME, AbstractShape, FieldShape, LeafCoercer, ObjectShape,
+                      StepSpec)
+from .schema_view import SchemaView
+
+_SPEC_LEAVES = ("String", "Int", "Float", "Boolean", "ID")
+_LOC = Loc("<query>", 0, 0)
+
+
+@dataclass(slots=True)
+class PlanStep:
+    spec: StepSpec
+    parent: "PlanStep | None"
+    #: Path from the parent step's values (or the root object) to this step's parents.
+    segments: tuple[tuple[object, ...], ...]
+    children: list["PlanStep"] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Plan:
+    shape: ObjectShape
+    roots: list[PlanStep]
+    steps: list[StepSpec]
+    operation: str
+
+
+@lru_cache(maxsize=1024)
+def _decoder(type_text: str, leaf: bool) -> msgspec.json.Decoder:
+    depth = 0
+    while type_text.startswith("["):
+        depth += 1
+        type_text = type_text[1:].rstrip("!")[:-1]
+    decoded: Any = Raw if leaf else dict[str, Raw]
+    for _ in range(depth):
+        decoded = list[Raw] if decoded is Raw else list[Union[decoded, None]]
+    return msgspec.json.Decoder(decoded)
+
+
+def response_decoder(type_ref: TypeRef, leaf: bool) -> msgspec.json.Decoder:
+    """Decoder for a step's upstream body: lists and objects down to the field's own
+    objects, every field value kept as ``msgspec.Raw`` (decoded only if used)."""
+    return _decoder(str(type_ref), leaf)
+
+
+class _Attach:
+    __slots__ = ("step", "segments")
+
+    def __init__(self, step: PlanStep | None, segments: tuple[tuple[object, ...], ...]) -> None:
+        self.step = step
+        self.segments = segments
+
+    def then(self, segment: tuple[object, ...]) -> "_Attach":
+        return _Attach(self.step, self.segments + (segment,))
+
+
+class Planner:
+    """Builds a :class:`Plan` for one operation (one instance per planning)."""
+
+    def __init__(self, view: SchemaView, document: Document,
+                 variables: dict[str, object]) -> None:
+        self.view = view
+        self.document = document
+        self.fragments: dict[str, FragmentDefinition] = {f.name: f for f in document.fragments}
+        self.variables = variables
+        self.steps: list[StepSpec] = []
+        self.roots: list[PlanStep] = []
+
+    def plan(self, operation: OperationDefinition) -> Plan:
+        root = self.view.query if operation.kind == "query" else self.view.mutation
+        assert root is not None
+        shape = self.object_shape(root, [operation.selections], _Attach(None, ()))
+        return Plan(shape, self.roots, self.steps, operation.kind)
+
+    def _location(self, node: Field) -> tuple[int, int]:
+        return self.document.source.location(node.start)
+
+    def object_shape(self, type_name: str, selection_sets: list[list[Selection]],
+                     attach: _Attach) -> ObjectShape:
+        shape = ObjectShape(type_name, msgspec.json.encode(type_name))
+        grouped = collect_fields(type_name, selection_sets, self.view, self.fragments,
+                                 self.variables)
+        for response_key, nodes in grouped.items():
+            node = nodes[0]
+            key = msgspec.json.encode(response_key) + b":"
+            location = self._location(node)
+            if node.name == "__typename":
+                shape.fields.append(FieldShape(key, response_key, SOURCE_TYPENAME, None,
+                                               TypeRef("String", None, True, _LOC), location))
+                continue
+            definition = self.view.field(type_name, node.name)
+            assert definition is not None, f"unvalidated field {type_name}.{node.name}"
+            if definition.definition is None:  # __schema / __type
+                shape.fields.append(FieldShape(key, response_key, SOURCE_INTROSPECTION, node,
+                                               definition.type, location, node=node))
+                continue
+            config_field = definition.definition
+            sub_sets = [n.selections for n in nodes if n.selections]
+            if config_field.resolver is not None:
+                spec = StepSpec(len(self.steps), config_field.resolver, config_field, type_name,
+                                node.arguments, config_field.type, node, location,
+                                response_decoder(config_field.type,
+                                                 self.view.types[config_field.type.named]
+                                                 .is_leaf))
+                self.steps.append(spec)
+                step = PlanStep(spec, attach.step, attach.segments)
+                (attach.step.children if attach.step else self.roots).append(step)
+                source, source_arg = SOURCE_STEP, spec.slot
+                child = _Attach(step, ())
+            elif config_field.source_path:
+                source, source_arg = SOURCE_PATH, config_field.source_path
+                child = attach
+                for part in config_field.source_path:
+                    child = child.then(("index", int(part)) if part.isdigit() else ("key", part))
+            else:
+                source, source_arg = SOURCE_KEY, config_field.name
+                child = attach.then(("key", config_field.name))
+            field_shape = FieldShape(key, response_key, source, source_arg, definition.type,
+                                     location, node=node, owner=type_name)
+            self._fill_type(field_shape, definition.type, sub_sets, child,
+                            config_field.discriminate)
+            shape.fields.append(field_shape)
+        return shape
+
+    def _fill_type(self, field_shape: FieldShape, type_ref: TypeRef,
+                   sub_sets: list[list[Selection]], attach: _Attach,
+                   discriminate: str | None) -> None:
+        target = self.view.types[type_ref.named]
+        if target.kind == OBJECT:
+            field_shape.object = self.object_shape(target.name, sub_sets, attach)
+        elif target.kind in (INTERFACE, UNION):
+            abstract = AbstractShape(target.name, {}, discriminate, ())
+            required = []
+            for name in sorted(target.possible):
+                abstract.shapes[name] = self.object_shape(
+                    name, sub_sets, attach.then(("is", abstract, name)))
+                required.append((name, frozenset(
+                    f.definition.name for f in self.view.types[name].fields.values()
+                    if f.definition is not None and f.type.non_null
+                    and f.definition.resolver is None and not f.definition.source_path)))
+            abstract.required = tuple(required)
+            field_shape.abstract = abstract
+        elif target.kind == ENUM:
+            aliases = tuple((alias, value.name) for value in target.enum_values.values()
+                            for alias in value.aliases)
+            field_shape.leaf = LeafCoercer("enum", target.name,
+                                           frozenset(target.enum_values), aliases)
+        else:
+            kind = target.name if target.name in _SPEC_LEAVES else "custom"
+            field_shape.leaf = LeafCoercer(kind, target.name)
+
+
