@@ -35,3 +35,24 @@ def write_config(tmp_path: Path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def upstream():
+    """The example upstream plus fault routes on 127.0.0.1 (one per test session)."""
+    from .upstream_server import UpstreamServer
+
+    server = UpstreamServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["py", "c"])
+def vm(request) -> str:
+    """Every engine test runs on both VMs (ids ``py`` and ``c``)."""
+    if request.param == "c":
+        from plait.engine import extensions_disabled
+
+        if extensions_disabled():
+            pytest.skip("PLAIT_NO_EXTENSIONS=1 selects the reference VM only")
+    return request.param

@@ -1,0 +1,289 @@
+"""The engine end to end: real upstream on 127.0.0.1, both VMs (ids ``py`` and ``c``)."""
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+import plait
+from plait.example_upstream import load_data
+
+from .conftest import CONFIGS, REPO
+
+DATA = load_data()
+USERS = {u["id"]: u for u in DATA["users"]}
+BENCH = (CONFIGS / "good" / "tailcall-bench.graphql").read_text()
+EXAMPLE = (REPO / "examples" / "jsonplaceholder.graphql").read_text()
+
+
+def config(text: str, upstream: Any) -> str:
+    return text.replace("http://127.0.0.1:3000", upstream.url)
+
+
+def run(sdl: str, vm: str, query: str, variables: dict | None = None,
+        operation_name: str | None = None, headers: dict | None = None) -> dict[str, Any]:
+    async def go() -> dict[str, Any]:
+        async with plait.Engine.from_string(sdl, vm=vm) as engine:
+            result = await engine.execute(query, variables, operation_name, headers)
+            return json.loads(result.body)
+    return asyncio.run(go())
+
+
+def hits_of(upstream: Any, prefix: str) -> int:
+    return sum(n for path, n in upstream.hits.items() if path.startswith(prefix))
+
+
+# -- the benchmark queries: exactly the data Tailcall returns ---------------------------
+def test_q1_posts_with_users(upstream, vm) -> None:
+    upstream.hits.clear()
+    body = run(config(BENCH, upstream), vm, "{posts{id userId title user{id name email}}}")
+    assert body == {"data": {"posts": [
+        {"id": p["id"], "userId": p["userId"], "title": p["title"],
+         "user": {k: USERS[p["userId"]][k] for k in ("id", "name", "email")}}
+        for p in DATA["posts"]]}}
+    # One /posts call and one call per distinct user (dedupe), no N+1.
+    assert upstream.hits["/posts"] == 1
+    assert {path: n for path, n in upstream.hits.items() if path.startswith("/users/")} == \
+        {f"/users/{i}": 1 for i in USERS}
+
+
+def test_q2_posts_titles(upstream, vm) -> None:
+    body = run(config(BENCH, upstream), vm, "{posts{title}}")
+    assert body == {"data": {"posts": [{"title": p["title"]} for p in DATA["posts"]]}}
+
+
+def test_q3_greet(upstream, vm) -> None:
+    upstream.hits.clear()
+    assert run(config(BENCH, upstream), vm, "{greet}") == {"data": {"greet": "Hello World!"}}
+    assert not upstream.hits
+
+
+# -- query features -----------------------------------------------------------------------
+def test_aliases_fragments_variables_typename(upstream, vm) -> None:
+    query = """
+      query Two($a: Int!, $b: Int! = 2, $withUser: Boolean!) {
+        first: post(id: $a) { ...PostBits user @include(if: $withUser) { name } }
+        second: post(id: $b) { ... on Post { id } title @skip(if: true) __typename }
+      }
+      fragment PostBits on Post { id t: title }
+    """
+    body = run(config(EXAMPLE, upstream), vm, query, {"a": 1, "withUser": True})
+    assert body == {"data": {
+        "first": {"id": 1, "t": DATA["posts"][0]["title"], "user": {"name": "Leanne Graham"}},
+        "second": {"id": 2, "__typename": "Post"}}}
+    body = run(config(EXAMPLE, upstream), vm, query, {"a": 1, "withUser": False}, "Two")
+    assert "user" not in body["data"]["first"]
+
+
+def test_identical_aliased_calls_are_made_once(upstream, vm) -> None:
+    upstream.hits.clear()
+    query = "{" + " ".join(f"a{i}: post(id: 5) {{ id }}" for i in range(50)) + "}"
+    body = run(config(EXAMPLE, upstream), vm, query)
+    assert body["data"] == {f"a{i}": {"id": 5} for i in range(50)}
+    assert upstream.hits["/posts/5"] == 1
+
+
+def test_batching_collapses_n_plus_one(upstream, vm) -> None:
+    upstream.hits.clear()
+    body = run(config(EXAMPLE, upstream), vm, "{ posts { id comments { id postId } } }")
+    for post in body["data"]["posts"]:
+        assert [c["id"] for c in post["comments"]] == \
+            [c["id"] for c in DATA["comments"] if c["postId"] == post["id"]]
+    batched = [path for path in upstream.hits if path.startswith("/comments")]
+    assert len(batched) == 1  # 100 posts, maxSize 100: one call
+    assert batched[0].startswith("/comments?postId=1&postId=2&postId=3")
+
+
+def test_batch_max_size_splits_calls(upstream, vm) -> None:
+    upstream.hits.clear()
+    sdl = config(EXAMPLE, upstream).replace("maxSize: 100", "maxSize: 30")
+    run(sdl, vm, "{ posts { comments { id } } }")
+    assert len([p for p in upstream.hits if p.startswith("/comments")]) == 4
+
+
+def test_expr_call_add_field(upstream, vm) -> None:
+    body = run(config(EXAMPLE, upstream), vm,
+               '{ greet(name: "plait") post(id: 3) { author { name city } } }')
+    assert body == {"data": {"greet": "Hello plait!",
+                             "post": {"author": {"name": "Leanne Graham",
+                                                 "city": "Gwenborough"}}}}
+
+
+def test_mutation_posts_a_json_body(upstream, vm) -> None:
+    body = run(config(EXAMPLE, upstream), vm,
+               'mutation($p: NewPost!) { createPost(input: $p) { id title userId } }',
+               {"p": {"userId": 4, "title": "hello", "body": "text"}})
+    assert body == {"data": {"createPost": {"id": 101, "title": "hello", "userId": 4}}}
+
+
+def test_modify_and_omit(upstream, vm) -> None:
+    sdl = f"""schema @server(vars: [{{key: "api", value: "{upstream.url}"}}]) {{ query: Query }}
+    type Query {{ post(id: Int!): Post @http(url: "{{{{.vars.api}}}}/posts/{{{{.args.id}}}}") }}
+    type Post {{ id: Int! title: String @modify(name: "headline") userId: Int @omit
+                user: User @http(url: "{{{{.vars.api}}}}/users/{{{{.value.userId}}}}") }}
+    type User {{ name: String }}"""
+    body = run(sdl, vm, "{ post(id: 11) { headline user { name } } }")
+    post = DATA["posts"][10]
+    assert body == {"data": {"post": {"headline": post["title"],
+                                      "user": {"name": USERS[post["userId"]]["name"]}}}}
+    invalid = run(sdl, vm, "{ post(id: 1) { userId } }")
+    assert invalid["errors"][0]["message"] == \
+        'Cannot query field "userId" on type "Post". Did you mean "user"?'
+
+
+def test_headers_forwarding_and_templates(upstream, vm) -> None:
+    sdl = f"""schema @upstream(allowedHeaders: ["authorization"]) {{ query: Query }}
+    type Query {{ echo(q: String, none: String): Echo @http(url: "{upstream.url}/echo/{{{{.args.q}}}}",
+        headers: [{{key: "x-from", value: "{{{{.headers.x-client}}}}"}}],
+        query: [{{key: "k", value: "{{{{.args.q}}}}"}}, {{key: "skip", value: "{{{{.args.none}}}}", skipEmpty: true}}]) }}
+    type Echo {{ path: String headers: JSON }}"""
+    body = run(sdl, vm, '{ echo(q: "a b/c") { path headers } }',
+               headers={"Authorization": "Bearer t", "X-Client": "web", "Cookie": "secret"})
+    echo = body["data"]["echo"]
+    assert echo["path"] == "/echo/a%20b%2Fc?k=a%20b%2Fc"
+    assert echo["headers"]["authorization"] == "Bearer t"
+    assert echo["headers"]["x-from"] == "web"
+    assert "cookie" not in echo["headers"]
+
+
+def test_json_scalar_passes_through(upstream, vm) -> None:
+    sdl = f"""type Query {{ user(id: Int!): User @http(url: "{upstream.url}/users/{{{{.args.id}}}}") }}
+    type User {{ id: ID! address: JSON company: JSON }}"""
+    body = run(sdl, vm, "{ user(id: 2) { id address company } }")
+    user = USERS[2]
+    assert body == {"data": {"user": {"id": "2", "address": user["address"],
+                                      "company": user["company"]}}}
+
+
+# -- errors (spec 7.1.2, 6.4.4) -------------------------------------------------------------
+FAULTS = """
+type Query {{
+  ok: [Post] @http(url: "{u}/posts?_limit=2")
+  failing: Post @http(url: "{u}/status/500")
+  missing: Post @http(url: "{u}/status/404")
+  required: Post! @http(url: "{u}/status/503")
+  slow: Post @http(url: "{u}/slow?s=5")
+  reset: [Post] @http(url: "{u}/reset")
+  refused: Post @http(url: "http://127.0.0.1:9/x")
+  badJson: Post @http(url: "{u}/raw/badjson")
+  html: Post @http(url: "{u}/raw/html")
+  empty: Post @http(url: "{u}/raw/empty")
+  listWanted: [Post] @http(url: "{u}/raw/object")
+  objectWanted: Post @http(url: "{u}/raw/list")
+  odd: Odd @http(url: "{u}/raw/numbers")
+  nulls: [Post] @http(url: "{u}/raw/nulls")
+  strictNulls: [Strict!] @http(url: "{u}/raw/nulls")
+}}
+type Post {{ id: Int title: String name: String }}
+type Strict {{ id: Int title: String! }}
+type Odd {{ id: ID big: Int ratio: Float flag: Boolean tags: [String] name: String }}
+"""
+
+
+def faults(upstream: Any) -> str:
+    return "schema @upstream(timeout: 1) { query: Query }\n" + FAULTS.format(u=upstream.url)
+
+
+def test_upstream_failures_are_located_field_errors(upstream, vm) -> None:
+    body = run(faults(upstream), vm, """{ ok { id } failing { id } missing { id } slow { id }
+        reset { id } refused { id } badJson { id } html { id } empty { id } }""")
+    data, errors = body["data"], body["errors"]
+    assert data["ok"] == [{"id": 1}, {"id": 2}]
+    for key in ("failing", "missing", "slow", "reset", "refused", "badJson", "html", "empty"):
+        assert data[key] is None
+    by_path = {e["path"][0]: e for e in errors}
+    assert set(by_path) == {"failing", "missing", "slow", "reset", "refused", "badJson",
+                            "html", "empty"}
+    assert by_path["failing"]["message"] == "upstream returned HTTP 500"
+    assert by_path["failing"]["extensions"] == {"code": "UPSTREAM_HTTP_ERROR", "status": 500}
+    assert by_path["failing"]["locations"] == [{"line": 1, "column": 13}]
+    assert by_path["slow"]["extensions"]["code"] == "UPSTREAM_TIMEOUT"
+    assert by_path["refused"]["extensions"]["code"] == "UPSTREAM_CONNECT"
+    assert by_path["reset"]["extensions"]["code"] == "UPSTREAM_RESET"
+    assert by_path["badJson"]["message"].startswith("upstream returned invalid JSON")
+    assert by_path["html"]["message"].startswith("upstream returned invalid JSON")
+    assert by_path["empty"]["message"] == "upstream returned an empty body"
+
+
+def test_non_null_failure_nulls_only_the_nearest_nullable_parent(upstream, vm) -> None:
+    body = run(faults(upstream), vm, "{ ok { id } required { id } }")
+    # Query.required is non-null: data becomes null (the root is the nearest nullable).
+    assert body["data"] is None
+    assert body["errors"][0]["path"] == ["required"]
+    body = run(faults(upstream), vm, "{ ok { id } strictNulls { id title } nulls { title } }")
+    # A null title in Strict! items nulls the whole list (items are non-null), siblings stay.
+    assert body["data"]["ok"] == [{"id": 1}, {"id": 2}]
+    assert body["data"]["strictNulls"] is None
+    assert body["data"]["nulls"] == [{"title": None}, {"title": "ok"}]
+    assert body["errors"] == [{
+        "message": "Cannot return null for non-nullable field Strict.title.",
+        "locations": [{"line": 1, "column": 30}], "path": ["strictNulls", 0, "title"]}]
+
+
+def test_wrong_shapes_are_errors_not_silent_nulls(upstream, vm) -> None:
+    body = run(faults(upstream), vm, "{ listWanted { id } objectWanted { id } }")
+    assert body["data"] == {"listWanted": None, "objectWanted": None}
+    messages = {e["path"][0]: e["message"] for e in body["errors"]}
+    assert messages == {
+        "listWanted": "Expected a list for Query.listWanted ([Post]), found an object.",
+        "objectWanted": "Expected an object for Query.objectWanted, found a list."}
+
+
+def test_result_coercion(upstream, vm) -> None:
+    body = run(faults(upstream), vm, "{ odd { id big ratio flag tags name } }")
+    assert body["data"] == {"odd": {"id": "7", "big": None, "ratio": None, "flag": True,
+                                    "tags": ["1", "b", None], "name": "42"}}
+    messages = {tuple(e["path"]): e["message"] for e in body["errors"]}
+    assert messages == {
+        ("odd", "big"): "Int cannot represent non 32-bit signed integer value: 3000000000",
+        ("odd", "ratio"): 'Float cannot represent non numeric value: "x"'}
+
+
+def test_request_errors_never_reach_upstream(upstream, vm) -> None:
+    upstream.hits.clear()
+    body = run(config(EXAMPLE, upstream), vm, "{ posts { id nope } }")
+    assert body == {"errors": [{"message": 'Cannot query field "nope" on type "Post".',
+                                "locations": [{"line": 1, "column": 14}],
+                                "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}}]}
+    body = run(config(EXAMPLE, upstream), vm, "query($id: Int!) { post(id: $id) { id } }",
+               {"id": "x"})
+    assert body["errors"][0]["message"] == (
+        'Variable "$id" got invalid value "x"; Int cannot represent non-integer value: "x"')
+    body = run(config(EXAMPLE, upstream), vm, "{ posts { id ")
+    assert body["errors"][0]["message"] == "Syntax Error: Expected Name, found <EOF>."
+    assert body["errors"][0]["extensions"] == {"code": "GRAPHQL_PARSE_FAILED"}
+    assert not upstream.hits
+
+
+def test_introspection(upstream, vm) -> None:
+    body = run(config(EXAMPLE, upstream), vm, """{ __schema { queryType { name }
+        mutationType { name } } __type(name: "Post") { kind fields { name } } __typename }""")
+    assert body["data"]["__schema"] == {"queryType": {"name": "Query"},
+                                        "mutationType": {"name": "Mutation"}}
+    assert body["data"]["__type"]["kind"] == "OBJECT"
+    assert [f["name"] for f in body["data"]["__type"]["fields"]] == [
+        "id", "userId", "title", "body", "user", "author", "comments"]
+    assert body["data"]["__typename"] == "Query"
+
+
+def test_concurrent_identical_operations_share_one_execution(upstream, vm) -> None:
+    upstream.hits.clear()
+
+    async def go() -> list[bytes]:
+        async with plait.Engine.from_string(config(BENCH, upstream), vm=vm) as engine:
+            results = await asyncio.gather(*(engine.execute("{posts{title}}")
+                                             for _ in range(20)))
+            return [r.body for r in results]
+
+    bodies = asyncio.run(go())
+    assert len(set(bodies)) == 1
+    assert upstream.hits["/posts"] == 1
+
+
+@pytest.mark.parametrize("depth", [10_000])
+def test_hostile_depth_is_a_clear_error(upstream, vm, depth: int) -> None:
+    body = run(config(EXAMPLE, upstream), vm, "{ posts " + "{ user " * depth + "}" * depth)
+    assert body["errors"][0]["message"] == \
+        "Syntax Error: Document is nested too deeply (more than 128 levels)."

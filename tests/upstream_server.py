@@ -1,0 +1,100 @@
+"""A real upstream for engine tests: the bundled example app plus fault routes, served on
+127.0.0.1 from its own thread and event loop, counting every hit."""
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from typing import Any
+
+from aiohttp import web
+
+from plait.example_upstream import HITS, create_app
+
+
+async def _slow(request: web.Request) -> web.Response:
+    await asyncio.sleep(float(request.query.get("s", "5")))
+    return web.json_response({"id": 1, "name": "slow"})
+
+
+async def _status(request: web.Request) -> web.Response:
+    return web.json_response({"error": "boom"}, status=int(request.match_info["code"]))
+
+
+async def _raw(request: web.Request) -> web.Response:
+    bodies = {
+        "badjson": (b'{"id": 1, "name": ', "application/json"),
+        "html": (b"<html><body>Bad gateway</body></html>", "text/html"),
+        "empty": (b"", "application/json"),
+        "object": (b'{"id": 1, "title": "one"}', "application/json"),
+        "list": (b'[{"id": 1, "name": "a"}]', "application/json"),
+        "numbers": (b'{"id": "7", "big": 3000000000, "ratio": "x", "flag": 1, '
+                    b'"tags": [1, "b", null], "name": 42}', "application/json"),
+        "nulls": (b'[{"id": 1, "title": null}, {"id": 2, "title": "ok"}]', "application/json"),
+    }
+    body, kind = bodies[request.match_info["name"]]
+    return web.Response(body=body, content_type=kind)
+
+
+async def _reset(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Length": "1000",
+                                           "Content-Type": "application/json"})
+    await response.prepare(request)
+    await response.write(b'[{"id": 1,')
+    assert request.transport is not None
+    request.transport.close()
+    return response
+
+
+async def _echo(request: web.Request) -> web.Response:
+    body = await request.read()
+    return web.json_response({"method": request.method, "path": request.path_qs,
+                              "headers": {k.lower(): v for k, v in request.headers.items()},
+                              "body": body.decode() if body else None})
+
+
+class UpstreamServer:
+    """Start/stop the upstream; ``url`` is its base URL, ``hits`` the request counter."""
+
+    def __init__(self) -> None:
+        self.app = create_app()
+        self.app.router.add_get("/slow", _slow)
+        self.app.router.add_get("/status/{code}", _status)
+        self.app.router.add_get("/raw/{name}", _raw)
+        self.app.router.add_get("/reset", _reset)
+        self.app.router.add_route("*", "/echo", _echo)
+        self.app.router.add_route("*", "/echo/{tail:.*}", _echo)
+        self.loop = asyncio.new_event_loop()
+        self.port = 0
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def hits(self) -> Counter:
+        return self.app[HITS]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.runner = web.AppRunner(self.app, access_log=None)
+        self.loop.run_until_complete(self.runner.setup())
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        self.loop.run_until_complete(site.start())
+        server: Any = site._server
+        self.port = server.sockets[0].getsockname()[1]
+        self._started.set()
+        self.loop.run_forever()
+        self.loop.run_until_complete(self.runner.cleanup())
+
+    def start(self) -> "UpstreamServer":
+        self._thread.start()
+        if not self._started.wait(10):
+            raise RuntimeError("upstream did not start")
+        return self
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
