@@ -39,6 +39,20 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--format", choices=("text", "json"), default="text",
                        help="output format (default: text)")
     check.set_defaults(run=run_check)
+
+    explain = commands.add_parser(
+        "explain", help="show how a query is planned: upstream calls, batches, waves",
+        description="Validate QUERY against the config and print its plan: each upstream "
+                    "call (with URL template, batching and dedupe), which call depends on "
+                    "which, the waves that run concurrently and the critical path.")
+    explain.add_argument("config", metavar="CONFIG", help="config file (.graphql)")
+    explain.add_argument("query", metavar="QUERY",
+                         help="a GraphQL document, or the path of a .graphql file holding one")
+    explain.add_argument("--operation-name", "-o", default=None,
+                         help="which operation of the document to plan")
+    explain.add_argument("--variables", "-v", default=None,
+                         help="variables as a JSON object (they decide @skip/@include)")
+    explain.set_defaults(run=run_explain)
     return parser
 
 
@@ -114,6 +128,36 @@ def run_check(args: argparse.Namespace) -> int:
             width = max(len(h.query()) for h in hazards)
             for hazard in hazards:
                 print(f"  {hazard.query():<{width}}  {hazard.chain()}")
+    return EXIT_OK
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    from .engine_api import Engine
+    from .planner.query_errors import RequestInvalid
+
+    result = check_config([args.config])
+    if result.blueprint is None:
+        for diagnostic in result.diagnostics:
+            print(diagnostic.format(), file=sys.stderr)
+        return EXIT_INVALID
+    query = args.query
+    if query.endswith((".graphql", ".gql")) and os.path.isfile(query):
+        with open(query, encoding="utf-8") as handle:
+            query = handle.read()
+    try:
+        variables = json.loads(args.variables) if args.variables else None
+    except json.JSONDecodeError as exc:
+        print(f"plait explain: --variables is not JSON: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    engine = Engine(result.blueprint, vm="py")
+    try:
+        print(engine.explain(query, args.operation_name, variables))
+    except RequestInvalid as exc:
+        for error in exc.to_list():
+            where = "".join(f" (line {loc['line']}, column {loc['column']})"
+                            for loc in error.get("locations", [])[:1])
+            print(f"error{where}: {error['message']}", file=sys.stderr)
+        return EXIT_INVALID
     return EXIT_OK
 
 

@@ -9,7 +9,9 @@ upstream calls plait made.
 """
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from collections import Counter
 from importlib import resources
 from typing import Any
@@ -90,3 +92,41 @@ def create_app(data: dict[str, list[dict[str, Any]]] | None = None) -> web.Appli
     app.router.add_get("/{resource:[a-z]+}/{id:[0-9]+}", _item)
     app.router.add_get("/{resource:[a-z]+}/{id:[0-9]+}/{child:[a-z]+}", _children)
     return app
+
+
+class ThreadedServer:
+    """Serve an aiohttp app on 127.0.0.1 from its own thread and event loop (tests, bench,
+    demos): ``start()`` returns once it listens; ``url`` is its base URL."""
+
+    def __init__(self, app: web.Application, port: int = 0) -> None:
+        self.app = app
+        self.port = port
+        self.loop = asyncio.new_event_loop()
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        runner = web.AppRunner(self.app, access_log=None)
+        self.loop.run_until_complete(runner.setup())
+        site = web.TCPSite(runner, "127.0.0.1", self.port)
+        self.loop.run_until_complete(site.start())
+        server: Any = site._server
+        self.port = server.sockets[0].getsockname()[1]
+        self._started.set()
+        self.loop.run_forever()
+        self.loop.run_until_complete(runner.cleanup())
+
+    def start(self) -> "ThreadedServer":
+        self._thread.start()
+        if not self._started.wait(10):
+            raise RuntimeError("upstream did not start")
+        return self
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)

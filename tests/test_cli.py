@@ -7,7 +7,7 @@ from pathlib import Path
 
 import plait
 
-from .conftest import CONFIGS, run_plait
+from .conftest import CONFIGS, REPO, run_plait
 
 
 def test_version() -> None:
@@ -65,3 +65,33 @@ def test_warnings_do_not_fail_the_check(write_config) -> None:
     assert completed.returncode == 0
     assert "warning: batchKey on P.u without @upstream(batch: ...)" in completed.stderr
     assert "1 warning;" in completed.stdout
+
+
+def test_explain_prints_the_plan() -> None:
+    completed = run_plait("explain", str(CONFIGS / "good" / "tailcall-bench.graphql"),
+                          "{posts{id userId title user{id name email}}}")
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    assert lines[0] == "query — 2 step(s), 7 instruction(s)"
+    assert "  #0 fetch Query.posts for r0: @http GET http://127.0.0.1:3000/posts (dedupe)" in lines
+    assert ("  #1 fetch Post.user for r1 after #0: @http GET "
+            "http://127.0.0.1:3000/users/{{.value.userId}} (dedupe)") in lines
+    assert lines[-1] == "critical path: 2 dependent upstream call(s)"
+
+
+def test_explain_shows_batches_and_reads_query_files(tmp_path) -> None:
+    query = tmp_path / "q.graphql"
+    query.write_text("query Q($c: Boolean!) { posts { comments @include(if: $c) { id } } }")
+    completed = run_plait("explain", str(REPO / "examples" / "jsonplaceholder.graphql"),
+                          str(query), "--variables", '{"c": true}')
+    assert completed.returncode == 0, completed.stderr
+    assert "#1 batch Post.comments for r1 after #0: @http GET {{.vars.api}}/comments?" \
+           "postId={{.value.id}} (batched by postId)" in completed.stdout
+
+
+def test_explain_reports_query_errors() -> None:
+    completed = run_plait("explain", str(REPO / "examples" / "jsonplaceholder.graphql"),
+                          "{ posts { nope } }")
+    assert completed.returncode == 1
+    assert completed.stderr == ('error (line 1, column 11): Cannot query field "nope" on '
+                                'type "Post".\n')

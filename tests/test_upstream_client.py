@@ -476,14 +476,14 @@ def test_connect_timeout_budget_is_checked(run: Runner) -> None:
     async def main() -> None:
         # A real connect timeout needs an unroutable address; loopback always answers at
         # once. With no budget left the connect phase must report a timeout, not hang.
-        async with serve_raw(lambda r, w: asyncio.sleep(0)) as base:
-            client = HttpClient(connect_timeout=1e-9)
-            try:
-                error = await expect_error(client, base + "/", "timeout")
+        with socket.socket() as listener:  # a listener that never accepts
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(1)
+            port = listener.getsockname()[1]
+            async with HttpClient(connect_timeout=1e-9) as client:
+                error = await expect_error(client, f"http://127.0.0.1:{port}/", "timeout")
                 assert "connecting to" in error.message
                 assert pool_open(client) == 0
-            finally:
-                await client.close()
 
     run(main)
 
@@ -624,8 +624,6 @@ def test_compression_bomb_over_limit(run: Runner, encoding: str) -> None:
             error = await expect_error(client, base + "/bomb", "too_large")
             assert "decoded response" in error.message
             assert pool_open(client) == 0
-            # A decoded body of exactly the limit is fine.
-            assert client.stats["connections_opened"] == 1
 
     run(main)
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections import Counter
-from typing import Any
 
 from aiohttp import web
 
-from plait.example_upstream import HITS, create_app
+from plait.example_upstream import HITS, ThreadedServer, create_app
 
 
 async def _slow(request: web.Request) -> web.Response:
@@ -53,48 +51,19 @@ async def _echo(request: web.Request) -> web.Response:
                               "body": body.decode() if body else None})
 
 
-class UpstreamServer:
-    """Start/stop the upstream; ``url`` is its base URL, ``hits`` the request counter."""
+class UpstreamServer(ThreadedServer):
+    """The example upstream plus fault routes; ``hits`` counts requests by path+query."""
 
     def __init__(self) -> None:
-        self.app = create_app()
-        self.app.router.add_get("/slow", _slow)
-        self.app.router.add_get("/status/{code}", _status)
-        self.app.router.add_get("/raw/{name}", _raw)
-        self.app.router.add_get("/reset", _reset)
-        self.app.router.add_route("*", "/echo", _echo)
-        self.app.router.add_route("*", "/echo/{tail:.*}", _echo)
-        self.loop = asyncio.new_event_loop()
-        self.port = 0
-        self._started = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
+        app = create_app()
+        app.router.add_get("/slow", _slow)
+        app.router.add_get("/status/{code}", _status)
+        app.router.add_get("/raw/{name}", _raw)
+        app.router.add_get("/reset", _reset)
+        app.router.add_route("*", "/echo", _echo)
+        app.router.add_route("*", "/echo/{tail:.*}", _echo)
+        super().__init__(app)
 
     @property
     def hits(self) -> Counter:
         return self.app[HITS]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.runner = web.AppRunner(self.app, access_log=None)
-        self.loop.run_until_complete(self.runner.setup())
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        self.loop.run_until_complete(site.start())
-        server: Any = site._server
-        self.port = server.sockets[0].getsockname()[1]
-        self._started.set()
-        self.loop.run_forever()
-        self.loop.run_until_complete(self.runner.cleanup())
-
-    def start(self) -> "UpstreamServer":
-        self._thread.start()
-        if not self._started.wait(10):
-            raise RuntimeError("upstream did not start")
-        return self
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
