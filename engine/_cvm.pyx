@@ -70,7 +70,7 @@ async def run(program, ctx):
             registers[a] = runtime.gather(ctx, consts[c], registers[b], slots)
         elif op == OP_WRITE:
             writer = Writer(ctx, slots)
-            data = writer.write_root(consts[a], ctx.root)
+            data = writer.write_root(compile_shape(program), ctx.root)
             return data, writer.errors
         elif op == OP_HALT:
             return b"null", []
@@ -125,7 +125,89 @@ cdef class Buffer:
 
 
 cdef object _WRITTEN = object()
-cdef bytes _NULL = b"null"
+
+cdef enum LeafKind:
+    LK_NONE = 0
+    LK_STRING = 1
+    LK_INT = 2
+    LK_FLOAT = 3
+    LK_BOOLEAN = 4
+    LK_ID = 5
+    LK_ENUM = 6
+    LK_CUSTOM = 7
+
+cdef dict _LEAF_KINDS = {"String": LK_STRING, "Int": LK_INT, "Float": LK_FLOAT,
+                         "Boolean": LK_BOOLEAN, "ID": LK_ID, "enum": LK_ENUM,
+                         "custom": LK_CUSTOM}
+
+
+cdef class CType:
+    """A TypeRef with C-level flags: ``of`` is the item type of a list, else None."""
+
+    cdef bint non_null
+    cdef CType of
+    cdef object ref
+
+
+cdef class CObject:
+    cdef bytes typename_json
+    cdef list fields
+
+
+cdef class CField:
+    cdef bytes key
+    cdef str response_key
+    cdef int source
+    cdef object source_arg
+    cdef int slot
+    cdef CType type
+    cdef int leaf_kind
+    cdef object leaf
+    cdef CObject object
+    cdef object abstract
+    cdef dict abstract_shapes
+    cdef object shape
+
+
+cdef CType _compile_type(ref):
+    cdef CType compiled = CType.__new__(CType)
+    compiled.non_null = ref.non_null
+    compiled.ref = ref
+    compiled.of = _compile_type(ref.of) if ref.of is not None else None
+    return compiled
+
+
+cdef CObject _compile_object(shape):
+    cdef CObject compiled = CObject.__new__(CObject)
+    cdef CField field
+    compiled.typename_json = shape.typename_json
+    compiled.fields = []
+    for item in shape.fields:
+        field = CField.__new__(CField)
+        field.key = item.key
+        field.response_key = item.response_key
+        field.source = item.source
+        field.source_arg = item.source_arg
+        field.slot = item.source_arg if item.source == SOURCE_STEP else -1
+        field.type = _compile_type(item.type)
+        field.leaf = item.leaf
+        field.leaf_kind = _LEAF_KINDS[item.leaf.kind] if item.leaf is not None else LK_NONE
+        field.object = _compile_object(item.object) if item.object is not None else None
+        field.abstract = item.abstract
+        field.abstract_shapes = None
+        if item.abstract is not None:
+            field.abstract_shapes = {name: _compile_object(child)
+                                     for name, child in item.abstract.shapes.items()}
+        field.shape = item
+        compiled.fields.append(field)
+    return compiled
+
+
+def compile_shape(program):
+    """The program's response shape in C-friendly form (cached on the program)."""
+    if program.compiled is None:
+        program.compiled = _compile_object(program.shape)
+    return program.compiled
 
 
 cdef class Writer:
@@ -147,61 +229,67 @@ cdef class Writer:
         self.errors = []
 
     def write_root(self, shape, root):
-        if not self.write_object(shape, root):
+        cdef CObject compiled = shape if isinstance(shape, CObject) else _compile_object(shape)
+        if not self.write_object(compiled, root):
             return b"null"
         return self.buf.value()
 
-    cdef void error(self, str message, field, extensions=None):
-        line, column = field.location
+    cdef void error(self, str message, CField field, extensions=None):
+        line, column = field.shape.location
         entry = {"message": message, "locations": [{"line": line, "column": column}],
                  "path": list(self.path)}
         if extensions:
             entry["extensions"] = extensions
         self.errors.append(entry)
 
-    cdef int write_object(self, shape, dict obj) except -1:
+    cdef int write_object(self, CObject shape, dict obj) except -1:
         cdef Buffer buf = self.buf
         cdef bint first = True
         cdef int source
+        cdef CField field
+        cdef list path = self.path
         buf.write("{", 1)
         for field in shape.fields:
             if not first:
                 buf.write(",", 1)
             first = False
             buf.write_bytes(field.key)
-            self.path.append(field.response_key)
+            path.append(field.response_key)
             source = field.source
             if source == SOURCE_KEY:
                 value = obj.get(field.source_arg)
             elif source == SOURCE_STEP:
-                value = (<dict>self.slots[field.source_arg]).get(id(obj))
+                value = (<dict>self.slots[field.slot]).get(id(obj))
             elif source == SOURCE_TYPENAME:
                 buf.write_bytes(shape.typename_json)
-                self.path.pop()
+                path.pop()
                 continue
             elif source == SOURCE_PATH:
                 value = lookup(obj, field.source_arg, self.cache)
             else:
-                value = self.ctx.introspect(field.node)
+                value = self.ctx.introspect(field.shape.node)
                 if type(value) is not FieldError:
                     buf.write_bytes(_encode(value))
-                    self.path.pop()
+                    path.pop()
                     continue
             ok = self.write_value(field, field.type, value)
-            self.path.pop()
+            path.pop()
             if not ok:
                 return 0
         buf.write("}", 1)
         return 1
 
-    cdef int write_value(self, field, type_ref, value) except -1:
+    cdef int write_value(self, CField field, CType type_ref, value) except -1:
         cdef Buffer buf = self.buf
         cdef Py_ssize_t start
         cdef int ok
         if type(value) is Raw:
-            value = self.raw_leaf(field, type_ref, value)
-            if value is _WRITTEN:
-                return 1
+            if field.leaf_kind != LK_NONE and type_ref.of is None:
+                value = self.raw_leaf(field, value)
+                if value is _WRITTEN:
+                    return 1
+            else:
+                value = materialize(value, self.cache)
         if value is None:
             if type_ref.non_null:
                 self.error(f"Cannot return null for non-nullable field {_owner(field)}.",
@@ -218,7 +306,7 @@ cdef class Writer:
         start = buf.length
         if type_ref.of is not None:
             ok = self.write_list(field, type_ref, value)
-        elif field.leaf is not None:
+        elif field.leaf_kind != LK_NONE:
             out = coerce_leaf(field.leaf, value)
             if type(out) is str:
                 self.error(out, field)
@@ -236,27 +324,32 @@ cdef class Writer:
         buf.write("null", 4)
         return 1
 
-    cdef int write_list(self, field, type_ref, value) except -1:
+    cdef int write_list(self, CField field, CType type_ref, value) except -1:
         cdef Buffer buf = self.buf
-        cdef Py_ssize_t index
+        cdef Py_ssize_t index, size
+        cdef CType item_type = type_ref.of
+        cdef list items
+        cdef list path = self.path
         if not isinstance(value, list):
-            self.error(f"Expected a list for {_owner(field)} ({type_ref}), found "
+            self.error(f"Expected a list for {_owner(field)} ({type_ref.ref}), found "
                        f"{describe(value)}.", field)
             return 0
-        item_type = type_ref.of
+        items = <list>value
+        size = len(items)
         buf.write("[", 1)
-        for index in range(len(<list>value)):
+        for index in range(size):
             if index:
                 buf.write(",", 1)
-            self.path.append(index)
-            ok = self.write_value(field, item_type, (<list>value)[index])
-            self.path.pop()
+            path.append(index)
+            ok = self.write_value(field, item_type, items[index])
+            path.pop()
             if not ok:
                 return 0
         buf.write("]", 1)
         return 1
 
-    cdef int write_composite(self, field, value) except -1:
+    cdef int write_composite(self, CField field, value) except -1:
+        cdef CObject shape
         value = materialize(value, self.cache)
         if not isinstance(value, dict):
             self.error(f"Expected an object for {_owner(field)}, found {describe(value)}.",
@@ -269,20 +362,17 @@ cdef class Writer:
                 self.error(f"Could not determine the object type of a {field.abstract.name} "
                            f"value at {_owner(field)}.", field)
                 return 0
-            shape = field.abstract.shapes[name]
+            shape = field.abstract_shapes[name]
         return self.write_object(shape, <dict>value)
 
-    cdef object raw_leaf(self, field, type_ref, raw):
+    cdef object raw_leaf(self, CField field, raw):
         """Copy a leaf straight from the upstream bytes when it needs no conversion."""
         cdef Py_buffer view
         cdef const unsigned char* data
         cdef Py_ssize_t size, i
         cdef unsigned char first, ch
         cdef bint integral = True
-        leaf = field.leaf
-        if leaf is None or type_ref.of is not None:
-            return materialize(raw, self.cache)
-        kind = leaf.kind
+        cdef int kind = field.leaf_kind
         PyObject_GetBuffer(raw, &view, PyBUF_SIMPLE)
         try:
             data = <const unsigned char*>view.buf
@@ -292,26 +382,25 @@ cdef class Writer:
             first = data[0]
             if first == 110:  # null
                 return None
-            if kind == "custom" or (kind == "String" and first == 34) or \
-                    (kind == "ID" and first == 34):
+            if kind == LK_CUSTOM or (first == 34 and (kind == LK_STRING or kind == LK_ID)):
                 self.buf.write(<const char*>data, size)
                 return _WRITTEN
-            if kind == "Boolean" and ((size == 4 and data[0] == 116) or
-                                      (size == 5 and data[0] == 102)):
+            if kind == LK_BOOLEAN and ((size == 4 and first == 116) or
+                                       (size == 5 and first == 102)):
                 self.buf.write(<const char*>data, size)
                 return _WRITTEN
             if (first == 45 or 48 <= first <= 57) and \
-                    (kind == "Int" or kind == "Float" or kind == "ID"):
+                    (kind == LK_INT or kind == LK_FLOAT or kind == LK_ID):
                 for i in range(size):
                     ch = data[i]
                     if ch == 46 or ch == 101 or ch == 69:
                         integral = False
                         break
                 if integral:
-                    if kind == "Float" or (kind == "Int" and size < 10):
+                    if kind == LK_FLOAT or (kind == LK_INT and size < 10):
                         self.buf.write(<const char*>data, size)
                         return _WRITTEN
-                    if kind == "ID":
+                    if kind == LK_ID:
                         self.buf.write('"', 1)
                         self.buf.write(<const char*>data, size)
                         self.buf.write('"', 1)
@@ -321,6 +410,6 @@ cdef class Writer:
             PyBuffer_Release(&view)
 
 
-cdef str _owner(field):
-    node = field.node
-    return f"{field.owner}.{node.name if node is not None else field.response_key}"
+cdef str _owner(CField field):
+    node = field.shape.node
+    return f"{field.shape.owner}.{node.name if node is not None else field.response_key}"

@@ -75,9 +75,12 @@ class UpstreamError(Exception):
     message: str
 
     def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(kind, message)
         self.kind = kind
         self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
     def __repr__(self) -> str:
         return f"UpstreamError({self.kind!r}, {self.message!r})"

@@ -111,3 +111,5 @@ class Program:
     #: The plan in readable form, for ``plait explain``.
     steps: list[StepSpec] = field(default_factory=list)
     parents: dict[int, int] = field(default_factory=dict)
+    #: The shape tree compiled for the Cython VM (built on first use, then shared).
+    compiled: Any = None
