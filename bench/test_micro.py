@@ -17,7 +17,6 @@ import uvloop
 import plait
 from plait.engine import refvm
 from plait.engine.runtime import RequestContext
-from plait.example_upstream import ThreadedServer, create_app
 from plait.planner.emit import emit
 from plait.planner.operation import parse_and_validate, select_operation
 from plait.planner.plan import Planner
@@ -29,11 +28,39 @@ Q2 = "{posts{title}}"
 VMS = ["py", "c"]
 
 
+class _Process:
+    def __init__(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+
+
 @pytest.fixture(scope="module")
 def upstream():
-    server = ThreadedServer(create_app()).start()
+    """The example upstream in its own process, so its work does not share our GIL."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "plait.example_upstream", "--port",
+                                str(port)], stdout=subprocess.DEVNULL)
+    server = _Process(port)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            urllib.request.urlopen(server.url + "/users/1", timeout=1).read()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                process.kill()
+                raise
+            time.sleep(0.1)
     yield server
-    server.stop()
+    process.terminate()
+    process.wait(10)
 
 
 @pytest.fixture(scope="module")

@@ -130,3 +130,24 @@ class ThreadedServer:
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m plait.example_upstream [--port 3000]``: serve the example upstream."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m plait.example_upstream",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=3000)
+    args = parser.parse_args(argv)
+    import uvloop
+
+    web.run_app(create_app(), host=args.host, port=args.port, access_log=None,
+                print=lambda _text: print(f"example upstream on http://{args.host}:{args.port}",
+                                          flush=True),
+                loop=uvloop.new_event_loop())
+
+
+if __name__ == "__main__":
+    main()

@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 import msgspec
+from msgspec import Raw
 
 from plait.planner.model import (CallResolver, ExprResolver, GraphQLResolver, GrpcResolver,
                                  HttpResolver, Resolver, TypeDef)
@@ -22,7 +23,7 @@ from plait.planner.variables import coerce_arguments
 from .render import (Scope, query_string, render_json, render_text, render_url, to_text,
                      with_query)
 from .upstream import HttpClient, UpstreamError, UpstreamRequest, UpstreamResponse
-from .values import FieldError, decode_response, materialize, plain
+from .values import FieldError, decode_response, lookup, materialize, plain
 
 _json = msgspec.json.encode
 _MISSING: Any = object()
@@ -69,7 +70,8 @@ class RequestContext:
         self.cache: dict[int, Any] = {}          # materialized Raw values, by identity
         self.parent_of: dict[int, Any] = {}      # object → the object it was found in
         self.local: dict[tuple[Any, ...], asyncio.Future[Fetched]] = {}
-        self.pending: list[tuple[StepSpec, dict[int, Any], list[tuple[int, Any]]]] = []
+        # (step, its results, [(parent ids, future) | (None, (future, batch members))])
+        self.pending: list[tuple[StepSpec, dict[int, Any], list[tuple[Any, Any]]]] = []
         self.forwarded = [(name, value) for name, value in headers.items()
                           if name in shared.allowed_headers]
 
@@ -163,26 +165,74 @@ def _unique(parents: list[Any]) -> list[Any]:
 
 
 # -- instructions ---------------------------------------------------------------------
+def _parent_refs(resolver: Resolver) -> tuple[Any, ...]:
+    """The references of a resolver's request templates that read the parent objects."""
+    from plait.planner.check_templates import resolver_templates
+
+    found = _PARENT_REFS.get(id(resolver))
+    if found is None:
+        found = tuple(ref for template in resolver_templates(resolver)
+                      for ref in template.refs if ref.root in ("value", "parent"))
+        _PARENT_REFS[id(resolver)] = found
+        _KEEP.append(resolver)  # resolvers live as long as their blueprint; keep ids valid
+    return found
+
+
+_PARENT_REFS: dict[int, tuple[Any, ...]] = {}
+_KEEP: list[Any] = []
+
+
+def _group_parents(ctx: RequestContext, parents: list[Any], refs: tuple[Any, ...]
+                   ) -> list[list[Any]]:
+    """Parents whose referenced values are equal render the same request: group them, so
+    100 posts by 10 authors render and issue 10 requests, not 100."""
+    if not refs:
+        return [_unique(parents)]
+    groups: dict[Any, list[Any]] = {}
+    seen: set[int] = set()
+    cache = ctx.cache
+    for parent in parents:
+        if id(parent) in seen:
+            continue
+        seen.add(id(parent))
+        key: list[Any] = []
+        for ref in refs:
+            holder = parent if ref.root == "value" else ctx.parent_of.get(id(parent))
+            if len(ref.path) == 1 and isinstance(holder, dict):
+                value = holder.get(ref.path[0])
+            else:
+                value = lookup(holder, ref.path, cache) if ref.path else holder
+            if type(value) is Raw:
+                value = bytes(value)
+            elif not isinstance(value, (str, int, float, bool, type(None))):
+                value = _json(plain(value))
+            key.append(value)
+        groups.setdefault(tuple(key), []).append(parent)
+    return list(groups.values())
+
+
 def start_fetch(ctx: RequestContext, spec: StepSpec, parents: list[Any],
                 results: dict[int, Any]) -> None:
-    """FETCH: one call (or ``@call`` chain) per distinct parent object."""
+    """FETCH: one call (or ``@call`` chain) per distinct rendered request."""
     resolver = spec.resolver
-    args = ctx.arguments(spec)
     unsupported = _unsupported(resolver)
-    entries: list[tuple[int, Any]] = []
-    for parent in _unique(parents):
-        if unsupported is not None:
+    if unsupported is not None:
+        for parent in parents:
             results[id(parent)] = unsupported
-            continue
-        scope = ctx.scope(args, parent)
+        return
+    args = ctx.arguments(spec)
+    entries: list[tuple[list[int], Any]] = []
+    for group in _group_parents(ctx, parents, _parent_refs(resolver)):
+        scope = ctx.scope(args, group[0])
+        ids = [id(parent) for parent in group]
         if isinstance(resolver, HttpResolver):
-            entries.append((id(parent), ctx.call(_http_request(resolver, scope, ctx),
-                                                 resolver.dedupe)))
+            entries.append((ids, ctx.call(_http_request(resolver, scope, ctx),
+                                          resolver.dedupe)))
         elif isinstance(resolver, CallResolver):
-            entries.append((id(parent), asyncio.ensure_future(
-                _run_call(ctx, resolver, scope))))
+            entries.append((ids, asyncio.ensure_future(_run_call(ctx, resolver, scope))))
         else:  # pragma: no cover - EXPR and BATCH have their own instructions
-            results[id(parent)] = FieldError("unsupported resolver")
+            for parent_id in ids:
+                results[parent_id] = FieldError("unsupported resolver")
     if entries:
         ctx.pending.append((spec, results, entries))
 
@@ -235,7 +285,7 @@ def start_batch(ctx: RequestContext, spec: StepSpec, parents: list[Any],
                                       list(headers), None)
             future = ctx.call(request, resolver.dedupe)
             chunk_members = [(pid, k) for pid, k in members if k in set(chunk)]
-            ctx.pending.append((spec, results, [(-1, (future, chunk_members))]))
+            ctx.pending.append((spec, results, [(None, (future, chunk_members))]))
 
 
 async def await_pending(ctx: RequestContext) -> None:
@@ -243,23 +293,21 @@ async def await_pending(ctx: RequestContext) -> None:
     while ctx.pending:
         pending, ctx.pending = ctx.pending, []
         for spec, results, entries in pending:
-            for parent_id, item in entries:
-                if parent_id == -1:
+            for ids, item in entries:
+                if ids is None:
                     future, members = item
                     await _settle_batch(ctx, spec, results, future, members)
                     continue
                 try:
                     outcome = await item
                 except UpstreamError as exc:
-                    results[parent_id] = _upstream_error(exc)
-                    continue
+                    outcome = _upstream_error(exc)
                 except Exception as exc:  # noqa: BLE001 - one failed call must not fail all
-                    results[parent_id] = FieldError(f"internal error resolving {spec.label}: "
-                                                    f"{exc!r}", {"code": "INTERNAL"})
-                    continue
+                    outcome = FieldError(f"internal error resolving {spec.label}: {exc!r}",
+                                         {"code": "INTERNAL"})
                 if isinstance(outcome, Fetched):
-                    results[parent_id] = _decoded(outcome, spec)
-                else:
+                    outcome = _decoded(outcome, spec)
+                for parent_id in ids:
                     results[parent_id] = outcome
 
 
