@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Awaitable
 
 from typing import Any
 
@@ -52,10 +53,28 @@ class SharedState:
         self.allowed_headers = blueprint.upstream.allowed_headers
         batch = blueprint.upstream.batch
         self.batch_max = batch.max_size if batch else 100
+        self.batch_delay_ms = batch.delay_ms if batch else 0
+        self.windows: dict[tuple[Any, ...], BatchWindow] = {}
         self.root_types: dict[str, TypeDef | None] = {
             "query": blueprint.types.get(blueprint.query),
             "mutation": blueprint.types.get(blueprint.mutation) if blueprint.mutation else None,
         }
+
+
+    def batch_window(self, resolver: HttpResolver, param: str, url: str,
+                     headers: tuple[tuple[str, str], ...]) -> "BatchWindow":
+        """The open window collecting keys for this batch call (one per delay period)."""
+        key = (id(resolver), url, headers)
+        window = self.windows.get(key)
+        if window is None:
+            window = BatchWindow(self, resolver, param, url, headers, self.batch_delay_ms)
+            self.windows[key] = window
+        return window
+
+    def close_window(self, window: "BatchWindow") -> None:
+        key = (id(window.resolver), window.url, window.headers)
+        if self.windows.get(key) is window:
+            del self.windows[key]
 
 
 class RequestContext:
@@ -275,17 +294,108 @@ def start_batch(ctx: RequestContext, spec: StepSpec, parents: list[Any],
         request = _http_request(base, scope, ctx)
         group_key = (request.url, tuple(request.headers))
         groups.setdefault(group_key, (scope, []))[1].append((id(parent), to_text(key)))
+    delay = ctx.shared.batch_delay_ms
+    size = max(1, ctx.shared.batch_max)
     for (url, headers), (scope, members) in groups.items():
         keys = list(dict.fromkeys(k for _, k in members))
-        size = max(1, ctx.shared.batch_max)
+        if delay > 0:
+            window = ctx.shared.batch_window(resolver, batch_param.key, url, headers)
+            ctx.pending.append((spec, results, [(None, (window.add(keys), members))]))
+            continue
         for start in range(0, len(keys), size):
             chunk = keys[start:start + size]
             request = UpstreamRequest(resolver.method,
                                       with_query(url, query_string([(batch_param.key, chunk)])),
                                       list(headers), None)
-            future = ctx.call(request, resolver.dedupe)
-            chunk_members = [(pid, k) for pid, k in members if k in set(chunk)]
-            ctx.pending.append((spec, results, [(None, (future, chunk_members))]))
+            index = asyncio.ensure_future(_fetch_index(ctx.call(request, resolver.dedupe),
+                                                       resolver))
+            chunk_set = set(chunk)
+            chunk_members = [(pid, k) for pid, k in members if k in chunk_set]
+            ctx.pending.append((spec, results, [(None, (index, chunk_members))]))
+
+
+async def _fetch_index(fetch: Awaitable[Fetched], resolver: HttpResolver) -> Any:
+    """One batch call's items by their ``batchKey`` value, or a FieldError."""
+    try:
+        fetched = await fetch
+    except UpstreamError as exc:
+        return _upstream_error(exc)
+    return batch_index(fetched, resolver)
+
+
+def batch_index(fetched: Fetched, resolver: HttpResolver) -> Any:
+    status = fetched.response.status
+    if status >= 400 or status < 200:
+        return FieldError(f"upstream returned HTTP {status}",
+                          {"code": "UPSTREAM_HTTP_ERROR", "status": status})
+    cache_key = ("batch", resolver.batch_key)
+    found = fetched.decoded.get(cache_key, _MISSING)  # type: ignore[call-overload]
+    if found is not _MISSING:
+        return found
+    decoded = decode_response(fetched.response.body, _BATCH_DECODER)
+    if isinstance(decoded, FieldError):
+        found = decoded
+    elif not isinstance(decoded, list):
+        found = FieldError("upstream batch response is not a list")
+    else:
+        found = {}
+        for item in decoded:
+            if not isinstance(item, dict):
+                continue
+            value: Any = item
+            for segment in resolver.batch_key:
+                value = value.get(segment) if isinstance(value, dict) else None
+            found.setdefault(to_text(value), []).append(item)
+    fetched.decoded[cache_key] = found  # type: ignore[index]
+    return found
+
+
+class BatchWindow:
+    """Keys asked for by concurrent requests within ``delay`` ms, fetched together
+    (``@upstream(batch: {delay, maxSize})``); resolves to key → items (or errors)."""
+
+    def __init__(self, shared: "SharedState", resolver: HttpResolver, param: str, url: str,
+                 headers: tuple[tuple[str, str], ...], delay_ms: int) -> None:
+        self.shared = shared
+        self.resolver = resolver
+        self.param = param
+        self.url = url
+        self.headers = headers
+        self.keys: dict[str, None] = {}
+        loop = asyncio.get_running_loop()
+        self.future: asyncio.Future[Any] = loop.create_future()
+        loop.call_later(delay_ms / 1000, self._fire)
+
+    def add(self, keys: list[str]) -> asyncio.Future[Any]:
+        for key in keys:
+            self.keys[key] = None
+        return self.future
+
+    def _fire(self) -> None:
+        self.shared.close_window(self)
+        asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        keys = list(self.keys)
+        size = max(1, self.shared.batch_max)
+        calls = []
+        for start in range(0, len(keys), size):
+            chunk = keys[start:start + size]
+            request = UpstreamRequest(self.resolver.method,
+                                      with_query(self.url, query_string([(self.param, chunk)])),
+                                      list(self.headers), None)
+            calls.append((chunk, _fetch_index(_exchange(self.shared.client, request),
+                                              self.resolver)))
+        merged: dict[str, Any] = {}
+        for chunk, call in calls:
+            index = await call
+            if isinstance(index, FieldError):
+                for key in chunk:
+                    merged[key] = index
+            else:
+                merged.update(index)
+        if not self.future.done():
+            self.future.set_result(merged)
 
 
 async def await_pending(ctx: RequestContext) -> None:
@@ -353,47 +463,18 @@ def _select(select: Any, value: Any) -> Any:
 
 async def _settle_batch(ctx: RequestContext, spec: StepSpec, results: dict[int, Any],
                         future: Any, members: list[tuple[int, str]]) -> None:
-    try:
-        fetched = await future
-    except UpstreamError as exc:
-        error = _upstream_error(exc)
-        for parent_id, _ in members:
-            results[parent_id] = error
-        return
-    status = fetched.response.status
-    if status >= 400:
-        error = FieldError(f"upstream returned HTTP {status}",
-                           {"code": "UPSTREAM_HTTP_ERROR", "status": status})
-        for parent_id, _ in members:
-            results[parent_id] = error
-        return
-    decoded = decode_response(fetched.response.body, _BATCH_DECODER)
-    if isinstance(decoded, FieldError):
-        for parent_id, _ in members:
-            results[parent_id] = decoded
-        return
-    items = materialize(decoded, ctx.cache)
-    if not isinstance(items, list):
-        error = FieldError("upstream batch response is not a list")
-        for parent_id, _ in members:
-            results[parent_id] = error
-        return
-    resolver = spec.resolver
-    assert isinstance(resolver, HttpResolver)
-    by_key: dict[str, list[Any]] = {}
-    for item in items:
-        item = materialize(item, ctx.cache)
-        if not isinstance(item, dict):
-            continue
-        value = item
-        for segment in resolver.batch_key:
-            value = materialize(value.get(segment) if isinstance(value, dict) else None,
-                                ctx.cache)
-        by_key.setdefault(to_text(plain(value)), []).append(item)
+    """Scatter a batch's items to the parents that asked for them by key."""
+    index = await future
     many = spec.result_type.is_list
     for parent_id, key in members:
-        matches = by_key.get(key, [])
-        results[parent_id] = matches if many else (matches[0] if matches else None)
+        if isinstance(index, FieldError):
+            results[parent_id] = index
+            continue
+        matches = index.get(key, [])
+        if isinstance(matches, FieldError):
+            results[parent_id] = matches
+        else:
+            results[parent_id] = matches if many else (matches[0] if matches else None)
 
 
 _BATCH_DECODER = msgspec.json.Decoder(list[Any])

@@ -15,8 +15,10 @@ Design
   queues. A finished connection, or a freed slot, goes straight to the oldest waiter.
 - ``_Connection`` is the ``asyncio.Protocol``. It owns an ``httptools.HttpResponseParser``
   whose callbacks fill the response in place; the request coroutine awaits one future that
-  the callbacks resolve. Per request: one ``transport.write`` (head and body joined), one
-  future, one deadline timer (``loop.call_at``); no Task, no streams.
+  the callbacks resolve. Per request: one ``transport.write`` (head and body joined) and
+  one future; no Task, no streams, and no timer either: each connection keeps one deadline
+  timer that, when it fires early for an older request, re-arms for the current deadline.
+  Parsed URLs are cached (pool and request target per URL string, bounded).
 - Ownership: an idle connection belongs to its pool, a busy one to the request coroutine
   that took it. The coroutine alone returns it (``_Pool.release``) or closes it and frees its
   slot (``_Pool.discard``) — on every path, including errors and cancellation, so nothing
@@ -54,7 +56,7 @@ __all__ = ["HttpClient", "UpstreamError", "UpstreamRequest", "UpstreamResponse"]
 ERROR_KINDS: Final = frozenset(
     {"connect", "timeout", "reset", "status", "too_large", "protocol", "closed"})
 _MAX_HEAD_BYTES: Final = 1024 * 1024
-_MAX_ROUTES: Final = 4096
+_MAX_CACHED_URLS: Final = 4096
 _TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _KNOWN_METHODS: Final = frozenset(
     {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE"})
@@ -120,7 +122,7 @@ class _Connection(asyncio.Protocol):
     """One keep-alive connection: writes requests, parses responses with httptools."""
 
     __slots__ = (
-        "pool", "limit", "transport", "parser", "waiter", "timer", "head_request",
+        "pool", "limit", "transport", "parser", "waiter", "timer", "deadline", "head_request",
         "requests", "received", "status", "headers", "chunks", "raw_size", "decoded_size",
         "encoding", "decoder", "raw_deflate", "content_length", "framed", "headers_done",
         "informational", "until_close", "complete", "keep_alive", "extra", "error",
@@ -133,6 +135,7 @@ class _Connection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.waiter: asyncio.Future[UpstreamResponse] | None = None
         self.timer: asyncio.TimerHandle | None = None
+        self.deadline = 0.0
         self.head_request = False
         self.requests = 0
         self.received = 0
@@ -179,22 +182,17 @@ class _Connection(asyncio.Protocol):
         self.requests += 1
         loop = pool.loop
         waiter = self.waiter = loop.create_future()
-        self.timer = loop.call_at(deadline, self._on_timeout)
+        self.deadline = deadline
+        if self.timer is None:
+            # One timer per connection, re-armed lazily: it fires at the deadline of the
+            # request that armed it and moves itself to the current one (see _on_timer).
+            self.timer = loop.call_at(deadline, self._on_timer)
         self.head_request = head_request
         self.received = 0
-        self.status = 0
         self.raw_size = 0
-        self.decoded_size = 0
-        self.encoding = None
-        self.decoder = None
-        self.content_length = -1
-        self.framed = False
         self.headers_done = False
-        self.informational = False
         self.until_close = False
         self.complete = False
-        self.keep_alive = False
-        self.error = None
         self.transport.write(payload)  # type: ignore[union-attr]
         return waiter
 
@@ -205,6 +203,10 @@ class _Connection(asyncio.Protocol):
 
     def abort(self) -> None:
         """Close the transport at once (unsent and unread data dropped)."""
+        timer = self.timer
+        if timer is not None:
+            timer.cancel()
+            self.timer = None
         if not self.closed:
             self.closed = True
             if self.transport is not None:
@@ -254,6 +256,7 @@ class _Connection(asyncio.Protocol):
             if (exc is None and self.until_close and self.headers_done
                     and not self.complete and self.error is None):
                 self.complete = True  # read-until-close body ends here
+                self.keep_alive = False
                 self._finish()
             elif self.received == 0 and self.requests > 1:
                 self._fail(_StaleConnection())
@@ -276,6 +279,9 @@ class _Connection(asyncio.Protocol):
             return
         self.headers = []
         self.chunks = []
+        self.encoding = None
+        self.content_length = -1
+        self.framed = False
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.complete:
@@ -300,10 +306,6 @@ class _Connection(asyncio.Protocol):
         status = parser.get_status_code()
         if status < 200 and status != 101:
             self.informational = True  # 1xx: skipped, the real response follows
-            self.headers = []
-            self.content_length = -1
-            self.framed = False
-            self.encoding = None
             return
         self.status = status
         self.headers_done = True
@@ -323,6 +325,7 @@ class _Connection(asyncio.Protocol):
         if encoding:
             if encoding == b"gzip" or encoding == b"x-gzip" or encoding == b"deflate":
                 self.raw_deflate = False
+                self.decoded_size = 0
                 self.decoder = zlib.decompressobj(32 + zlib.MAX_WBITS)  # gzip or zlib
 
     def on_body(self, body: bytes) -> None:
@@ -378,10 +381,6 @@ class _Connection(asyncio.Protocol):
 
     def _finish(self) -> None:
         """Resolve the waiter with the completed response."""
-        timer = self.timer
-        if timer is not None:
-            timer.cancel()
-            self.timer = None
         chunks = self.chunks
         self.chunks = []
         decoder = self.decoder
@@ -415,10 +414,6 @@ class _Connection(asyncio.Protocol):
 
     def _fail(self, error: BaseException) -> None:
         """Abort the connection and fail the waiter with ``error``."""
-        timer = self.timer
-        if timer is not None:
-            timer.cancel()
-            self.timer = None
         self.chunks = []
         self.decoder = None
         waiter = self.waiter
@@ -427,13 +422,19 @@ class _Connection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_exception(error)
 
-    def _on_timeout(self) -> None:
+    def _on_timer(self) -> None:
+        """Fail the exchange if its deadline passed, else re-arm for it (idle: disarm)."""
         self.timer = None
-        if self.waiter is not None:
-            client = self.pool.client
+        if self.waiter is None or self.closed:
+            return
+        loop = self.pool.loop
+        # A timer may fire a hair early (loop clock resolution): allow 1 ms.
+        if loop.time() + 0.001 >= self.deadline:
             self._fail(UpstreamError(
                 "timeout", f"request to {self.pool.label} timed out after "
-                f"{client._request_timeout:g}s"))
+                f"{self.pool.client._request_timeout:g}s"))
+        else:
+            self.timer = loop.call_at(self.deadline, self._on_timer)
 
 
 class _Pool:
@@ -548,7 +549,8 @@ class HttpClient:
         self._ua_line = f"User-Agent: {user_agent}\r\n" if user_agent else ""
         self._ssl_context: ssl.SSLContext | None = None
         self._pools: dict[tuple[str, str, int], _Pool] = {}
-        self._routes: dict[str, _Pool] = {}
+        self._origins: dict[str, _Pool] = {}  # "scheme://authority" -> pool
+        self._targets: dict[str, tuple[_Pool, str]] = {}  # URL -> (pool, request target)
         self._closed = False
         self.stats = {"connections_opened": 0, "requests_sent": 0, "reused": 0, "retries": 0}
 
@@ -703,7 +705,10 @@ class HttpClient:
         return None
 
     def _route(self, url: str) -> tuple[_Pool, str]:
-        """Split ``url`` into its origin's pool and the request target."""
+        """Split ``url`` into its origin's pool and the request target (cached per URL)."""
+        hit = self._targets.get(url)
+        if hit is not None:
+            return hit
         if url.startswith("http://"):
             start = 7
         elif url.startswith("https://"):
@@ -726,9 +731,9 @@ class HttpClient:
         if fragment != -1:
             end = fragment
         prefix = url[:end]
-        pool = self._routes.get(prefix)
+        pool = self._origins.get(prefix)
         if pool is None:
-            pool = self._new_route(prefix, start)
+            pool = self._new_origin(prefix, start)
         target = url[end:]
         if not target.startswith("/"):
             target = "/" + target
@@ -739,9 +744,13 @@ class HttpClient:
             raise UpstreamError("protocol", f"invalid characters in URL {url!r}")
         if not target.isascii():
             target = quote(target, safe=_TARGET_SAFE)
-        return pool, target
+        targets = self._targets
+        if len(targets) >= _MAX_CACHED_URLS:
+            targets.clear()
+        hit = targets[url] = (pool, target)
+        return hit
 
-    def _new_route(self, prefix: str, start: int) -> _Pool:
+    def _new_origin(self, prefix: str, start: int) -> _Pool:
         """Parse an origin (scheme://authority) and find or create its pool."""
         scheme = prefix[:start - 3].lower()
         authority = prefix[start:]
@@ -778,9 +787,9 @@ class HttpClient:
             bracketed = f"[{host}]" if ":" in host else host
             host_header = bracketed if port == default_port else f"{bracketed}:{port}"
             pool = self._pools[key] = _Pool(self, loop, host, port, context, host_header)
-        if len(self._routes) >= _MAX_ROUTES:
-            self._routes.clear()
-        self._routes[prefix] = pool
+        if len(self._origins) >= _MAX_CACHED_URLS:
+            self._origins.clear()
+        self._origins[prefix] = pool
         return pool
 
     def _get_ssl_context(self) -> ssl.SSLContext:

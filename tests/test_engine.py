@@ -287,3 +287,35 @@ def test_hostile_depth_is_a_clear_error(upstream, vm, depth: int) -> None:
     body = run(config(EXAMPLE, upstream), vm, "{ posts " + "{ user " * depth + "}" * depth)
     assert body["errors"][0]["message"] == \
         "Syntax Error: Document is nested too deeply (more than 128 levels)."
+
+
+def test_batch_window_combines_concurrent_requests(upstream, vm) -> None:
+    sdl = config(EXAMPLE, upstream).replace("delay: 1,", "delay: 50,")
+
+    async def go() -> list[dict]:
+        async with plait.Engine.from_string(sdl, vm=vm) as engine:
+            results = await asyncio.gather(
+                engine.execute("{ post(id: 1) { comments { id } } }"),
+                engine.execute("{ post(id: 2) { comments { id } } }"))
+            return [r.json() for r in results]
+
+    upstream.hits.clear()
+    first, second = asyncio.run(go())
+    assert [c["id"] for c in first["data"]["post"]["comments"]] == [1, 2, 3, 4, 5]
+    assert [c["id"] for c in second["data"]["post"]["comments"]] == [6, 7, 8, 9, 10]
+    assert [p for p in upstream.hits if p.startswith("/comments")] == \
+        ["/comments?postId=1&postId=2"]
+
+
+def test_without_delay_requests_batch_alone(upstream, vm) -> None:
+    sdl = config(EXAMPLE, upstream).replace("batch: {delay: 1, maxSize: 100}, ", "")
+
+    async def go() -> None:
+        async with plait.Engine.from_string(sdl, vm=vm) as engine:
+            await asyncio.gather(engine.execute("{ post(id: 1) { comments { id } } }"),
+                                 engine.execute("{ post(id: 2) { comments { id } } }"))
+
+    upstream.hits.clear()
+    asyncio.run(go())
+    assert sorted(p for p in upstream.hits if p.startswith("/comments")) == \
+        ["/comments?postId=1", "/comments?postId=2"]
