@@ -16,8 +16,8 @@ Design
 - ``_Connection`` is the ``asyncio.Protocol``. It owns an ``httptools.HttpResponseParser``
   whose callbacks fill the response in place; the request coroutine awaits one future that
   the callbacks resolve. Per request: one ``transport.write`` (head and body joined) and
-  one future; no Task, no streams, and no timer either: each connection keeps one deadline
-  timer that, when it fires early for an older request, re-arms for the current deadline.
+  one future; no Task, no streams, no per-request timer: each connection keeps one deadline
+  timer that, when it fires for an older request's deadline, re-arms for the current one.
   Parsed URLs are cached (pool and request target per URL string, bounded).
 - Ownership: an idle connection belongs to its pool, a busy one to the request coroutine
   that took it. The coroutine alone returns it (``_Pool.release``) or closes it and frees its
@@ -27,7 +27,8 @@ Design
 - Errors are ``UpstreamError(kind, message)``; on any error the connection is aborted, never
   reused. The only retry is the keep-alive race: a request written to a *reused* connection
   that then ends (EOF/reset) before any response byte arrives is sent once more on a fresh
-  connection, keeping the same slot.
+  connection, keeping the same slot. It applies to every method: the server sent nothing,
+  and a keep-alive server closing an idle connection has not processed the request.
 - Limits: ``max_response_bytes`` caps the body bytes received and, separately, the decoded
   size (inflating is bounded chunk by chunk with ``max_length``, so a zip bomb stops at the
   cap); a declared Content-Length over the cap fails at the headers. Response heads are
@@ -71,7 +72,16 @@ _TARGET_SAFE: Final = "".join(chr(c) for c in range(0x21, 0x7F))
 
 
 class UpstreamError(Exception):
-    """An upstream call failed; ``kind`` says how (one of ``ERROR_KINDS``)."""
+    """An upstream call failed; ``kind`` says how (one of ``ERROR_KINDS``).
+
+    ``"connect"``: no connection (refused, unresolvable, TLS handshake failed);
+    ``"timeout"``: connect, pool wait or exchange took too long; ``"reset"``: the server
+    closed or reset the connection before the response was complete; ``"too_large"``: over
+    ``max_response_bytes``; ``"protocol"``: malformed HTTP or content coding, or a request
+    the client refuses to send (bad URL, method or header); ``"closed"``: the client was
+    closed. The client never raises ``"status"``: it returns every response; the kind is
+    for callers that turn a non-2xx response into an error.
+    """
 
     kind: str
     message: str
@@ -569,7 +579,9 @@ class HttpClient:
             raise UpstreamError("closed", "the HTTP client is closed")
         pool, target = self._route(request.url)
         payload = self._encode(request, pool, target)
-        head_request = request.method == "HEAD"
+        method = request.method
+        head_request = method == "HEAD" or (
+            method not in _KNOWN_METHODS and method.upper() == "HEAD")
         deadline = pool.loop.time() + self._request_timeout
         idle = pool.idle
         if idle:
@@ -768,7 +780,7 @@ class HttpClient:
                     raise UpstreamError("protocol", f"bad host in {prefix!r}")
                 port_text = rest[1:]
         else:
-            host, colon, port_text = authority.partition(":")
+            host, _, port_text = authority.partition(":")
         if not host or not host.isprintable() or " " in host:
             raise UpstreamError("protocol", f"bad host in {prefix!r}")
         default_port = 443 if scheme == "https" else 80
@@ -806,8 +818,11 @@ class HttpClient:
     def _encode(self, request: UpstreamRequest, pool: _Pool, target: str) -> bytes:
         """The request bytes: head and body joined, for a single write."""
         method = request.method
-        if method not in _KNOWN_METHODS and not _TOKEN.fullmatch(method):
-            raise UpstreamError("protocol", f"invalid HTTP method {method!r}")
+        if method not in _KNOWN_METHODS:
+            if not _TOKEN.fullmatch(method):
+                raise UpstreamError("protocol", f"invalid HTTP method {method!r}")
+            if method.upper() in _KNOWN_METHODS:
+                method = method.upper()
         ua = self._ua_line
         extra = ""
         if request.headers:

@@ -13,6 +13,7 @@ from .op_ast import Field, FragmentDefinition, FragmentSpread, InlineFragment, S
 from .op_print import print_value
 from .query_errors import QueryError
 from .schema_view import SchemaField, SchemaView
+from .signature import selections_signature
 
 # (parent type, field node, its definition)
 Entry = tuple[str, Field, SchemaField | None]
@@ -64,13 +65,16 @@ def _shape_conflict(a: TypeRef, b: TypeRef, view: SchemaView) -> bool:
 
 
 def check_merging(selections: list[Selection], root: str, view: SchemaView,
-                  fragments: dict[str, FragmentDefinition]) -> list[QueryError]:
+                  fragments: dict[str, FragmentDefinition],
+                  memo: dict[int, object] | None = None) -> list[QueryError]:
     errors: list[QueryError] = []
     work: list[list[tuple[str, list[Selection]]]] = [[(root, selections)]]
-    done: set[tuple[int, ...]] = set()
+    done: set[object] = set()
+    memo = {} if memo is None else memo
     while work:
         item = work.pop()
-        key = tuple(sorted(id(s) for _, items in item for s in items))
+        # Identical selection sets under the same types merge the same way: check once.
+        key = tuple((parent, selections_signature(items, memo)) for parent, items in item)
         if key in done:
             continue
         done.add(key)

@@ -16,18 +16,23 @@ from .op_ast import (Argument, Directive, Field, FragmentDefinition, FragmentSpr
                      InlineFragment, Selection)
 from .query_errors import QueryError
 from .schema_view import SchemaView
+from .signature import field_body_signature
 from .validate_values import VariableUsage, check_literal
 
 
 class SelectionChecker:
     """Checks selection sets; collects errors, variable usages and fragment spreads."""
 
-    def __init__(self, view: SchemaView, fragments: dict[str, FragmentDefinition]) -> None:
+    def __init__(self, view: SchemaView, fragments: dict[str, FragmentDefinition],
+                 signatures: dict[int, object] | None = None) -> None:
         self.view = view
         self.fragments = fragments
         self.errors: list[QueryError] = []
         self.usages: list[VariableUsage] = []
         self.spreads: list[str] = []
+        # Subtrees already checked without any finding: (parent type, field body signature).
+        self._clean: set[tuple[str, object]] = set()
+        self._signatures: dict[int, object] = {} if signatures is None else signatures
 
     # -- directives ----------------------------------------------------------------------
     def directives(self, directives: Iterable[Directive], location: str) -> None:
@@ -88,6 +93,17 @@ class SelectionChecker:
                 self.inline_fragment(selection, parent)
 
     def field(self, node: Field, parent: str) -> None:
+        """Check one field; a subtree identical to one already found clean (no errors, no
+        variables, no fragment spreads) is not checked again."""
+        key = (parent, field_body_signature(node, self._signatures))
+        if key in self._clean:
+            return
+        before = (len(self.errors), len(self.usages), len(self.spreads))
+        self._field(node, parent)
+        if (len(self.errors), len(self.usages), len(self.spreads)) == before:
+            self._clean.add(key)
+
+    def _field(self, node: Field, parent: str) -> None:
         self.directives(node.directives, "FIELD")
         definition = self.view.field(parent, node.name)
         if definition is None:

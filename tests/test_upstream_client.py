@@ -179,8 +179,12 @@ def test_get_and_post_round_trip(run: Runner) -> None:
             assert sent["content-length"] == str(len(body))
             assert sent["user-agent"] == "override"
 
-            response = await client.request(UpstreamRequest("POST", f"{base}/echo"))
-            assert json.loads(response.body)["body"] == ""
+            response = await client.request(UpstreamRequest("post", f"{base}/echo"))
+            data = json.loads(response.body)
+            assert data["method"] == "POST" and data["body"] == ""
+
+            response = await get(client, f"{base}/echo?q=é")
+            assert json.loads(response.body)["path_qs"] == "/echo?q=%C3%A9"
             assert client.stats["connections_opened"] == 1
 
     run(main)
@@ -468,6 +472,31 @@ def test_request_timeout_closes_the_connection(run: Runner) -> None:
             assert "timed out after 0.2s" in error.message
             await asyncio.wait_for(closed.wait(), 5)
             assert pool_open(client) == 0
+
+    run(main)
+
+
+def test_timeout_counts_from_each_request_on_a_reused_connection(run: Runner) -> None:
+    async def main() -> None:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while True:
+                line, _ = await read_request(reader)
+                if "/hang" in line:
+                    await reader.read()
+                    return
+                writer.write(ok_response())
+
+        loop = asyncio.get_running_loop()
+        async with serve_raw(handler) as base, HttpClient(request_timeout=0.4) as client:
+            # The connection's timer was armed by the first request; it must move on to the
+            # deadline of the request in flight instead of firing at the first one's.
+            for _ in range(3):
+                await get(client, base + "/ok")
+                await asyncio.sleep(0.1)
+            started = loop.time()
+            await expect_error(client, base + "/hang", "timeout")
+            assert loop.time() - started >= 0.39
+            assert client.stats["connections_opened"] == 1
 
     run(main)
 

@@ -1,0 +1,55 @@
+"""Structural signatures of selections: equal signatures mean equal subtrees.
+
+Hostile documents repeat one subtree many times (100,000 aliases of ``posts { title }``);
+validation and planning use these signatures to do the work for each distinct subtree
+once. A signature ignores positions and the field's own alias.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .op_ast import Directive, Field, FragmentSpread, InlineFragment, Selection
+from .op_print import print_value
+
+
+def _directives(directives: list[Directive]) -> tuple[Any, ...]:
+    return tuple((d.name, tuple((a.name, print_value(a.value)) for a in d.arguments))
+                 for d in directives)
+
+
+def arguments_signature(node: Field) -> tuple[Any, ...]:
+    return tuple((a.name, print_value(a.value)) for a in node.arguments) \
+        if node.arguments else ()
+
+
+def selections_signature(selections: list[Selection] | None,
+                         memo: dict[int, Any]) -> Any:
+    """Signature of a selection list (memoised per node id within one document)."""
+    if selections is None:
+        return None
+    return tuple(selection_signature(s, memo) for s in selections)
+
+
+def selection_signature(selection: Selection, memo: dict[int, Any]) -> Any:
+    found = memo.get(id(selection))
+    if found is not None:
+        return found
+    if isinstance(selection, Field):
+        found = ("F", selection.alias, selection.name, arguments_signature(selection),
+                 _directives(selection.directives) if selection.directives else (),
+                 selections_signature(selection.selections, memo))
+    elif isinstance(selection, FragmentSpread):
+        found = ("S", selection.name, _directives(selection.directives))
+    else:
+        assert isinstance(selection, InlineFragment)
+        found = ("I", selection.type_condition, _directives(selection.directives),
+                 selections_signature(selection.selections, memo))
+    memo[id(selection)] = found
+    return found
+
+
+def field_body_signature(node: Field, memo: dict[int, Any]) -> Any:
+    """Everything about a field node except its alias and position."""
+    return (node.name, arguments_signature(node),
+            _directives(node.directives) if node.directives else (),
+            selections_signature(node.selections, memo))
