@@ -35,13 +35,19 @@ class _Process:
 
 @pytest.fixture(scope="module")
 def upstream():
-    """The example upstream in its own process, so its work does not share our GIL."""
+    """The example upstream in its own process, so its work does not share our GIL; or
+    the upstream at ``PLAIT_BENCH_UPSTREAM`` (e.g. nginx from ``../shared/bench``)."""
+    import os
     import socket
     import subprocess
     import sys
     import time
     import urllib.request
 
+    external = os.environ.get("PLAIT_BENCH_UPSTREAM")
+    if external:
+        yield _Process(int(external.rsplit(":", 1)[1]))
+        return
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -59,7 +59,7 @@ async def run(program, ctx):
         c = code[pc + 3]
         pc += 4
         if op == OP_FETCH:
-            runtime.start_fetch(ctx, consts[b], registers[c], slots[a])
+            runtime.start_fetch(ctx, consts[b], registers[c], slots[a], group_parents)
         elif op == OP_BATCH:
             runtime.start_batch(ctx, consts[b], registers[c], slots[a])
         elif op == OP_EXPR:
@@ -67,7 +67,7 @@ async def run(program, ctx):
         elif op == OP_AWAIT:
             await runtime.await_pending(ctx)
         elif op == OP_GATHER:
-            registers[a] = runtime.gather(ctx, consts[c], registers[b], slots)
+            registers[a] = gather(ctx, consts[c], registers[b], slots)
         elif op == OP_WRITE:
             writer = Writer(ctx, slots)
             data = writer.write_root(compile_shape(program), ctx.root)
@@ -76,6 +76,95 @@ async def run(program, ctx):
             return b"null", []
         else:
             raise RuntimeError(f"unknown opcode {op}")
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def group_parents(ctx, list parents, tuple refs):
+    """Compiled twin of ``runtime._group_parents``: parents whose referenced values are
+    equal share one rendered request."""
+    cdef dict groups
+    cdef set seen
+    cdef dict cache = ctx.cache
+    cdef dict parent_of = ctx.parent_of
+    cdef list key
+    cdef Py_ssize_t ident
+    if not refs:
+        return [runtime._unique(parents)]
+    groups = {}
+    seen = set()
+    for parent in parents:
+        ident = id(parent)
+        if ident in seen:
+            continue
+        seen.add(ident)
+        key = []
+        for ref in refs:
+            holder = parent if ref.root == "value" else parent_of.get(ident)
+            path = ref.path
+            if len(path) == 1 and type(holder) is dict:
+                value = (<dict>holder).get(path[0])
+            else:
+                value = lookup(holder, path, cache) if path else holder
+            if type(value) is Raw:
+                value = bytes(value)
+            elif not isinstance(value, _SCALARS):
+                value = _encode(runtime.plain(value))
+            key.append(value)
+        groups.setdefault(tuple(key), []).append(parent)
+    return list(groups.values())
+
+
+cdef int _flatten_into(object value, list out, dict cache, object holder,
+                       dict parent_of) except -1:
+    if type(value) is Raw:
+        value = materialize(value, cache)
+    if type(value) is dict:
+        parent_of[id(value)] = holder
+        out.append(value)
+    elif type(value) is list:
+        for item in <list>value:
+            _flatten_into(item, out, cache, holder, parent_of)
+    elif isinstance(value, dict):
+        parent_of[id(value)] = holder
+        out.append(value)
+    return 0
+
+
+def gather(ctx, spec, list sources, list slots):
+    """Compiled twin of ``runtime.gather``."""
+    cdef dict cache = ctx.cache
+    cdef dict parent_of = ctx.parent_of
+    cdef list current = []
+    cdef list following
+    cdef dict results
+    if spec.source_slot >= 0:
+        results = slots[spec.source_slot]
+        for parent in sources:
+            value = results.get(id(parent))
+            if value is not None and type(value) is not FieldError:
+                _flatten_into(value, current, cache, parent, parent_of)
+    else:
+        current = list(sources)
+    for segment in spec.segments:
+        kind = segment[0]
+        following = []
+        if kind == "key":
+            name = segment[1]
+            for item in current:
+                _flatten_into((<dict>item).get(name), following, cache, item, parent_of)
+        elif kind == "index":
+            for item in current:
+                value = materialize(item, cache)
+                if isinstance(value, list) and segment[1] < len(value):
+                    _flatten_into(value[segment[1]], following, cache, item, parent_of)
+        else:
+            abstract, name = segment[1], segment[2]
+            following = [item for item in current
+                         if runtime.resolve_type(abstract, item, cache) == name]
+        current = following
+    return current
 
 
 cdef class Buffer:

@@ -231,8 +231,10 @@ def _group_parents(ctx: RequestContext, parents: list[Any], refs: tuple[Any, ...
 
 
 def start_fetch(ctx: RequestContext, spec: StepSpec, parents: list[Any],
-                results: dict[int, Any]) -> None:
-    """FETCH: one call (or ``@call`` chain) per distinct rendered request."""
+                results: dict[int, Any], group: Any = None) -> None:
+    """FETCH: one call (or ``@call`` chain) per distinct rendered request. ``group`` is
+    the parent-grouping function (the compiled VM passes its own twin of
+    :func:`_group_parents`)."""
     resolver = spec.resolver
     unsupported = _unsupported(resolver)
     if unsupported is not None:
@@ -241,7 +243,7 @@ def start_fetch(ctx: RequestContext, spec: StepSpec, parents: list[Any],
         return
     args = ctx.arguments(spec)
     entries: list[tuple[list[int], Any]] = []
-    for group in _group_parents(ctx, parents, _parent_refs(resolver)):
+    for group in (group or _group_parents)(ctx, parents, _parent_refs(resolver)):
         scope = ctx.scope(args, group[0])
         ids = [id(parent) for parent in group]
         if isinstance(resolver, HttpResolver):

@@ -47,7 +47,7 @@ import ssl
 import zlib
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Self
 from urllib.parse import quote
 
 import httptools
@@ -67,6 +67,7 @@ _MANAGED_HEADERS: Final = frozenset(
     {"host", "content-length", "transfer-encoding", "connection", "accept-encoding",
      "keep-alive", "te", "upgrade", "user-agent"})
 _ACCEPT_ENCODING: Final = "Accept-Encoding: gzip, deflate\r\n"
+_DECODED_ENCODINGS: Final = frozenset({b"gzip", b"x-gzip", b"deflate"})
 # Everything printable in ASCII but the space stays as it is in a request target.
 _TARGET_SAFE: Final = "".join(chr(c) for c in range(0x21, 0x7F))
 
@@ -132,11 +133,39 @@ class _Connection(asyncio.Protocol):
     """One keep-alive connection: writes requests, parses responses with httptools."""
 
     __slots__ = (
-        "pool", "limit", "transport", "parser", "waiter", "timer", "deadline", "head_request",
-        "requests", "received", "status", "headers", "chunks", "raw_size", "decoded_size",
-        "encoding", "decoder", "raw_deflate", "content_length", "framed", "headers_done",
-        "informational", "until_close", "complete", "keep_alive", "extra", "error",
-        "closed", "lost", "lost_waiter", "idle", "idle_since")
+        "chunks",
+        "closed",
+        "complete",
+        "content_length",
+        "deadline",
+        "decoded_size",
+        "decoder",
+        "encoding",
+        "error",
+        "extra",
+        "framed",
+        "head_request",
+        "headers",
+        "headers_done",
+        "idle",
+        "idle_since",
+        "informational",
+        "keep_alive",
+        "limit",
+        "lost",
+        "lost_waiter",
+        "parser",
+        "pool",
+        "raw_deflate",
+        "raw_size",
+        "received",
+        "requests",
+        "status",
+        "timer",
+        "transport",
+        "until_close",
+        "waiter",
+    )
 
     def __init__(self, pool: _Pool, limit: int) -> None:
         self.pool = pool
@@ -332,11 +361,10 @@ class _Connection(asyncio.Protocol):
         if not self.framed and status != 204 and status != 304:
             self.until_close = True
         encoding = self.encoding
-        if encoding:
-            if encoding == b"gzip" or encoding == b"x-gzip" or encoding == b"deflate":
-                self.raw_deflate = False
-                self.decoded_size = 0
-                self.decoder = zlib.decompressobj(32 + zlib.MAX_WBITS)  # gzip or zlib
+        if encoding and encoding in _DECODED_ENCODINGS:
+            self.raw_deflate = False
+            self.decoded_size = 0
+            self.decoder = zlib.decompressobj(32 + zlib.MAX_WBITS)  # gzip or zlib
 
     def on_body(self, body: bytes) -> None:
         if self.complete:
@@ -377,9 +405,9 @@ class _Connection(asyncio.Protocol):
                 self.raw_deflate = True
                 self.decoder = zlib.decompressobj(-zlib.MAX_WBITS)
                 return self._inflate(data)
+            encoding = (self.encoding or b"").decode("latin-1")
             self.error = UpstreamError(
-                "protocol", f"cannot decode the {self.encoding.decode('latin-1')} body "  # type: ignore[union-attr]
-                f"from {self.pool.label}: {exc}")
+                "protocol", f"cannot decode the {encoding} body from {self.pool.label}: {exc}")
             raise _Abort from exc
         if len(out) > room:
             self.error = UpstreamError(
@@ -450,8 +478,21 @@ class _Connection(asyncio.Protocol):
 class _Pool:
     """The connections of one origin: slot accounting, LIFO idle list, FIFO waiters."""
 
-    __slots__ = ("client", "loop", "host", "port", "ssl", "server_hostname", "host_header",
-                 "label", "idle", "waiters", "open", "conns", "sweeper")
+    __slots__ = (
+        "client",
+        "conns",
+        "host",
+        "host_header",
+        "idle",
+        "label",
+        "loop",
+        "open",
+        "port",
+        "server_hostname",
+        "ssl",
+        "sweeper",
+        "waiters",
+    )
 
     def __init__(self, client: HttpClient, loop: asyncio.AbstractEventLoop, host: str,
                  port: int, ssl_context: ssl.SSLContext | None, host_header: str) -> None:
@@ -564,7 +605,7 @@ class HttpClient:
         self._closed = False
         self.stats = {"connections_opened": 0, "requests_sent": 0, "reused": 0, "retries": 0}
 
-    async def __aenter__(self) -> HttpClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

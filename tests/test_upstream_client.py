@@ -24,8 +24,12 @@ from typing import Any
 import pytest
 import uvloop
 from aiohttp import web
-
-from plait.engine.upstream import HttpClient, UpstreamError, UpstreamRequest, UpstreamResponse
+from plait.engine.upstream import (
+    HttpClient,
+    UpstreamError,
+    UpstreamRequest,
+    UpstreamResponse,
+)
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 Runner = Callable[[Callable[[], Awaitable[Any]]], Any]
@@ -119,7 +123,8 @@ def rst_close(writer: asyncio.StreamWriter) -> None:
     writer.transport.abort()
 
 
-async def expect_error(client: HttpClient, url: str, kind: str, method: str = "GET") -> UpstreamError:
+async def expect_error(client: HttpClient, url: str, kind: str,
+                       method: str = "GET") -> UpstreamError:
     with pytest.raises(UpstreamError) as info:
         await client.request(UpstreamRequest(method, url))
     assert info.value.kind == kind, info.value
@@ -919,18 +924,17 @@ def test_no_connection_leak_after_errors(run: Runner) -> None:
 
         failures = [("/never", "timeout"), ("/reset", "reset"), ("/truncated", "reset"),
                     ("/garbage", "protocol"), ("/big", "too_large"), ("/silent-close", "reset")]
-        async with serve_raw(handler) as base:
-            async with HttpClient(pool_size=1, request_timeout=0.3,
-                                  max_response_bytes=1024) as client:
-                for path, kind in failures:
-                    await expect_error(client, base + path, kind)
-                    assert pool_open(client) == 0, path
-                    assert (await get(client, base + "/ok")).body == b"ok"
-                    assert (await get(client, base + "/404")).status == 404
-                    assert pool_open(client) == 1
-                port = free_port()
-                await expect_error(client, f"http://127.0.0.1:{port}/", "connect")
+        client = HttpClient(pool_size=1, request_timeout=0.3, max_response_bytes=1024)
+        async with serve_raw(handler) as base, client:
+            for path, kind in failures:
+                await expect_error(client, base + path, kind)
+                assert pool_open(client) == 0, path
                 assert (await get(client, base + "/ok")).body == b"ok"
+                assert (await get(client, base + "/404")).status == 404
+                assert pool_open(client) == 1
+            port = free_port()
+            await expect_error(client, f"http://127.0.0.1:{port}/", "connect")
+            assert (await get(client, base + "/ok")).body == b"ok"
 
     run(main)
 
