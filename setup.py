@@ -15,6 +15,7 @@ if os.environ.get("PLAIT_CYTHON_TRACE") == "1":
 
 extensions = [
     Extension("plait.engine._cvm", ["engine/_cvm.pyx"], define_macros=macros),
+    Extension("plait.planner._op_parse", ["planner/_op_parse.pyx"], define_macros=macros),
 ]
 
 setup(ext_modules=cythonize(extensions, compiler_directives=directives, include_path=["engine"]))

@@ -18,10 +18,13 @@ from typing import Any
 
 import msgspec
 
+from .engine import runtime
+from .engine.values import FieldError
 from .engine_vm import select_vm
 from .planner import Blueprint, load_config, load_config_string
 from .planner.collect_fields import condition_variables
 from .planner.emit import emit
+from .planner.introspect import Budget, resolve_introspection
 from .planner.op_ast import Document, OperationDefinition
 from .planner.operation import parse_and_validate, select_operation
 from .planner.plan import Planner
@@ -61,6 +64,50 @@ class ExecutionResult:
         return f"ExecutionResult({self.body[:200]!r})"
 
 
+class _Prepared:
+    """A validated operation ready to plan: document, operation, fragments and the
+    variables whose values decide ``@skip``/``@include``."""
+
+    __slots__ = ("document", "operation", "fragments", "conditions")
+
+    def __init__(self, document: Document, operation: OperationDefinition,
+                 fragments: dict[str, Any], conditions: tuple[str, ...]) -> None:
+        self.document = document
+        self.operation = operation
+        self.fragments = fragments
+        self.conditions = conditions
+
+
+class _Introspector:
+    """Answers ``__schema``/``__type`` for one request (one size budget per request)."""
+
+    __slots__ = ("view", "fragments", "variables", "budget")
+
+    def __init__(self, view: SchemaView, fragments: dict[str, Any],
+                 variables: dict[str, Any]) -> None:
+        self.view = view
+        self.fragments = fragments
+        self.variables = variables
+        self.budget = Budget()
+
+    def __call__(self, node: Any) -> Any:
+        try:
+            return resolve_introspection(node, self.view, self.fragments, self.variables,
+                                         self.budget)
+        except QueryError as exc:
+            return FieldError(exc.message, {"code": exc.code})
+
+
+def _shareable(program: Program) -> bool:
+    """Whole-operation sharing (Tailcall's ``dedupe`` on root fields): a query whose every
+    root step asks for ``dedupe`` may share one execution with identical concurrent
+    operations (same query, variables and forwarded headers)."""
+    if program.operation != "query":
+        return False
+    roots = [s for s in program.steps if program.parents.get(s.slot, -1) == -1]
+    return bool(roots) and all(getattr(s.resolver, "dedupe", False) for s in roots)
+
+
 class _LRU(OrderedDict):
     def __init__(self, size: int) -> None:
         super().__init__()
@@ -78,7 +125,6 @@ class Engine:
 
     def __init__(self, blueprint: Blueprint, *, vm: str | None = None,
                  client: Any = None) -> None:
-        from .engine import runtime
         from .engine.upstream import HttpClient
 
         self.blueprint = blueprint
@@ -94,6 +140,7 @@ class Engine:
             verify_ssl=upstream.verify_ssl)
         self._shared = runtime.SharedState(blueprint, self.client)
         self._documents: _LRU = _LRU(CACHE_SIZE)
+        self._prepared_ops: _LRU = _LRU(CACHE_SIZE)
         self._programs: _LRU = _LRU(CACHE_SIZE)
         self._operations: dict[tuple[Any, ...], asyncio.Future[bytes]] = {}
 
@@ -114,15 +161,29 @@ class Engine:
             self._documents.put(query, found)
         return found
 
+    def _prepared(self, query: str, operation_name: str | None) -> "_Prepared":
+        """Parsed, validated and selected operation with its plan-key variables (cached)."""
+        key = (query, operation_name)
+        found = self._prepared_ops.get(key)
+        if found is None:
+            document = self.document(query)
+            operation = select_operation(document, operation_name)
+            fragments = {f.name: f for f in document.fragments}
+            found = _Prepared(document, operation, fragments,
+                              tuple(condition_variables(operation.selections, fragments)))
+            self._prepared_ops.put(key, found)
+        return found
+
     def program(self, document: Document, operation: OperationDefinition, query: str,
                 variables: dict[str, Any]) -> Program:
-        fragments = {f.name: f for f in document.fragments}
-        conditions = condition_variables(operation.selections, fragments)
-        key = (query, operation.name, tuple(variables.get(name) is True for name in conditions))
+        prepared = self._prepared(query, operation.name)
+        key = (query, operation.name,
+               tuple(variables.get(name) is True for name in prepared.conditions))
         found = self._programs.get(key)
         if found is None:
             plan = Planner(self.view, document, variables).plan(operation)
             found = emit(plan, document.source)
+            found.shareable = _shareable(found)
             self._programs.put(key, found)
         return found
 
@@ -146,60 +207,37 @@ class Engine:
             if not isinstance(query, str):
                 raise RequestInvalid([QueryError("The query must be a string.",
                                                  code="BAD_REQUEST")], None)
-            document = self.document(query)
-            operation = select_operation(document, operation_name)
             if variables is not None and not isinstance(variables, dict):
                 raise RequestInvalid([QueryError("Variables must be a JSON object.",
                                                  code="BAD_REQUEST")], None)
-            coerced, errors = coerce_variables(operation, self.view, variables)
-            if errors:
-                raise RequestInvalid(errors, document.source)
-            program = self.program(document, operation, query, coerced)
+            prepared = self._prepared(query, operation_name)
+            if prepared.operation.variables or variables:
+                coerced, errors = coerce_variables(prepared.operation, self.view, variables)
+                if errors:
+                    raise RequestInvalid(errors, prepared.document.source)
+            else:
+                coerced = {}
+            program = self.program(prepared.document, prepared.operation, query, coerced)
         except RequestInvalid as exc:
             return ExecutionResult(_encode({"errors": exc.to_list()}), request_error=True)
-        lowered = {k.lower(): v for k, v in (headers or {}).items()}
-        if self._shareable(program):
-            key = (query, operation_name, _encode(coerced),
+        lowered = {k.lower(): v for k, v in headers.items()} if headers else {}
+        if program.shareable:
+            key = (query, operation_name, _encode(coerced) if coerced else b"",
                    tuple(sorted((k, v) for k, v in lowered.items()
                                 if k in self._shared.allowed_headers)))
             running = self._operations.get(key)
             if running is None:
-                running = asyncio.ensure_future(
-                    self._run(program, document, coerced, lowered))
+                running = asyncio.ensure_future(self._run(program, prepared, coerced, lowered))
                 self._operations[key] = running
                 running.add_done_callback(lambda _f: self._operations.pop(key, None))
             return ExecutionResult(await asyncio.shield(running))
-        return ExecutionResult(await self._run(program, document, coerced, lowered))
+        return ExecutionResult(await self._run(program, prepared, coerced, lowered))
 
-    @staticmethod
-    def _shareable(program: Program) -> bool:
-        """Whole-operation sharing (Tailcall's ``dedupe`` on root fields): a query whose
-        every root step asks for ``dedupe`` may share one execution with identical
-        concurrent operations (same query, variables and forwarded headers)."""
-        if program.operation != "query":
-            return False
-        roots = [s for s in program.steps if program.parents.get(s.slot, -1) == -1]
-        return bool(roots) and all(getattr(s.resolver, "dedupe", False) for s in roots)
-
-    async def _run(self, program: Program, document: Document, variables: dict[str, Any],
+    async def _run(self, program: Program, prepared: "_Prepared", variables: dict[str, Any],
                    headers: dict[str, str]) -> bytes:
-        from .engine import runtime
-
         ctx = runtime.RequestContext(self._shared, variables, headers)
-        fragments = {f.name: f for f in document.fragments}
-
-        from .engine.values import FieldError
-        from .planner.introspect import Budget, resolve_introspection
-
-        budget = Budget()
-
-        def introspect(node: Any) -> Any:
-            try:
-                return resolve_introspection(node, self.view, fragments, variables, budget)
-            except QueryError as exc:
-                return FieldError(exc.message, {"code": exc.code})
-
-        ctx.introspect = introspect  # type: ignore[attr-defined]
+        if program.introspects:
+            ctx.introspect = _Introspector(self.view, prepared.fragments, variables)
         data, errors = await self._vm(program, ctx)
         if errors:
             return b'{"data":' + data + b',"errors":' + _encode(errors) + b"}"

@@ -27,8 +27,8 @@ Design
 - Errors are ``UpstreamError(kind, message)``; on any error the connection is aborted, never
   reused. The only retry is the keep-alive race: a request written to a *reused* connection
   that then ends (EOF/reset) before any response byte arrives is sent once more on a fresh
-  connection, keeping the same slot. It applies to every method: the server sent nothing,
-  and a keep-alive server closing an idle connection has not processed the request.
+  connection, keeping the same slot. Only idempotent methods (GET, HEAD, OPTIONS, PUT,
+  DELETE, TRACE) are retried: a POST or PATCH whose connection died may have been processed.
 - Limits: ``max_response_bytes`` caps the body bytes received and, separately, the decoded
   size (inflating is bounded chunk by chunk with ``max_length``, so a zip bomb stops at the
   cap); a declared Content-Length over the cap fails at the headers. Response heads are
@@ -59,6 +59,7 @@ ERROR_KINDS: Final = frozenset(
 _MAX_HEAD_BYTES: Final = 1024 * 1024
 _MAX_CACHED_URLS: Final = 4096
 _TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 _KNOWN_METHODS: Final = frozenset(
     {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE"})
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
@@ -639,6 +640,11 @@ class HttpClient:
                 # Retry once on a fresh connection in the same slot.
                 conn.abort()
                 pool.conns.discard(conn)
+                if method.upper() not in _IDEMPOTENT:
+                    pool.free_slot()
+                    raise UpstreamError("reset", f"{pool.label} closed the connection before "
+                                        f"answering a {method.upper()} (not retried: the "
+                                        "method is not idempotent)") from None
                 if retried:  # pragma: no cover - a fresh connection is never stale
                     pool.free_slot()
                     raise UpstreamError("reset", f"{pool.label} closed the connection") from None

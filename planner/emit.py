@@ -60,7 +60,9 @@ def emit(plan: Plan, source: SourceText) -> Program:
             code += [Op.AWAIT, 0, 0, 0]
             wave = [child for step in wave for child in step.children]
     code += [Op.WRITE, const(plan.shape), 0, 0, Op.HALT, 0, 0, 0]
-    return Program(tuple(int(c) for c in code), tuple(consts), registers, len(plan.steps),
-                   plan.shape, plan.operation, source, plan.steps, parents)
+    program = Program(tuple(int(c) for c in code), tuple(consts), registers, len(plan.steps),
+                      plan.shape, plan.operation, source, plan.steps, parents)
+    program.introspects = plan.introspects
+    return program
 
 

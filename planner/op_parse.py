@@ -391,3 +391,21 @@ def parse_operation_document(text: str) -> Document:
             f"{MAX_DOCUMENT_CHARS}).", 0)
     source = SourceText(text)
     return _Parser(text).document(source)
+
+
+#: The pure-Python parser, the reference implementation (tests compare both).
+python_parse_operation_document = parse_operation_document
+
+
+def _select() -> None:
+    """Use the compiled twin (``_op_parse``) unless ``PLAIT_NO_EXTENSIONS=1``."""
+    import os
+    if os.environ.get("PLAIT_NO_EXTENSIONS", "") not in ("", "0"):
+        return
+    global parse_operation_document
+    # An ImportError here is a build error, never a silent fallback.
+    from ._op_parse import parse_operation_document as compiled
+    parse_operation_document = compiled
+
+
+_select()

@@ -47,6 +47,7 @@ class Plan:
     roots: list[PlanStep]
     steps: list[StepSpec]
     operation: str
+    introspects: bool = False
 
 
 @lru_cache(maxsize=1024)
@@ -89,12 +90,13 @@ class Planner:
         self.variables = variables
         self.steps: list[StepSpec] = []
         self.roots: list[PlanStep] = []
+        self.introspects = False
 
     def plan(self, operation: OperationDefinition) -> Plan:
         root = self.view.query if operation.kind == "query" else self.view.mutation
         assert root is not None
         shape = self.object_shape(root, [operation.selections], _Attach(None, ()))
-        return Plan(shape, self.roots, self.steps, operation.kind)
+        return Plan(shape, self.roots, self.steps, operation.kind, self.introspects)
 
     def _location(self, node: Field) -> tuple[int, int]:
         return self.document.source.location(node.start)
@@ -115,6 +117,7 @@ class Planner:
             definition = self.view.field(type_name, node.name)
             assert definition is not None, f"unvalidated field {type_name}.{node.name}"
             if definition.definition is None:  # __schema / __type
+                self.introspects = True
                 shape.fields.append(FieldShape(key, response_key, SOURCE_INTROSPECTION, node,
                                                definition.type, location, node=node))
                 continue

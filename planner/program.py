@@ -113,3 +113,7 @@ class Program:
     parents: dict[int, int] = field(default_factory=dict)
     #: The shape tree compiled for the Cython VM (built on first use, then shared).
     compiled: Any = None
+    #: Whether identical concurrent executions may share one (set by the engine).
+    shareable: bool = False
+    #: Whether the response needs ``__schema``/``__type`` answers.
+    introspects: bool = False

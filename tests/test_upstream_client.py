@@ -757,6 +757,26 @@ def test_fresh_connection_closed_early_is_not_retried(run: Runner) -> None:
     run(main)
 
 
+def test_keep_alive_race_does_not_retry_post(run: Runner) -> None:
+    async def main() -> None:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await read_request(reader)
+            writer.write(ok_response(b"one"))
+            await writer.drain()
+            await read_request(reader)  # the POST arrives; the server dies without answering
+
+        async with serve_raw(handler) as base, HttpClient(pool_size=1) as client:
+            assert (await get(client, base + "/")).body == b"one"
+            with pytest.raises(UpstreamError) as caught:
+                await client.request(UpstreamRequest("POST", base + "/", [], b"{}"))
+            assert caught.value.kind == "reset"
+            assert "not retried" in caught.value.message
+            assert client.stats["retries"] == 0
+            assert (await get(client, base + "/")).body == b"one"  # the slot was freed
+
+    run(main)
+
+
 def test_retry_happens_only_once(run: Runner) -> None:
     async def main() -> None:
         connections = 0

@@ -1,0 +1,733 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""The compiled parser: the Cython twin of :func:`plait.planner.op_parse.parse_operation_document`.
+
+Same AST (the :mod:`op_ast` dataclasses, same offsets and values), same
+:class:`~plait.planner.op_parse.GraphQLSyntaxError` messages and offsets, same limits, which
+are read from :mod:`op_parse` on every call. Like the reference, the whole document is
+lexed before parsing starts (so a lexical error wins over an earlier syntax error): a
+hand-written character loop fills C arrays of token kinds and offsets; the recursive-descent
+parser then walks them and builds the dataclasses. Names are sliced out of the document
+only when the parser takes them; number and string values are decoded while lexing, as the
+reference does (``int``/``float``/``json.loads`` errors surface at the same point).
+"""
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.unicode cimport PyUnicode_DATA, PyUnicode_KIND, PyUnicode_READ
+
+import json
+
+from plait.planner.op_ast import (Argument, Directive, Document, Field, FragmentDefinition,
+                                  FragmentSpread, InlineFragment, ObjectField,
+                                  OperationDefinition, SourceText, TypeNode, Value,
+                                  VariableDefinition)
+
+# Token kinds. Punctuators are named by their text in _KIND_TEXT.
+cdef enum:
+    K_EOF = 0
+    K_NAME = 1
+    K_INT = 2
+    K_FLOAT = 3
+    K_STRING = 4
+    K_SPREAD = 5
+    K_BANG = 6
+    K_DOLLAR = 7
+    K_AMP = 8
+    K_LPAREN = 9
+    K_RPAREN = 10
+    K_COLON = 11
+    K_EQUALS = 12
+    K_AT = 13
+    K_LBRACKET = 14
+    K_RBRACKET = 15
+    K_LBRACE = 16
+    K_RBRACE = 17
+    K_PIPE = 18
+
+cdef tuple _KIND_TEXT = ("<EOF>", "Name", "Int", "Float", "String", "...", "!", "$", "&", "(",
+                         ")", ":", "=", "@", "[", "]", "{", "}", "|")
+
+cdef frozenset _TYPE_SYSTEM_KEYWORDS = frozenset({
+    "schema", "scalar", "type", "interface", "union", "enum", "input", "directive", "extend"})
+cdef frozenset _DEFINITION_KEYWORDS = _TYPE_SYSTEM_KEYWORDS | frozenset({
+    "query", "mutation", "subscription", "fragment"})
+
+# Called through objects so that Cython does not substitute its own conversions.
+cdef object _py_int = int
+cdef object _py_float = float
+cdef object _json_loads = json.loads
+
+cdef object _Argument = Argument
+cdef object _Directive = Directive
+cdef object _Document = Document
+cdef object _Field = Field
+cdef object _FragmentDefinition = FragmentDefinition
+cdef object _FragmentSpread = FragmentSpread
+cdef object _InlineFragment = InlineFragment
+cdef object _ObjectField = ObjectField
+cdef object _OperationDefinition = OperationDefinition
+cdef object _SourceText = SourceText
+cdef object _TypeNode = TypeNode
+cdef object _Value = Value
+cdef object _VariableDefinition = VariableDefinition
+
+
+cdef inline bint _is_name_start(Py_UCS4 c) noexcept:
+    return (c >= u'a' and c <= u'z') or (c >= u'A' and c <= u'Z') or c == u'_'
+
+
+cdef inline bint _is_name_char(Py_UCS4 c) noexcept:
+    return (c >= u'a' and c <= u'z') or (c >= u'A' and c <= u'Z') or c == u'_' or \
+        (c >= u'0' and c <= u'9')
+
+
+cdef inline bint _is_digit(Py_UCS4 c) noexcept:
+    return c >= u'0' and c <= u'9'
+
+
+cdef inline bint _is_hex(Py_UCS4 c) noexcept:
+    return (c >= u'0' and c <= u'9') or (c >= u'a' and c <= u'f') or (c >= u'A' and c <= u'F')
+
+
+cdef str _block_string(str raw):
+    """Spec 2.9.4 BlockStringValue: common indentation and blank edge lines removed."""
+    cdef list lines = raw.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    cdef object indent = None
+    cdef str line, stripped
+    cdef Py_ssize_t width
+    for line in lines[1:]:
+        stripped = line.lstrip(" \t")
+        if stripped:
+            width = len(line) - len(stripped)
+            indent = width if indent is None else min(indent, width)
+    if indent:
+        lines = lines[:1] + [line[indent:] for line in lines[1:]]
+    while lines and not (<str>lines[0]).strip(" \t"):
+        lines.pop(0)
+    while lines and not (<str>lines[len(lines) - 1]).strip(" \t"):
+        lines.pop()
+    return "\n".join(lines)
+
+
+cdef class _Parser:
+    cdef str body
+    cdef Py_ssize_t length
+    # Token arrays (the last token is K_EOF at offset ``length``). ``aux`` is the end offset
+    # of a Name token and the index into ``literals`` of an Int, Float or String token.
+    cdef unsigned char *kinds
+    cdef Py_ssize_t *starts
+    cdef Py_ssize_t *aux
+    cdef Py_ssize_t n
+    cdef Py_ssize_t cap
+    cdef list literals
+    cdef Py_ssize_t i
+    cdef Py_ssize_t depth
+    cdef Py_ssize_t max_depth
+    cdef object max_depth_text
+    cdef object syntax_error
+
+    def __cinit__(self):
+        self.kinds = NULL
+        self.starts = NULL
+        self.aux = NULL
+        self.n = 0
+        self.cap = 0
+
+    def __dealloc__(self):
+        PyMem_Free(self.kinds)
+        PyMem_Free(self.starts)
+        PyMem_Free(self.aux)
+
+    # -- lexer ---------------------------------------------------------------------------
+    cdef int grow(self) except -1:
+        cdef Py_ssize_t cap = self.cap * 2 if self.cap else 256
+        cdef void *kinds = PyMem_Realloc(self.kinds, cap * sizeof(unsigned char))
+        if kinds == NULL:
+            raise MemoryError()
+        self.kinds = <unsigned char *>kinds
+        cdef void *starts = PyMem_Realloc(self.starts, cap * sizeof(Py_ssize_t))
+        if starts == NULL:
+            raise MemoryError()
+        self.starts = <Py_ssize_t *>starts
+        cdef void *aux = PyMem_Realloc(self.aux, cap * sizeof(Py_ssize_t))
+        if aux == NULL:
+            raise MemoryError()
+        self.aux = <Py_ssize_t *>aux
+        self.cap = cap
+        return 0
+
+    cdef inline int push(self, unsigned char kind, Py_ssize_t start, Py_ssize_t aux) except -1:
+        if self.n == self.cap:
+            self.grow()
+        self.kinds[self.n] = kind
+        self.starts[self.n] = start
+        self.aux[self.n] = aux
+        self.n += 1
+        return 0
+
+    cdef inline int push_literal(self, unsigned char kind, Py_ssize_t start,
+                                 object value) except -1:
+        self.literals.append(value)
+        return self.push(kind, start, len(self.literals) - 1)
+
+    cdef object unexpected(self, Py_ssize_t pos):
+        cdef str char = self.body[pos:pos + 1]
+        if char == '"':
+            return self.syntax_error("Syntax Error: Unterminated string.", pos)
+        return self.syntax_error(f"Syntax Error: Unexpected character {char!r}.", pos)
+
+    cdef int lex(self, Py_ssize_t max_tokens, object max_tokens_text) except -1:
+        cdef str body = self.body
+        cdef Py_ssize_t end = self.length
+        cdef Py_ssize_t pos = 0, start, j, k, last_escape
+        cdef unsigned int ukind = PyUnicode_KIND(body)
+        cdef void *data = PyUnicode_DATA(body)
+        cdef Py_UCS4 c, d
+        cdef bint is_float, escaped
+        cdef unsigned char kind
+        cdef str text
+        while pos < end:
+            c = PyUnicode_READ(ukind, data, pos)
+            # Ignored tokens: whitespace, line terminators, commas, BOM, comments.
+            if c == u' ' or c == u'\t' or c == u'\n' or c == u'\r' or c == u',' or \
+                    c == 0xFEFF:
+                pos += 1
+                continue
+            if c == u'#':
+                pos += 1
+                while pos < end:
+                    c = PyUnicode_READ(ukind, data, pos)
+                    if c == u'\n' or c == u'\r':
+                        break
+                    pos += 1
+                continue
+            start = pos
+            if _is_name_start(c):
+                pos += 1
+                while pos < end and _is_name_char(PyUnicode_READ(ukind, data, pos)):
+                    pos += 1
+                self.push(K_NAME, start, pos)
+            elif c == u'{':
+                self.push(K_LBRACE, start, 0)
+                pos += 1
+            elif c == u'}':
+                self.push(K_RBRACE, start, 0)
+                pos += 1
+            elif c == u':':
+                self.push(K_COLON, start, 0)
+                pos += 1
+            elif c == u'(':
+                self.push(K_LPAREN, start, 0)
+                pos += 1
+            elif c == u')':
+                self.push(K_RPAREN, start, 0)
+                pos += 1
+            elif c == u'$':
+                self.push(K_DOLLAR, start, 0)
+                pos += 1
+            elif c == u'@':
+                self.push(K_AT, start, 0)
+                pos += 1
+            elif c == u'[':
+                self.push(K_LBRACKET, start, 0)
+                pos += 1
+            elif c == u']':
+                self.push(K_RBRACKET, start, 0)
+                pos += 1
+            elif c == u'!':
+                self.push(K_BANG, start, 0)
+                pos += 1
+            elif c == u'=':
+                self.push(K_EQUALS, start, 0)
+                pos += 1
+            elif c == u'&':
+                self.push(K_AMP, start, 0)
+                pos += 1
+            elif c == u'|':
+                self.push(K_PIPE, start, 0)
+                pos += 1
+            elif c == u'.':
+                if pos + 2 < end and PyUnicode_READ(ukind, data, pos + 1) == u'.' and \
+                        PyUnicode_READ(ukind, data, pos + 2) == u'.':
+                    self.push(K_SPREAD, start, 0)
+                    pos += 3
+                else:
+                    raise self.unexpected(pos)
+            elif c == u'-' or _is_digit(c):
+                # -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, each optional part taken
+                # only when complete (as the regular expression backtracks).
+                j = pos
+                d = c
+                if c == u'-':
+                    j += 1
+                    if j >= end:
+                        raise self.unexpected(pos)
+                    d = PyUnicode_READ(ukind, data, j)
+                if d == u'0':
+                    j += 1
+                elif _is_digit(d):
+                    j += 1
+                    while j < end and _is_digit(PyUnicode_READ(ukind, data, j)):
+                        j += 1
+                else:
+                    raise self.unexpected(pos)
+                is_float = False
+                if j + 1 < end and PyUnicode_READ(ukind, data, j) == u'.' and \
+                        _is_digit(PyUnicode_READ(ukind, data, j + 1)):
+                    j += 2
+                    while j < end and _is_digit(PyUnicode_READ(ukind, data, j)):
+                        j += 1
+                    is_float = True
+                if j < end:
+                    d = PyUnicode_READ(ukind, data, j)
+                    if d == u'e' or d == u'E':
+                        k = j + 1
+                        if k < end:
+                            d = PyUnicode_READ(ukind, data, k)
+                            if d == u'+' or d == u'-':
+                                k += 1
+                        if k < end and _is_digit(PyUnicode_READ(ukind, data, k)):
+                            k += 1
+                            while k < end and _is_digit(PyUnicode_READ(ukind, data, k)):
+                                k += 1
+                            j = k
+                            is_float = True
+                if j < end:
+                    d = PyUnicode_READ(ukind, data, j)
+                    if _is_name_start(d) or d == u'.':
+                        raise self.syntax_error(
+                            f"Syntax Error: Invalid number, unexpected {body[j:j + 1]!r}.", j)
+                text = body[pos:j]
+                if is_float:
+                    self.push_literal(K_FLOAT, start, _py_float(text))
+                else:
+                    self.push_literal(K_INT, start, _py_int(text))
+                pos = j
+            elif c == u'"':
+                kind = 0
+                if pos + 2 < end and PyUnicode_READ(ukind, data, pos + 1) == u'"' and \
+                        PyUnicode_READ(ukind, data, pos + 2) == u'"':
+                    # Block string: """(?:\\"""|[^"]|"(?!""))*""". The loop stops at the
+                    # first """ not taken as \"""; at the end of the document the
+                    # expression backtracks to the last \""", closing right after its \.
+                    j = pos + 3
+                    last_escape = -1
+                    while j < end:
+                        d = PyUnicode_READ(ukind, data, j)
+                        if d == u'\\':
+                            if j + 3 < end and PyUnicode_READ(ukind, data, j + 1) == u'"' and \
+                                    PyUnicode_READ(ukind, data, j + 2) == u'"' and \
+                                    PyUnicode_READ(ukind, data, j + 3) == u'"':
+                                last_escape = j
+                                j += 4
+                            else:
+                                j += 1
+                        elif d == u'"':
+                            if j + 2 < end and PyUnicode_READ(ukind, data, j + 1) == u'"' and \
+                                    PyUnicode_READ(ukind, data, j + 2) == u'"':
+                                kind = K_STRING
+                                break
+                            j += 1
+                        else:
+                            j += 1
+                    if kind == 0 and last_escape >= 0:
+                        j = last_escape + 1
+                        kind = K_STRING
+                    if kind:
+                        self.push_literal(K_STRING, start, _block_string(
+                            body[pos + 3:j].replace('\\"""', '"""')))
+                        pos = j + 3
+                if kind == 0:
+                    # "(?:[^"\\\n\r]|\\(?:["\\/bfnrt]|u[0-9A-Fa-f]{4}))*"
+                    j = pos + 1
+                    escaped = False
+                    while True:
+                        if j >= end:
+                            raise self.unexpected(pos)
+                        d = PyUnicode_READ(ukind, data, j)
+                        if d == u'"':
+                            break
+                        if d == u'\n' or d == u'\r':
+                            raise self.unexpected(pos)
+                        if d == u'\\':
+                            escaped = True
+                            if j + 1 >= end:
+                                raise self.unexpected(pos)
+                            d = PyUnicode_READ(ukind, data, j + 1)
+                            if d == u'"' or d == u'\\' or d == u'/' or d == u'b' or \
+                                    d == u'f' or d == u'n' or d == u'r' or d == u't':
+                                j += 2
+                            elif d == u'u' and j + 5 < end and \
+                                    _is_hex(PyUnicode_READ(ukind, data, j + 2)) and \
+                                    _is_hex(PyUnicode_READ(ukind, data, j + 3)) and \
+                                    _is_hex(PyUnicode_READ(ukind, data, j + 4)) and \
+                                    _is_hex(PyUnicode_READ(ukind, data, j + 5)):
+                                j += 6
+                            else:
+                                raise self.unexpected(pos)
+                        else:
+                            j += 1
+                    if escaped:
+                        self.push_literal(K_STRING, start, _json_loads(body[pos:j + 1]))
+                    else:
+                        self.push_literal(K_STRING, start, body[pos + 1:j])
+                    pos = j + 1
+            else:
+                raise self.unexpected(pos)
+            if self.n > max_tokens:
+                raise self.syntax_error(
+                    f"Syntax Error: Document contains more than {max_tokens_text} tokens.",
+                    start)
+        self.push(K_EOF, end, 0)
+        return 0
+
+    # -- token helpers -------------------------------------------------------------------
+    cdef inline str name_at(self, Py_ssize_t i):
+        return self.body[self.starts[i]:self.aux[i]]
+
+    cdef object value_at(self, Py_ssize_t i):
+        cdef unsigned char kind = self.kinds[i]
+        if kind == K_EOF:
+            return None
+        if kind == K_NAME:
+            return self.name_at(i)
+        if kind == K_INT or kind == K_FLOAT or kind == K_STRING:
+            return self.literals[self.aux[i]]
+        return _KIND_TEXT[kind]
+
+    cdef str describe(self, Py_ssize_t i):
+        cdef unsigned char kind = self.kinds[i]
+        if kind == K_EOF:
+            return "<EOF>"
+        if kind == K_NAME:
+            return f'Name "{self.name_at(i)}"'
+        if kind == K_INT or kind == K_FLOAT:
+            return f'{_KIND_TEXT[kind]} "{self.literals[self.aux[i]]}"'
+        if kind == K_STRING:
+            return "String"
+        return f'"{_KIND_TEXT[kind]}"'
+
+    cdef object fail(self, str expected):
+        return self.syntax_error(
+            f"Syntax Error: Expected {expected}, found {self.describe(self.i)}.",
+            self.starts[self.i])
+
+    cdef Py_ssize_t expect(self, unsigned char kind) except -1:
+        cdef Py_ssize_t i = self.i
+        if self.kinds[i] != kind:
+            raise self.fail("Name" if kind == K_NAME else f'"{_KIND_TEXT[kind]}"')
+        self.i = i + 1
+        return self.starts[i]
+
+    cdef str name(self):
+        cdef Py_ssize_t i = self.i
+        if self.kinds[i] != K_NAME:
+            raise self.fail("Name")
+        self.i = i + 1
+        return self.name_at(i)
+
+    cdef inline bint name_is(self, Py_ssize_t i, str word):
+        """True when token ``i`` is the Name ``word``."""
+        if self.kinds[i] != K_NAME:
+            return False
+        cdef Py_ssize_t start = self.starts[i], length = self.aux[i] - start, k
+        if length != len(word):
+            return False
+        for k in range(length):
+            if self.body[start + k] != word[k]:
+                return False
+        return True
+
+    cdef int enter(self) except -1:
+        self.depth += 1
+        if self.depth > self.max_depth:
+            raise self.syntax_error(
+                "Syntax Error: Document is nested too deeply (more than "
+                f"{self.max_depth_text} levels).", self.starts[self.i])
+        return 0
+
+    # -- document ------------------------------------------------------------------------
+    cdef object document(self, object source):
+        cdef object doc = _Document(source)
+        cdef list operations = doc.operations, fragments = doc.fragments
+        cdef list non_executable = doc.non_executable
+        cdef unsigned char kind
+        cdef Py_ssize_t start
+        cdef object selections
+        cdef str word
+        if self.kinds[self.i] == K_EOF:
+            raise self.fail("an operation or fragment")
+        while self.kinds[self.i] != K_EOF:
+            kind = self.kinds[self.i]
+            if kind == K_LBRACE:
+                selections = self.selection_set()
+                # As in the reference, the offset is read after the selection set.
+                operations.append(_OperationDefinition("query", None, [], [], selections,
+                                                       self.starts[self.i]))
+                continue
+            if kind == K_STRING:
+                start = self.starts[self.i]
+                self.skip_definition()
+                non_executable.append(("The described definition is not executable.", start))
+                continue
+            if kind == K_NAME:
+                word = self.name_at(self.i)
+                if word == "query" or word == "mutation" or word == "subscription":
+                    operations.append(self.operation())
+                    continue
+                if word == "fragment":
+                    fragments.append(self.fragment())
+                    continue
+                if word in _TYPE_SYSTEM_KEYWORDS:
+                    start = self.starts[self.i]
+                    self.skip_definition()
+                    non_executable.append(
+                        (f"The {word} definition is not executable.", start))
+                    continue
+            raise self.fail("an operation or fragment")
+        return doc
+
+    cdef int skip_definition(self) except -1:
+        """Step over a type-system definition (reported by validation, spec 5.1.1)."""
+        cdef Py_ssize_t depth = 0
+        cdef unsigned char kind
+        self.i += 1
+        while self.kinds[self.i] != K_EOF:
+            kind = self.kinds[self.i]
+            if kind == K_LBRACE or kind == K_LPAREN or kind == K_LBRACKET:
+                depth += 1
+            elif kind == K_RBRACE or kind == K_RPAREN or kind == K_RBRACKET:
+                depth -= 1
+                if depth == 0 and kind == K_RBRACE:
+                    self.i += 1
+                    return 0
+            elif depth == 0 and kind == K_NAME and \
+                    self.name_at(self.i) in _DEFINITION_KEYWORDS:
+                return 0
+            self.i += 1
+        return 0
+
+    cdef object operation(self):
+        cdef Py_ssize_t start = self.starts[self.i]
+        cdef str kind = self.name()
+        cdef object name = self.name() if self.kinds[self.i] == K_NAME else None
+        cdef list variables = self.variable_definitions() \
+            if self.kinds[self.i] == K_LPAREN else []
+        cdef list directives = self.directives(False)
+        return _OperationDefinition(kind, name, variables, directives, self.selection_set(),
+                                    start)
+
+    cdef object fragment(self):
+        cdef Py_ssize_t start = self.starts[self.i]
+        self.i += 1
+        cdef Py_ssize_t name_start = self.starts[self.i]
+        cdef str name = self.name()
+        if name == "on":
+            raise self.syntax_error('Syntax Error: Unexpected Name "on".', name_start)
+        if not self.name_is(self.i, "on"):
+            raise self.fail('"on"')
+        self.i += 1
+        cdef Py_ssize_t type_start = self.starts[self.i]
+        cdef str condition = self.name()
+        cdef list directives = self.directives(False)
+        return _FragmentDefinition(name, condition, directives, self.selection_set(), start,
+                                   type_start)
+
+    cdef list variable_definitions(self):
+        self.expect(K_LPAREN)
+        cdef list found = []
+        cdef Py_ssize_t start
+        cdef str name
+        cdef object type_node, default
+        while self.kinds[self.i] != K_RPAREN:
+            start = self.expect(K_DOLLAR)
+            name = self.name()
+            self.expect(K_COLON)
+            type_node = self.type_ref()
+            default = None
+            if self.kinds[self.i] == K_EQUALS:
+                self.i += 1
+                default = self.value(True)
+            found.append(_VariableDefinition(name, type_node, default, self.directives(True),
+                                             start))
+        if not found:
+            raise self.fail("Variable")
+        self.i += 1
+        return found
+
+    cdef object type_ref(self):
+        self.enter()
+        cdef Py_ssize_t start = self.starts[self.i]
+        cdef object node, inner
+        if self.kinds[self.i] == K_LBRACKET:
+            self.i += 1
+            inner = self.type_ref()
+            self.expect(K_RBRACKET)
+            node = _TypeNode("list", None, inner, start)
+        else:
+            node = _TypeNode("named", self.name(), None, start)
+        if self.kinds[self.i] == K_BANG:
+            self.i += 1
+            node = _TypeNode("non_null", None, node, start)
+        self.depth -= 1
+        return node
+
+    # -- selections ----------------------------------------------------------------------
+    cdef list selection_set(self):
+        self.enter()
+        self.expect(K_LBRACE)
+        cdef list selections = []
+        cdef unsigned char *kinds = self.kinds
+        while kinds[self.i] != K_RBRACE:
+            if kinds[self.i] == K_SPREAD:
+                selections.append(self.fragment_selection())
+            else:
+                selections.append(self.field())
+        self.i += 1
+        if not selections:
+            raise self.syntax_error('Syntax Error: Expected Name, found "}".',
+                                    self.starts[self.i - 1])
+        self.depth -= 1
+        return selections
+
+    cdef object field(self):
+        cdef Py_ssize_t start = self.starts[self.i]
+        cdef str name = self.name()
+        cdef object alias = None
+        cdef unsigned char *kinds = self.kinds
+        if kinds[self.i] == K_COLON:
+            self.i += 1
+            alias = name
+            name = self.name()
+        cdef list arguments = self.arguments(False) if kinds[self.i] == K_LPAREN else []
+        cdef list directives = self.directives(False) if kinds[self.i] == K_AT else []
+        cdef object selections = self.selection_set() if kinds[self.i] == K_LBRACE else None
+        return _Field(alias, name, arguments, directives, selections, start)
+
+    cdef object fragment_selection(self):
+        cdef Py_ssize_t start = self.starts[self.i]
+        self.i += 1
+        if self.kinds[self.i] == K_NAME and not self.name_is(self.i, "on"):
+            name = self.name()
+            return _FragmentSpread(name, self.directives(False), start)
+        cdef object condition = None
+        cdef Py_ssize_t type_start = 0
+        if self.kinds[self.i] == K_NAME:
+            self.i += 1
+            type_start = self.starts[self.i]
+            condition = self.name()
+        cdef list directives = self.directives(False)
+        return _InlineFragment(condition, directives, self.selection_set(), start, type_start)
+
+    cdef list arguments(self, bint const):
+        self.expect(K_LPAREN)
+        cdef list found = []
+        cdef Py_ssize_t start
+        cdef str name
+        while self.kinds[self.i] != K_RPAREN:
+            start = self.starts[self.i]
+            name = self.name()
+            self.expect(K_COLON)
+            found.append(_Argument(name, self.value(const), start))
+        if not found:
+            raise self.fail("Name")
+        self.i += 1
+        return found
+
+    cdef list directives(self, bint const):
+        cdef list found = []
+        cdef Py_ssize_t start
+        cdef str name
+        cdef list arguments
+        while self.kinds[self.i] == K_AT:
+            start = self.starts[self.i]
+            self.i += 1
+            name = self.name()
+            arguments = self.arguments(const) if self.kinds[self.i] == K_LPAREN else []
+            found.append(_Directive(name, arguments, start))
+        return found
+
+    # -- values --------------------------------------------------------------------------
+    cdef object value(self, bint const):
+        cdef Py_ssize_t i = self.i
+        cdef unsigned char kind = self.kinds[i]
+        cdef Py_ssize_t start = self.starts[i], field_start
+        cdef str word
+        cdef list items
+        if kind == K_DOLLAR:
+            if const:
+                raise self.syntax_error(
+                    f'Syntax Error: Unexpected variable "${self.value_at(i + 1)}" in constant '
+                    "value.", start)
+            self.i += 1
+            return _Value("variable", self.name(), start)
+        if kind == K_INT:
+            self.i += 1
+            return _Value("int", self.literals[self.aux[i]], start)
+        if kind == K_FLOAT:
+            self.i += 1
+            return _Value("float", self.literals[self.aux[i]], start)
+        if kind == K_STRING:
+            self.i += 1
+            return _Value("string", self.literals[self.aux[i]], start)
+        if kind == K_NAME:
+            self.i += 1
+            word = self.name_at(i)
+            if word == "true":
+                return _Value("boolean", True, start)
+            if word == "false":
+                return _Value("boolean", False, start)
+            if word == "null":
+                return _Value("null", None, start)
+            return _Value("enum", word, start)
+        if kind == K_LBRACKET:
+            self.enter()
+            self.i += 1
+            items = []
+            while self.kinds[self.i] != K_RBRACKET:
+                if self.kinds[self.i] == K_EOF:
+                    raise self.fail('"]"')
+                items.append(self.value(const))
+            self.i += 1
+            self.depth -= 1
+            return _Value("list", items, start)
+        if kind == K_LBRACE:
+            self.enter()
+            self.i += 1
+            items = []
+            while self.kinds[self.i] != K_RBRACE:
+                field_start = self.starts[self.i]
+                word = self.name()
+                self.expect(K_COLON)
+                items.append(_ObjectField(word, self.value(const), field_start))
+            self.i += 1
+            self.depth -= 1
+            return _Value("object", items, start)
+        raise self.fail("a value")
+
+
+def parse_operation_document(str text not None):
+    """Parse ``text`` as an executable document; raise :class:`GraphQLSyntaxError`."""
+    reference = _reference
+    max_chars = reference.MAX_DOCUMENT_CHARS
+    if len(text) > max_chars:
+        raise GraphQLSyntaxError(
+            f"Syntax Error: Document is too large ({len(text)} characters; the limit is "
+            f"{max_chars}).", 0)
+    source = _SourceText(text)
+    cdef _Parser parser = _Parser.__new__(_Parser)
+    parser.body = text
+    parser.length = len(text)
+    parser.literals = []
+    parser.i = 0
+    parser.depth = 0
+    parser.max_depth_text = reference.MAX_DEPTH
+    parser.max_depth = parser.max_depth_text
+    parser.syntax_error = GraphQLSyntaxError
+    max_tokens = reference.MAX_TOKENS
+    parser.lex(max_tokens, max_tokens)
+    return parser.document(source)
+
+
+# Imported last: op_parse selects this module at the end of its own import, so either module
+# can be imported first. The limits are read from op_parse on every call (one definition).
+from plait.planner import op_parse as _reference
+from plait.planner.op_parse import GraphQLSyntaxError
