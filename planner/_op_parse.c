@@ -1266,6 +1266,29 @@ static int __Pyx_init_tpflags_variables(void) {
 #define __PYX_HAVE_API__plait__planner___op_parse
 /* Early includes */
 #include <stddef.h>
+
+    #include <structmember.h>
+
+    /* A fresh instance of a slotted dataclass, every slot unset (what object.__new__ does). */
+    static PyObject *plait_op_alloc(PyObject *type) {
+        return ((PyTypeObject *)type)->tp_alloc((PyTypeObject *)type, 0);
+    }
+
+    /* Fill an unset object slot (what the dataclass __init__ does through the descriptor). */
+    static CYTHON_INLINE void plait_op_set(PyObject *obj, Py_ssize_t offset, PyObject *value) {
+        Py_INCREF(value);
+        *(PyObject **)((char *)obj + offset) = value;
+    }
+
+    /* The offset of a writable object slot, -1 if ``descr`` is not one. */
+    static Py_ssize_t plait_op_slot_offset(PyObject *descr) {
+        PyMemberDef *member;
+        if (Py_TYPE(descr) != &PyMemberDescr_Type) return -1;
+        member = ((PyMemberDescrObject *)descr)->d_member;
+        if (member->type != T_OBJECT_EX || (member->flags & READONLY)) return -1;
+        return member->offset;
+    }
+    
 #ifdef _OPENMP
 #include <omp.h>
 #endif /* _OPENMP */
@@ -1487,35 +1510,6 @@ static const char* const __pyx_f[] = {
   "(tree fragment)",
 };
 /* #### Code section: utility_code_proto_before_types ### */
-/* CriticalSectionsDefinition.proto (used by CriticalSections) */
-#if !CYTHON_COMPILING_IN_CPYTHON_FREETHREADING
-#define __Pyx_PyCriticalSection void*
-#define __Pyx_PyCriticalSection2 void*
-#define __Pyx_PyCriticalSection_End(cs)
-#define __Pyx_PyCriticalSection2_End(cs)
-#else
-#define __Pyx_PyCriticalSection PyCriticalSection
-#define __Pyx_PyCriticalSection2 PyCriticalSection2
-#define __Pyx_PyCriticalSection_End PyCriticalSection_End
-#define __Pyx_PyCriticalSection2_End PyCriticalSection2_End
-#endif
-
-/* CriticalSections.proto (used by SliceTupleAndList) */
-#if !CYTHON_COMPILING_IN_CPYTHON_FREETHREADING
-#define __Pyx_PyCriticalSection_Begin(cs, arg) (void)(cs)
-#define __Pyx_PyCriticalSection2_Begin(cs, arg1, arg2) (void)(cs)
-#else
-#define __Pyx_PyCriticalSection_Begin PyCriticalSection_Begin
-#define __Pyx_PyCriticalSection2_Begin PyCriticalSection2_Begin
-#endif
-#if PY_VERSION_HEX < 0x030d0000 || CYTHON_COMPILING_IN_LIMITED_API
-#define __Pyx_BEGIN_CRITICAL_SECTION(o) {
-#define __Pyx_END_CRITICAL_SECTION() }
-#else
-#define __Pyx_BEGIN_CRITICAL_SECTION Py_BEGIN_CRITICAL_SECTION
-#define __Pyx_END_CRITICAL_SECTION Py_END_CRITICAL_SECTION
-#endif
-
 /* Atomics.proto (used by UnpackUnboundCMethod) */
 #include <pythread.h>
 #ifndef CYTHON_ATOMICS
@@ -1653,6 +1647,35 @@ static const char* const __pyx_f[] = {
     #endif
 #endif
 
+/* CriticalSectionsDefinition.proto (used by CriticalSections) */
+#if !CYTHON_COMPILING_IN_CPYTHON_FREETHREADING
+#define __Pyx_PyCriticalSection void*
+#define __Pyx_PyCriticalSection2 void*
+#define __Pyx_PyCriticalSection_End(cs)
+#define __Pyx_PyCriticalSection2_End(cs)
+#else
+#define __Pyx_PyCriticalSection PyCriticalSection
+#define __Pyx_PyCriticalSection2 PyCriticalSection2
+#define __Pyx_PyCriticalSection_End PyCriticalSection_End
+#define __Pyx_PyCriticalSection2_End PyCriticalSection2_End
+#endif
+
+/* CriticalSections.proto (used by ParseKeywordsImpl) */
+#if !CYTHON_COMPILING_IN_CPYTHON_FREETHREADING
+#define __Pyx_PyCriticalSection_Begin(cs, arg) (void)(cs)
+#define __Pyx_PyCriticalSection2_Begin(cs, arg1, arg2) (void)(cs)
+#else
+#define __Pyx_PyCriticalSection_Begin PyCriticalSection_Begin
+#define __Pyx_PyCriticalSection2_Begin PyCriticalSection2_Begin
+#endif
+#if PY_VERSION_HEX < 0x030d0000 || CYTHON_COMPILING_IN_LIMITED_API
+#define __Pyx_BEGIN_CRITICAL_SECTION(o) {
+#define __Pyx_END_CRITICAL_SECTION() }
+#else
+#define __Pyx_BEGIN_CRITICAL_SECTION Py_BEGIN_CRITICAL_SECTION
+#define __Pyx_END_CRITICAL_SECTION Py_END_CRITICAL_SECTION
+#endif
+
 /* IncludeStructmemberH.proto (used by CythonFunctionShared) */
 #include <structmember.h>
 
@@ -1662,8 +1685,10 @@ static const char* const __pyx_f[] = {
 
 /*--- Type declarations ---*/
 struct __pyx_obj_5plait_7planner_9_op_parse__Parser;
+struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts;
+struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr;
 
-/* "planner/_op_parse.pyx":24
+/* "planner/_op_parse.pyx":57
  * 
  * # Token kinds. Punctuators are named by their text in _KIND_TEXT.
  * cdef enum:             # <<<<<<<<<<<<<<
@@ -1692,7 +1717,29 @@ enum  {
   __pyx_e_5plait_7planner_9_op_parse_K_PIPE = 18
 };
 
-/* "planner/_op_parse.pyx":110
+/* "planner/_op_parse.pyx":99
+ * # and filling its slots directly, several times faster than calling the class; otherwise
+ * # (or after _set_fast_construction(False)) the class is called.
+ * cdef enum:             # <<<<<<<<<<<<<<
+ *     N_VALUE = 0
+ *     N_OBJECT_FIELD = 1
+*/
+enum  {
+  __pyx_e_5plait_7planner_9_op_parse_N_VALUE = 0,
+  __pyx_e_5plait_7planner_9_op_parse_N_OBJECT_FIELD = 1,
+  __pyx_e_5plait_7planner_9_op_parse_N_ARGUMENT = 2,
+  __pyx_e_5plait_7planner_9_op_parse_N_DIRECTIVE = 3,
+  __pyx_e_5plait_7planner_9_op_parse_N_TYPE_NODE = 4,
+  __pyx_e_5plait_7planner_9_op_parse_N_FIELD = 5,
+  __pyx_e_5plait_7planner_9_op_parse_N_FRAGMENT_SPREAD = 6,
+  __pyx_e_5plait_7planner_9_op_parse_N_INLINE_FRAGMENT = 7,
+  __pyx_e_5plait_7planner_9_op_parse_N_VARIABLE_DEFINITION = 8,
+  __pyx_e_5plait_7planner_9_op_parse_N_OPERATION_DEFINITION = 9,
+  __pyx_e_5plait_7planner_9_op_parse_N_FRAGMENT_DEFINITION = 10,
+  __pyx_e_5plait_7planner_9_op_parse_N_COUNT = 11
+};
+
+/* "planner/_op_parse.pyx":259
  * 
  * 
  * cdef class _Parser:             # <<<<<<<<<<<<<<
@@ -1718,6 +1765,42 @@ struct __pyx_obj_5plait_7planner_9_op_parse__Parser {
 };
 
 
+/* "planner/_op_parse.pyx":134
+ * 
+ * 
+ * cdef bint _find_layouts() except -1:             # <<<<<<<<<<<<<<
+ *     """Fill _OFFSETS; False if any node class is not a plain slotted dataclass as expected."""
+ *     cdef Py_ssize_t n, k, offset
+*/
+struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts {
+  PyObject_HEAD
+  PyObject *__pyx_v_cls;
+};
+
+
+/* "planner/_op_parse.pyx":143
+ *                 "__dict__" in dir(cls) or \
+ *                 tuple([f.name for f in dataclasses.fields(cls)]) != names or \
+ *                 any(f.name not in cls.__slots__ for f in dataclasses.fields(cls)) or \             # <<<<<<<<<<<<<<
+ *                 len(cls.__slots__) != len(names) or cls.__dataclass_params__.frozen or \
+ *                 not cls.__dataclass_params__.init or len(cls.__mro__) != 2:
+*/
+struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr {
+  PyObject_HEAD
+  struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts *__pyx_outer_scope;
+  PyObject *__pyx_genexpr_arg_0;
+  PyObject *__pyx_v_f;
+};
+
+
+
+/* "planner/_op_parse.pyx":259
+ * 
+ * 
+ * cdef class _Parser:             # <<<<<<<<<<<<<<
+ *     cdef str body
+ *     cdef Py_ssize_t length
+*/
 
 struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser {
   int (*grow)(struct __pyx_obj_5plait_7planner_9_op_parse__Parser *);
@@ -1827,75 +1910,180 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_is(str
 #define __Pyx_CLEAR(r)    do { PyObject* tmp = ((PyObject*)(r)); r = NULL; __Pyx_DECREF(tmp);} while(0)
 #define __Pyx_XCLEAR(r)   do { if((r) != NULL) {PyObject* tmp = ((PyObject*)(r)); r = NULL; __Pyx_DECREF(tmp);}} while(0)
 
-/* FormatTypeName.proto (used by RaiseErrorWithObjectType1) */
-#if CYTHON_COMPILING_IN_LIMITED_API && __PYX_LIMITED_VERSION_HEX >= 0x030d0000
-typedef PyObject *__Pyx_TypeName;
-#define __Pyx_FMT_TYPENAME "%N"
-#define __Pyx_PyType_GetFullyQualifiedName(tp) Py_NewRef((PyObject*)tp)
-#define __Pyx_DECREF_TypeName(obj) Py_DECREF(obj)
-#elif CYTHON_COMPILING_IN_LIMITED_API
-typedef PyObject *__Pyx_TypeName;
-#define __Pyx_FMT_TYPENAME "%U"
-#define __Pyx_DECREF_TypeName(obj) Py_XDECREF(obj)
-static __Pyx_TypeName __Pyx_PyType_GetFullyQualifiedName(PyTypeObject* tp);
-#else  // !LIMITED_API
-typedef const char *__Pyx_TypeName;
-#define __Pyx_FMT_TYPENAME "%.200s"
-#define __Pyx_PyType_GetFullyQualifiedName(tp) ((tp)->tp_name)
-#define __Pyx_DECREF_TypeName(obj)
-#endif
-
-/* RaiseErrorWithObjectType1.proto (used by RaiseUnexpectedTypeError) */
-#define __Pyx_RaiseTypeErrorWithObjectType1(message, arg, obj) __Pyx_RaiseErrorWithObjectType1(PyExc_TypeError, message, arg, obj)
-#define __Pyx_RaiseErrorWithObjectType1(exc_type, message, arg, obj) __Pyx_RaiseErrorWithType1(exc_type, message, arg, Py_TYPE(obj))
-CYTHON_UNUSED
-static void __Pyx_RaiseErrorWithType1(PyObject* exc_type, const char* message, const char *arg, PyTypeObject *type_obj);
-
-/* RaiseUnexpectedTypeError.proto */
-CYTHON_UNUSED
-static int __Pyx_RaiseUnexpectedTypeError(const char *expected, PyObject *obj);
-
-/* CopyObjectArray.proto (used by TupleOrListFromArrayImpl) */
+/* FastTypeChecks.proto (used by GivenExceptionMatches) */
 #if CYTHON_COMPILING_IN_CPYTHON
-static CYTHON_INLINE void __Pyx_copy_object_array(PyObject *const *CYTHON_RESTRICT src, PyObject** CYTHON_RESTRICT dest, Py_ssize_t length);
-#endif
-
-/* TupleOrListFromArrayImpl.proto (used by ListFromArray) */
-CYTHON_UNUSED static PyObject *
-__Pyx_PyList_FromArray(PyObject *const *src, Py_ssize_t n);
-
-/* ListFromArray.proto (used by SliceTupleAndList) */
-
-
-/* TupleOrListFromArrayImpl.proto (used by TupleFromArray) */
-#if PY_VERSION_HEX >= 0x030F0000 && !CYTHON_COMPILING_IN_LIMITED_API
-#define __Pyx_PyTuple_FromArray(src, n) PyTuple_FromArray(src, ((n)<0) ? 0 : (n))
+#define __Pyx_TypeCheck(obj, type) __Pyx_IsSubtype(Py_TYPE(obj), (PyTypeObject *)type)
+#define __Pyx_TypeCheck2(obj, type1, type2) __Pyx_IsAnySubtype2(Py_TYPE(obj), (PyTypeObject *)type1, (PyTypeObject *)type2)
+static CYTHON_INLINE int __Pyx_IsSubtype(PyTypeObject *a, PyTypeObject *b);
+static CYTHON_INLINE int __Pyx_IsAnySubtype2(PyTypeObject *cls, PyTypeObject *a, PyTypeObject *b);
+#define __Pyx_PyAnySet_Check(obj)  __Pyx_TypeCheck2(obj, &PySet_Type, &PyFrozenSet_Type)
 #else
-CYTHON_UNUSED static PyObject *
-__Pyx_PyTuple_FromArray(PyObject *const *src, Py_ssize_t n);
+#define __Pyx_TypeCheck(obj, type) PyObject_TypeCheck(obj, (PyTypeObject *)type)
+#define __Pyx_TypeCheck2(obj, type1, type2) (PyObject_TypeCheck(obj, (PyTypeObject *)type1) || PyObject_TypeCheck(obj, (PyTypeObject *)type2))
+#define __Pyx_PyAnySet_Check(obj)  PyAnySet_Check(obj)
 #endif
 
-/* TupleFromArray.proto (used by SliceTupleAndList) */
+/* PyThreadStateGet.proto (used by PyErrFetchRestore) */
+#if CYTHON_FAST_THREAD_STATE
+#define __Pyx_PyThreadState_declare  PyThreadState *__pyx_tstate;
+#define __Pyx_PyThreadState_assign  __pyx_tstate = __Pyx_PyThreadState_Current;
+#if PY_VERSION_HEX >= 0x030C00A6
+#define __Pyx_PyErr_Occurred()  (__pyx_tstate->current_exception != NULL)
+#define __Pyx_PyErr_CurrentExceptionType()  (__pyx_tstate->current_exception ? (PyObject*) Py_TYPE(__pyx_tstate->current_exception) : (PyObject*) NULL)
+#else
+#define __Pyx_PyErr_Occurred()  (__pyx_tstate->curexc_type != NULL)
+#define __Pyx_PyErr_CurrentExceptionType()  (__pyx_tstate->curexc_type)
+#endif
+#else
+#define __Pyx_PyThreadState_declare
+#define __Pyx_PyThreadState_assign
+#define __Pyx_PyErr_Occurred()  (PyErr_Occurred() != NULL)
+#define __Pyx_PyErr_CurrentExceptionType()  PyErr_Occurred()
+#endif
 
+/* PyErrFetchRestore.proto (used by GivenExceptionMatches) */
+#if CYTHON_FAST_THREAD_STATE
+#define __Pyx_PyErr_Clear() __Pyx_ErrRestore(NULL, NULL, NULL)
+#define __Pyx_ErrRestoreWithState(type, value, tb)  __Pyx_ErrRestoreInState(PyThreadState_GET(), type, value, tb)
+#define __Pyx_ErrFetchWithState(type, value, tb)    __Pyx_ErrFetchInState(PyThreadState_GET(), type, value, tb)
+#define __Pyx_ErrRestore(type, value, tb)  __Pyx_ErrRestoreInState(__pyx_tstate, type, value, tb)
+#define __Pyx_ErrFetch(type, value, tb)    __Pyx_ErrFetchInState(__pyx_tstate, type, value, tb)
+static CYTHON_INLINE void __Pyx_ErrRestoreInState(PyThreadState *tstate, PyObject *type, PyObject *value, PyObject *tb);
+static CYTHON_INLINE void __Pyx_ErrFetchInState(PyThreadState *tstate, PyObject **type, PyObject **value, PyObject **tb);
+#if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX < 0x030C00A6
+#define __Pyx_PyErr_SetNone(exc) (Py_INCREF(exc), __Pyx_ErrRestore((exc), NULL, NULL))
+#else
+#define __Pyx_PyErr_SetNone(exc) PyErr_SetNone(exc)
+#endif
+#else
+#define __Pyx_PyErr_Clear() PyErr_Clear()
+#define __Pyx_PyErr_SetNone(exc) PyErr_SetNone(exc)
+#define __Pyx_ErrRestoreWithState(type, value, tb)  PyErr_Restore(type, value, tb)
+#define __Pyx_ErrFetchWithState(type, value, tb)  PyErr_Fetch(type, value, tb)
+#define __Pyx_ErrRestoreInState(tstate, type, value, tb)  PyErr_Restore(type, value, tb)
+#define __Pyx_ErrFetchInState(tstate, type, value, tb)  PyErr_Fetch(type, value, tb)
+#define __Pyx_ErrRestore(type, value, tb)  PyErr_Restore(type, value, tb)
+#define __Pyx_ErrFetch(type, value, tb)  PyErr_Fetch(type, value, tb)
+#endif
 
-/* SliceTupleAndList.proto */
+/* GivenExceptionMatches.proto (used by PyErrExceptionMatches) */
 #if CYTHON_COMPILING_IN_CPYTHON
-static CYTHON_INLINE PyObject* __Pyx_PyList_GetSlice(PyObject* src, Py_ssize_t start, Py_ssize_t stop);
-static CYTHON_INLINE PyObject* __Pyx_PyTuple_GetSlice(PyObject* src, Py_ssize_t start, Py_ssize_t stop);
+static CYTHON_INLINE int __Pyx_PyErr_GivenExceptionMatches(PyObject *err, PyObject *type);
+static CYTHON_INLINE int __Pyx_PyErr_GivenExceptionMatches2(PyObject *err, PyObject *type1, PyObject *type2);
 #else
-#define __Pyx_PyList_GetSlice(seq, start, stop)   PySequence_GetSlice(seq, start, stop)
-#define __Pyx_PyTuple_GetSlice(seq, start, stop)  PySequence_GetSlice(seq, start, stop)
+#define __Pyx_PyErr_GivenExceptionMatches(err, type) PyErr_GivenExceptionMatches(err, type)
+static CYTHON_INLINE int __Pyx_PyErr_GivenExceptionMatches2(PyObject *err, PyObject *type1, PyObject *type2) {
+    return PyErr_GivenExceptionMatches(err, type1) || PyErr_GivenExceptionMatches(err, type2);
+}
+#endif
+#define __Pyx_PyErr_ExceptionMatches2(err1, err2)  __Pyx_PyErr_GivenExceptionMatches2(__Pyx_PyErr_CurrentExceptionType(), err1, err2)
+
+/* PyErrExceptionMatches.proto (used by PyObjectGetAttrStrNoError) */
+#if CYTHON_FAST_THREAD_STATE
+#define __Pyx_PyErr_ExceptionMatches(err) __Pyx_PyErr_ExceptionMatchesInState(__pyx_tstate, err)
+static CYTHON_INLINE int __Pyx_PyErr_ExceptionMatchesInState(PyThreadState* tstate, PyObject* err);
+#else
+#define __Pyx_PyErr_ExceptionMatches(err)  PyErr_ExceptionMatches(err)
 #endif
 
-/* CallCFunction.proto (used by CallUnboundCMethod1) */
-#define __Pyx_CallCFunction(cfunc, self, args)\
-    ((PyCFunction)(void(*)(void))(cfunc)->func)(self, args)
-#define __Pyx_CallCFunctionWithKeywords(cfunc, self, args, kwargs)\
-    ((PyCFunctionWithKeywords)(void(*)(void))(cfunc)->func)(self, args, kwargs)
-#define __Pyx_CallCFunctionFast(cfunc, self, args, nargs)\
-    ((__Pyx_PyCFunctionFast)(void(*)(void))(PyCFunction)(cfunc)->func)(self, args, nargs)
-#define __Pyx_CallCFunctionFastWithKeywords(cfunc, self, args, nargs, kwnames)\
-    ((__Pyx_PyCFunctionFastWithKeywords)(void(*)(void))(PyCFunction)(cfunc)->func)(self, args, nargs, kwnames)
+/* PyObjectGetAttrStr.proto (used by PyObjectGetAttrStrNoError) */
+#if CYTHON_USE_TYPE_SLOTS
+static CYTHON_INLINE PyObject* __Pyx_PyObject_GetAttrStr(PyObject* obj, PyObject* attr_name);
+#else
+#define __Pyx_PyObject_GetAttrStr(o,n) PyObject_GetAttr(o,n)
+#endif
+
+/* PyObjectGetAttrStrNoError.proto (used by GetBuiltinName) */
+static CYTHON_INLINE PyObject* __Pyx_PyObject_GetAttrStrNoError(PyObject* obj, PyObject* attr_name);
+
+/* GetBuiltinName.proto */
+static PyObject *__Pyx_GetBuiltinName(PyObject *name);
+
+/* RaiseUnboundLocalError.proto */
+static void __Pyx_RaiseUnboundLocalError(const char *varname);
+
+/* RaiseClosureNameError.proto */
+static void __Pyx_RaiseClosureNameError(const char *varname);
+
+/* PySequenceContains.proto */
+static CYTHON_INLINE int __Pyx_PySequence_ContainsTF(PyObject* item, PyObject* seq, int eq) {
+    int result = PySequence_Contains(seq, item);
+    return unlikely(result < 0) ? result : (result == (eq == Py_EQ));
+}
+
+/* GetException.proto (used by pep479) */
+#if CYTHON_FAST_THREAD_STATE
+#define __Pyx_GetException(type, value, tb)  __Pyx__GetException(__pyx_tstate, type, value, tb)
+static int __Pyx__GetException(PyThreadState *tstate, PyObject **type, PyObject **value, PyObject **tb);
+#else
+static int __Pyx_GetException(PyObject **type, PyObject **value, PyObject **tb);
+#endif
+
+/* pep479.proto */
+static void __Pyx_Generator_Replace_StopIteration(int in_async_gen);
+
+/* RaiseTooManyValuesToUnpack.proto */
+static CYTHON_INLINE void __Pyx_RaiseTooManyValuesError(Py_ssize_t expected);
+
+/* RaiseNeedMoreValuesToUnpack.proto */
+static CYTHON_INLINE void __Pyx_RaiseNeedMoreValuesError(Py_ssize_t index);
+
+/* IterFinish.proto */
+static CYTHON_INLINE int __Pyx_IterFinish(void);
+
+/* UnpackItemEndCheck.proto */
+static int __Pyx_IternextUnpackEndCheck(PyObject *retval, Py_ssize_t expected);
+
+/* IgnoreException.proto (used by GetModuleGlobalName) */
+static CYTHON_INLINE int __Pyx_IgnoreGivenException(PyObject *given_exception, PyObject *ignorable_exception);
+#define __Pyx_IgnoreException(ignorable_exception) __Pyx_IgnoreGivenException(NULL, ignorable_exception)
+
+/* PyDictVersioning.proto (used by GetModuleGlobalName) */
+#if CYTHON_USE_DICT_VERSIONS && CYTHON_USE_TYPE_SLOTS
+#define __PYX_DICT_VERSION_INIT  ((PY_UINT64_T) -1)
+#define __PYX_GET_DICT_VERSION(dict)  (((PyDictObject*)(dict))->ma_version_tag)
+#define __PYX_UPDATE_DICT_CACHE(dict, value, cache_var, version_var)\
+    (version_var) = __PYX_GET_DICT_VERSION(dict);\
+    (cache_var) = (value);
+#define __PYX_PY_DICT_LOOKUP_IF_MODIFIED(VAR, DICT, LOOKUP) {\
+    static PY_UINT64_T __pyx_dict_version = 0;\
+    static PyObject *__pyx_dict_cached_value = NULL;\
+    if (likely(__PYX_GET_DICT_VERSION(DICT) == __pyx_dict_version)) {\
+        (VAR) = __Pyx_XNewRef(__pyx_dict_cached_value);\
+    } else {\
+        (VAR) = __pyx_dict_cached_value = (LOOKUP);\
+        __pyx_dict_version = __PYX_GET_DICT_VERSION(DICT);\
+    }\
+}
+static CYTHON_INLINE PY_UINT64_T __Pyx_get_tp_dict_version(PyObject *obj);
+static CYTHON_INLINE PY_UINT64_T __Pyx_get_object_dict_version(PyObject *obj);
+static CYTHON_INLINE int __Pyx_object_dict_version_matches(PyObject* obj, PY_UINT64_T tp_dict_version, PY_UINT64_T obj_dict_version);
+#else
+#define __PYX_GET_DICT_VERSION(dict)  (0)
+#define __PYX_UPDATE_DICT_CACHE(dict, value, cache_var, version_var)
+#define __PYX_PY_DICT_LOOKUP_IF_MODIFIED(VAR, DICT, LOOKUP)  (VAR) = (LOOKUP);
+#endif
+
+/* GetModuleGlobalName.proto */
+#if CYTHON_USE_DICT_VERSIONS
+#define __Pyx_GetModuleGlobalName(var, name)  do {\
+    static PY_UINT64_T __pyx_dict_version = 0;\
+    static PyObject *__pyx_dict_cached_value = NULL;\
+    (var) = (likely(__pyx_dict_version == __PYX_GET_DICT_VERSION(__pyx_mstate_global->__pyx_d))) ?\
+        (likely(__pyx_dict_cached_value) ? __Pyx_NewRef(__pyx_dict_cached_value) : __Pyx_GetBuiltinName(name)) :\
+        __Pyx__GetModuleGlobalName(name, &__pyx_dict_version, &__pyx_dict_cached_value);\
+} while(0)
+#define __Pyx_GetModuleGlobalNameUncached(var, name)  do {\
+    PY_UINT64_T __pyx_dict_version;\
+    PyObject *__pyx_dict_cached_value;\
+    (var) = __Pyx__GetModuleGlobalName(name, &__pyx_dict_version, &__pyx_dict_cached_value);\
+} while(0)
+static PyObject *__Pyx__GetModuleGlobalName(PyObject *name, PY_UINT64_T *dict_version, PyObject **dict_cached_value);
+#else
+#define __Pyx_GetModuleGlobalName(var, name)  (var) = __Pyx__GetModuleGlobalName(name)
+#define __Pyx_GetModuleGlobalNameUncached(var, name)  (var) = __Pyx__GetModuleGlobalName(name)
+static CYTHON_INLINE PyObject *__Pyx__GetModuleGlobalName(PyObject *name);
+#endif
 
 /* PyObjectCall.proto (used by PyObjectFastCall) */
 #if CYTHON_COMPILING_IN_CPYTHON
@@ -1909,96 +2097,87 @@ static CYTHON_INLINE PyObject* __Pyx_PyObject_Call(PyObject *func, PyObject *arg
 static CYTHON_INLINE PyObject* __Pyx_PyObject_CallMethO(PyObject *func, PyObject *arg);
 #endif
 
-/* PyObjectFastCall.proto (used by PyObjectCall2Args) */
+/* PyObjectFastCall.proto */
 #define __Pyx_PyObject_FastCall(func, args, nargs)  __Pyx_PyObject_FastCallDict(func, args, (size_t)(nargs), NULL)
 static CYTHON_INLINE PyObject* __Pyx_PyObject_FastCallDict(PyObject *func, PyObject * const*args, size_t nargsf, PyObject *kwargs);
 
-/* PyObjectCall2Args.proto (used by CallUnboundCMethod1) */
-static CYTHON_INLINE PyObject* __Pyx_PyObject_Call2Args(PyObject* function, PyObject* arg1, PyObject* arg2);
-
-/* UnpackUnboundCMethod_decl.proto (used by UnpackUnboundCMethod) */
-typedef struct {
-    PyObject *type;
-    PyObject **method_name;
-    PyCFunction func;
-    PyObject *method;
-    int flag;
-#if CYTHON_COMPILING_IN_CPYTHON_FREETHREADING && CYTHON_ATOMICS
-    __pyx_atomic_int_type initialized;
-#endif
-} __Pyx_CachedCFunction;
-
-/* IgnoreException.proto (used by UnpackUnboundCMethod_impl) */
-static CYTHON_INLINE int __Pyx_IgnoreGivenException(PyObject *given_exception, PyObject *ignorable_exception);
-#define __Pyx_IgnoreException(ignorable_exception) __Pyx_IgnoreGivenException(NULL, ignorable_exception)
-
-/* FastTypeChecks.proto (used by UnpackUnboundCMethod_impl) */
-#if CYTHON_COMPILING_IN_CPYTHON
-#define __Pyx_TypeCheck(obj, type) __Pyx_IsSubtype(Py_TYPE(obj), (PyTypeObject *)type)
-#define __Pyx_TypeCheck2(obj, type1, type2) __Pyx_IsAnySubtype2(Py_TYPE(obj), (PyTypeObject *)type1, (PyTypeObject *)type2)
-static CYTHON_INLINE int __Pyx_IsSubtype(PyTypeObject *a, PyTypeObject *b);
-static CYTHON_INLINE int __Pyx_IsAnySubtype2(PyTypeObject *cls, PyTypeObject *a, PyTypeObject *b);
-#define __Pyx_PyAnySet_Check(obj)  __Pyx_TypeCheck2(obj, &PySet_Type, &PyFrozenSet_Type)
+/* HasAttr.proto */
+#if __PYX_LIMITED_VERSION_HEX >= 0x030d0000
+#define __Pyx_HasAttr(o, n)  PyObject_HasAttrWithError(o, n)
 #else
-#define __Pyx_TypeCheck(obj, type) PyObject_TypeCheck(obj, (PyTypeObject *)type)
-#define __Pyx_TypeCheck2(obj, type1, type2) (PyObject_TypeCheck(obj, (PyTypeObject *)type1) || PyObject_TypeCheck(obj, (PyTypeObject *)type2))
-#define __Pyx_PyAnySet_Check(obj)  PyAnySet_Check(obj)
+static CYTHON_INLINE int __Pyx_HasAttr(PyObject *, PyObject *);
 #endif
-
-/* PyObjectGetAttrStr.proto (used by UnpackUnboundCMethod_impl) */
-#if CYTHON_USE_TYPE_SLOTS
-static CYTHON_INLINE PyObject* __Pyx_PyObject_GetAttrStr(PyObject* obj, PyObject* attr_name);
-#else
-#define __Pyx_PyObject_GetAttrStr(o,n) PyObject_GetAttr(o,n)
-#endif
-
-/* UnpackUnboundCMethod_impl.export */
-static int __Pyx_TryUnpackUnboundCMethod(__Pyx_CachedCFunction* target);
-
-/* UnpackUnboundCMethod.proto (used by CallUnboundCMethod1) */
-#if CYTHON_COMPILING_IN_CPYTHON_FREETHREADING
-static CYTHON_INLINE int __Pyx_CachedCFunction_GetAndSetInitializing(__Pyx_CachedCFunction *cfunc) {
-#if !CYTHON_ATOMICS
-    return 1;
-#else
-    __pyx_nonatomic_int_type expected = 0;
-    if (__pyx_atomic_int_cmp_exchange(&cfunc->initialized, &expected, 1)) {
-        return 0;
-    }
-    return expected;
-#endif
-}
-static CYTHON_INLINE void __Pyx_CachedCFunction_SetFinishedInitializing(__Pyx_CachedCFunction *cfunc) {
-#if CYTHON_ATOMICS
-    __pyx_atomic_store(&cfunc->initialized, 2);
-#endif
-}
-#else
-#define __Pyx_CachedCFunction_GetAndSetInitializing(cfunc) 2
-#define __Pyx_CachedCFunction_SetFinishedInitializing(cfunc)
-#endif
-
-/* CallUnboundCMethod1.proto */
-CYTHON_UNUSED
-static PyObject* __Pyx__CallUnboundCMethod1(__Pyx_CachedCFunction* cfunc, PyObject* self, PyObject* arg);
-#if CYTHON_COMPILING_IN_CPYTHON
-static CYTHON_INLINE PyObject* __Pyx_CallUnboundCMethod1(__Pyx_CachedCFunction* cfunc, PyObject* self, PyObject* arg);
-#else
-#define __Pyx_CallUnboundCMethod1(cfunc, self, arg)  __Pyx__CallUnboundCMethod1(cfunc, self, arg)
-#endif
-
-/* IncludeStringH.proto (used by PyObjectCompare) */
-#include <string.h>
-
-/* PyObjectCompare.proto */
-static CYTHON_INLINE int __Pyx_PyObject_CompareBoolLt_int_object(PyObject *op1, PyObject *op2, int pyop);
 
 /* ListCompAppendAndDecref.proto */
 static CYTHON_INLINE int __Pyx_ListComp_AppendAndDecref(PyObject* list, PyObject* x);
 
-/* PyUnicode_Substring.proto */
-static CYTHON_INLINE PyObject* __Pyx_PyUnicode_Substring(
-            PyObject* text, Py_ssize_t start, Py_ssize_t stop);
+/* PyFrozenDict.proto (used by GetItemInt) */
+#if CYTHON_COMPILING_IN_LIMITED_API
+#define __Pyx_PyFrozenDict_TypePtr  ((PyTypeObject*) __pyx_mstate_global->__Pyx_PyFrozenDictType)
+#define __Pyx_PyFrozenDict_New(it)  __Pyx__PyFrozenDict_New(__pyx_mstate_global->__Pyx_PyFrozenDictType, it)
+static CYTHON_INLINE PyObject* __Pyx__PyFrozenDict_New(PyObject* frozendict_type, PyObject* it);
+#define __Pyx_PyFrozenDict_NewEmpty()  __Pyx_PyFrozenDict_New(NULL)
+#define __Pyx_PyFrozenDict_Check(obj)  PyObject_TypeCheck((obj), __Pyx_PyFrozenDict_TypePtr)
+#define __Pyx_PyFrozenDict_CheckExact(obj)  Py_IS_TYPE((obj), __Pyx_PyFrozenDict_TypePtr)
+#define __Pyx_PyAnyDict_Check(obj)   __Pyx__PyAnyDict_Check(obj, __Pyx_PyFrozenDict_TypePtr)
+static CYTHON_INLINE int __Pyx__PyAnyDict_Check(PyObject *obj, PyTypeObject* frozendict_type) {
+    return PyObject_TypeCheck(obj, &PyDict_Type) || PyObject_TypeCheck(obj, frozendict_type);
+}
+#define __Pyx_PyAnyDict_CheckExact(obj)  __Pyx__PyAnyDict_CheckExact(obj, __Pyx_PyFrozenDict_TypePtr)
+static CYTHON_INLINE int __Pyx__PyAnyDict_CheckExact(PyObject *obj, PyTypeObject* frozendict_type) {
+    return Py_IS_TYPE(obj, &PyDict_Type) || Py_IS_TYPE(obj, frozendict_type);
+}
+#elif PY_VERSION_HEX >= 0x030f00a6 ||\
+    (defined(PyFrozenDict_Check) && defined(PyAnyDict_Check) && defined(PyFrozenDict_New))
+#define __Pyx_PyFrozenDict_TypePtr  (&PyFrozenDict_Type)
+#define __Pyx_PyFrozenDict_New(it)  PyFrozenDict_New(it)
+#define __Pyx_PyFrozenDict_NewEmpty()  PyFrozenDict_New(NULL)
+#define __Pyx_PyFrozenDict_Check(obj)  PyFrozenDict_Check(obj)
+#define __Pyx_PyFrozenDict_CheckExact(obj)  PyFrozenDict_CheckExact(obj)
+#define __Pyx_PyAnyDict_Check(obj)  PyAnyDict_Check(obj)
+#define __Pyx_PyAnyDict_CheckExact(obj)  PyAnyDict_CheckExact(obj)
+#else
+#define __Pyx_PyFrozenDict_TypePtr  (&PyDict_Type)
+static CYTHON_INLINE PyObject* __Pyx_PyFrozenDict_New(PyObject* it) {
+    if (!it) {
+        return PyDict_New();
+    } else if (PyDict_Check(it)) {
+        return PyDict_Copy(it);
+    } else {
+        PyObject *dict = PyDict_New();
+        if (!dict) return NULL;
+        PyObject *result = PyNumber_InPlaceOr(dict, it);
+        Py_DECREF(dict);
+        return result;
+    }
+}
+#define __Pyx_PyFrozenDict_NewEmpty()  PyDict_New()
+#define __Pyx_PyFrozenDict_Check(obj)  PyDict_Check(obj)
+#define __Pyx_PyFrozenDict_CheckExact(obj)  PyDict_CheckExact(obj)
+#define __Pyx_PyAnyDict_Check(obj)  PyDict_Check(obj)
+#define __Pyx_PyAnyDict_CheckExact(obj)  PyDict_CheckExact(obj)
+#endif
+
+/* GetItemInt.proto */
+#define __Pyx_GetItemInt(o, i, type, is_signed, to_py_func, wraparound, boundscheck, has_gil, unsafe_shared)\
+    (__Pyx_fits_Py_ssize_t(i, type, is_signed) ?\
+    __Pyx_GetItemInt_Fast(o, (Py_ssize_t)i, wraparound, boundscheck, unsafe_shared) :\
+    __Pyx_GetItemInt_Generic(o, to_py_func(i)))
+#define __Pyx_GetItemInt_List(o, i, type, is_signed, to_py_func, wraparound, boundscheck, has_gil, unsafe_shared)\
+    (__Pyx_fits_Py_ssize_t(i, type, is_signed) ?\
+    __Pyx_GetItemInt_List_Fast(o, (Py_ssize_t)i, wraparound, boundscheck, unsafe_shared) :\
+    (PyErr_SetString(PyExc_IndexError, "list index out of range"), (PyObject*)NULL))
+static CYTHON_INLINE PyObject *__Pyx_GetItemInt_List_Fast(PyObject *o, Py_ssize_t i,
+                                                              int wraparound, int boundscheck, int unsafe_shared);
+#define __Pyx_GetItemInt_Tuple(o, i, type, is_signed, to_py_func, wraparound, boundscheck, has_gil, unsafe_shared)\
+    (__Pyx_fits_Py_ssize_t(i, type, is_signed) ?\
+    __Pyx_GetItemInt_Tuple_Fast(o, (Py_ssize_t)i, wraparound, boundscheck, unsafe_shared) :\
+    (PyErr_SetString(PyExc_IndexError, "tuple index out of range"), (PyObject*)NULL))
+static CYTHON_INLINE PyObject *__Pyx_GetItemInt_Tuple_Fast(PyObject *o, Py_ssize_t i,
+                                                              int wraparound, int boundscheck, int unsafe_shared);
+static PyObject *__Pyx_GetItemInt_Generic(PyObject *o, PyObject* j);
+static CYTHON_INLINE PyObject *__Pyx_GetItemInt_Fast(PyObject *o, Py_ssize_t i,
+                                                     int wraparound, int boundscheck, int unsafe_shared);
 
 /* PyObjectFastCallMethod.proto */
 #if CYTHON_VECTORCALL
@@ -2007,57 +2186,24 @@ static CYTHON_INLINE PyObject* __Pyx_PyUnicode_Substring(
 static PyObject *__Pyx_PyObject_FastCallMethod(PyObject *name, PyObject *const *args, size_t nargsf);
 #endif
 
-/* PyObjectCallMethod1.proto (used by pop_index) */
-static CYTHON_INLINE PyObject* __Pyx_PyObject_CallMethod1(PyObject* obj, PyObject* method_name, PyObject* arg);
-
-/* pop_index.proto */
-static PyObject* __Pyx__PyObject_PopNewIndex(PyObject* L, PyObject* py_ix);
-static PyObject* __Pyx__PyObject_PopIndex(PyObject* L, PyObject* py_ix);
-#if CYTHON_USE_PYLIST_INTERNALS && CYTHON_ASSUME_SAFE_MACROS && CYTHON_ASSUME_SAFE_SIZE
-static PyObject* __Pyx__PyList_PopIndex(PyObject* L, PyObject* py_ix, Py_ssize_t ix);
-#define __Pyx_PyObject_PopIndex(L, py_ix, ix, is_signed, type, to_py_func) (\
-    (likely(PyList_CheckExact(L) && __Pyx_fits_Py_ssize_t(ix, type, is_signed))) ?\
-        __Pyx__PyList_PopIndex(L, py_ix, ix) : (\
-        (unlikely((py_ix) == Py_None)) ? __Pyx__PyObject_PopNewIndex(L, to_py_func(ix)) :\
-            __Pyx__PyObject_PopIndex(L, py_ix)))
-#define __Pyx_PyList_PopIndex(L, py_ix, ix, is_signed, type, to_py_func) (\
-    __Pyx_fits_Py_ssize_t(ix, type, is_signed) ?\
-        __Pyx__PyList_PopIndex(L, py_ix, ix) : (\
-        (unlikely((py_ix) == Py_None)) ? __Pyx__PyObject_PopNewIndex(L, to_py_func(ix)) :\
-            __Pyx__PyObject_PopIndex(L, py_ix)))
-#else
-#define __Pyx_PyList_PopIndex(L, py_ix, ix, is_signed, type, to_py_func)\
-    __Pyx_PyObject_PopIndex(L, py_ix, ix, is_signed, type, to_py_func)
-#define __Pyx_PyObject_PopIndex(L, py_ix, ix, is_signed, type, to_py_func) (\
-    (unlikely((py_ix) == Py_None)) ? __Pyx__PyObject_PopNewIndex(L, to_py_func(ix)) :\
-        __Pyx__PyObject_PopIndex(L, py_ix))
-#endif
-
-/* PyObjectCallMethod0.proto (used by pop) */
-static CYTHON_INLINE PyObject* __Pyx_PyObject_CallMethod0(PyObject* obj, PyObject* method_name);
-
-/* pop.proto */
-static CYTHON_INLINE PyObject* __Pyx__PyObject_Pop(PyObject* L);
-#if CYTHON_USE_PYLIST_INTERNALS && CYTHON_ASSUME_SAFE_MACROS && CYTHON_ASSUME_SAFE_SIZE
-static CYTHON_INLINE PyObject* __Pyx_PyList_Pop(PyObject* L);
-#define __Pyx_PyObject_Pop(L) (likely(PyList_CheckExact(L)) ?\
-    __Pyx_PyList_Pop(L) : __Pyx__PyObject_Pop(L))
-#else
-#define __Pyx_PyList_Pop(L)  __Pyx__PyObject_Pop(L)
-#define __Pyx_PyObject_Pop(L)  __Pyx__PyObject_Pop(L)
-#endif
-
-/* PyObjectCallOneArg.proto (used by CallUnboundCMethod0) */
-static CYTHON_INLINE PyObject* __Pyx_PyObject_CallOneArg(PyObject *func, PyObject *arg);
-
-/* CallUnboundCMethod0.proto */
-CYTHON_UNUSED
-static PyObject* __Pyx__CallUnboundCMethod0(__Pyx_CachedCFunction* cfunc, PyObject* self);
+/* CopyObjectArray.proto (used by TupleOrListFromArrayImpl) */
 #if CYTHON_COMPILING_IN_CPYTHON
-static CYTHON_INLINE PyObject* __Pyx_CallUnboundCMethod0(__Pyx_CachedCFunction* cfunc, PyObject* self);
-#else
-#define __Pyx_CallUnboundCMethod0(cfunc, self)  __Pyx__CallUnboundCMethod0(cfunc, self)
+static CYTHON_INLINE void __Pyx_copy_object_array(PyObject *const *CYTHON_RESTRICT src, PyObject** CYTHON_RESTRICT dest, Py_ssize_t length);
 #endif
+
+/* TupleOrListFromArrayImpl.proto (used by TupleFromArray) */
+#if PY_VERSION_HEX >= 0x030F0000 && !CYTHON_COMPILING_IN_LIMITED_API
+#define __Pyx_PyTuple_FromArray(src, n) PyTuple_FromArray(src, ((n)<0) ? 0 : (n))
+#else
+CYTHON_UNUSED static PyObject *
+__Pyx_PyTuple_FromArray(PyObject *const *src, Py_ssize_t n);
+#endif
+
+/* TupleFromArray.proto (used by fastcall) */
+
+
+/* IncludeStringH.proto (used by PyObjectCompare) */
+#include <string.h>
 
 /* PyObjectCompare.proto (used by UnicodeEquals) */
 static CYTHON_INLINE int __Pyx_PyObject_CompareBoolEq_str_str(PyObject *op1, PyObject *op2, int pyop);
@@ -2117,15 +2263,71 @@ static CYTHON_INLINE int __Pyx_PyObject_CompareBoolEq_str_str(PyObject *op1, PyO
 #define __Pyx_ArgsSlice_FASTCALL __Pyx_ArgsSlice_VARARGS
 #endif
 
-/* RaiseArgTupleInvalid.export */
-static void __Pyx_RaiseArgtupleInvalid(const char* func_name, int exact,
-    Py_ssize_t num_min, Py_ssize_t num_max, Py_ssize_t num_found);
-
 /* py_dict_items.proto (used by OwnedDictNext) */
 #define __Pyx_PyDict_items_TypePtr  (&PyDictKeys_Type)
 #define __Pyx_PyDict_items_Check(obj)  PyObject_TypeCheck((obj), __Pyx_PyDictItems_TypePtr)
 #define __Pyx_PyDict_items_CheckExact(obj)  Py_IS_TYPE((obj), __Pyx_PyDictItems_TypePtr)
 static CYTHON_INLINE PyObject* __Pyx_PyDict_Items(PyObject* d);
+
+/* CallCFunction.proto (used by CallUnboundCMethod0) */
+#define __Pyx_CallCFunction(cfunc, self, args)\
+    ((PyCFunction)(void(*)(void))(cfunc)->func)(self, args)
+#define __Pyx_CallCFunctionWithKeywords(cfunc, self, args, kwargs)\
+    ((PyCFunctionWithKeywords)(void(*)(void))(cfunc)->func)(self, args, kwargs)
+#define __Pyx_CallCFunctionFast(cfunc, self, args, nargs)\
+    ((__Pyx_PyCFunctionFast)(void(*)(void))(PyCFunction)(cfunc)->func)(self, args, nargs)
+#define __Pyx_CallCFunctionFastWithKeywords(cfunc, self, args, nargs, kwnames)\
+    ((__Pyx_PyCFunctionFastWithKeywords)(void(*)(void))(PyCFunction)(cfunc)->func)(self, args, nargs, kwnames)
+
+/* PyObjectCallOneArg.proto (used by CallUnboundCMethod0) */
+static CYTHON_INLINE PyObject* __Pyx_PyObject_CallOneArg(PyObject *func, PyObject *arg);
+
+/* UnpackUnboundCMethod_decl.proto (used by UnpackUnboundCMethod) */
+typedef struct {
+    PyObject *type;
+    PyObject **method_name;
+    PyCFunction func;
+    PyObject *method;
+    int flag;
+#if CYTHON_COMPILING_IN_CPYTHON_FREETHREADING && CYTHON_ATOMICS
+    __pyx_atomic_int_type initialized;
+#endif
+} __Pyx_CachedCFunction;
+
+/* UnpackUnboundCMethod_impl.export */
+static int __Pyx_TryUnpackUnboundCMethod(__Pyx_CachedCFunction* target);
+
+/* UnpackUnboundCMethod.proto (used by CallUnboundCMethod0) */
+#if CYTHON_COMPILING_IN_CPYTHON_FREETHREADING
+static CYTHON_INLINE int __Pyx_CachedCFunction_GetAndSetInitializing(__Pyx_CachedCFunction *cfunc) {
+#if !CYTHON_ATOMICS
+    return 1;
+#else
+    __pyx_nonatomic_int_type expected = 0;
+    if (__pyx_atomic_int_cmp_exchange(&cfunc->initialized, &expected, 1)) {
+        return 0;
+    }
+    return expected;
+#endif
+}
+static CYTHON_INLINE void __Pyx_CachedCFunction_SetFinishedInitializing(__Pyx_CachedCFunction *cfunc) {
+#if CYTHON_ATOMICS
+    __pyx_atomic_store(&cfunc->initialized, 2);
+#endif
+}
+#else
+#define __Pyx_CachedCFunction_GetAndSetInitializing(cfunc) 2
+#define __Pyx_CachedCFunction_SetFinishedInitializing(cfunc)
+#endif
+
+/* CallUnboundCMethod0.proto */
+CYTHON_UNUSED
+static PyObject* __Pyx__CallUnboundCMethod0(__Pyx_CachedCFunction* cfunc, PyObject* self);
+#if CYTHON_COMPILING_IN_CPYTHON
+static CYTHON_INLINE PyObject* __Pyx_CallUnboundCMethod0(__Pyx_CachedCFunction* cfunc, PyObject* self);
+#else
+#define __Pyx_CallUnboundCMethod0(cfunc, self)  __Pyx__CallUnboundCMethod0(cfunc, self)
+#endif
 
 /* py_dict_values.proto (used by OwnedDictNext) */
 #define __Pyx_PyDict_values_TypePtr  (&PyDictKeys_Type)
@@ -2133,141 +2335,13 @@ static CYTHON_INLINE PyObject* __Pyx_PyDict_Items(PyObject* d);
 #define __Pyx_PyDict_values_CheckExact(obj)  Py_IS_TYPE((obj), __Pyx_PyDictValues_TypePtr)
 static CYTHON_INLINE PyObject* __Pyx_PyDict_Values(PyObject* d);
 
-/* OwnedDictNext.proto (used by RejectKeywords) */
+/* OwnedDictNext.proto (used by ParseKeywordsImpl) */
 #if CYTHON_AVOID_BORROWED_REFS
 static int __Pyx_PyDict_NextRef(PyObject *p, PyObject **ppos, PyObject **pkey, PyObject **pvalue);
 #else
 CYTHON_INLINE
 static int __Pyx_PyDict_NextRef(PyObject *p, Py_ssize_t *ppos, PyObject **pkey, PyObject **pvalue);
 #endif
-
-/* RejectKeywords.export */
-static void __Pyx_RejectKeywords(const char* function_name, PyObject *kwds);
-
-/* ListAppend.proto */
-#if CYTHON_USE_PYLIST_INTERNALS && CYTHON_ASSUME_SAFE_MACROS && CYTHON_ASSUME_SAFE_SIZE
-static CYTHON_INLINE int __Pyx_PyList_Append(PyObject* list, PyObject* x);
-#else
-#define __Pyx_PyList_Append(L,x) PyList_Append(L,x)
-#endif
-
-/* UnicodeEqualsUCS4.proto (used by UnicodeEquals_uchar) */
-#if CYTHON_COMPILING_IN_PYPY || CYTHON_COMPILING_IN_LIMITED_API || CYTHON_COMPILING_IN_GRAAL
-#define __Pyx_PyObject_Equals_uchar(s1, s2, ch2, equals, s1_is_str) (\
-    ((s1) == (s2)) ? ((equals) == Py_EQ) :\
-    ((s1) == Py_None) ? ((equals) == Py_NE) :\
-    __Pyx_PyObject_RichCompareBool(s1, s2, equals)\
-    )
-#else
-#define __Pyx_PyObject_Equals_uchar(s1, s2, ch2, equals, s1_is_str) (\
-    ((s1) == (s2)) ? ((equals) == Py_EQ) :\
-    ((s1) == Py_None) ? ((equals) == Py_NE) :\
-    (likely((s1_is_str) || PyUnicode_CheckExact(s1)) ?\
-        __Pyx__PyUnicode_EqualsUCS4(s1, ch2, equals) :\
-        __Pyx_PyObject_RichCompareBool(s1, s2, equals)\
-    ))
-static CYTHON_INLINE int __Pyx__PyUnicode_EqualsUCS4(PyObject* s1, Py_UCS4 ch2, int equals);
-#endif
-
-/* UnicodeEquals_uchar.proto */
-#define __Pyx_PyObject_Equals_str_ch34(s1, s2, equals)  __Pyx_PyObject_Equals_uchar(s1, s2, 34, equals, 1)
-
-/* PyObjectFormatAndDecref.proto */
-static CYTHON_INLINE PyObject* __Pyx_PyObject_FormatSimpleAndDecref(PyObject* s, PyObject* f);
-static CYTHON_INLINE PyObject* __Pyx_PyObject_FormatAndDecref(PyObject* s, PyObject* f);
-
-/* JoinPyUnicode.proto */
-#define __Pyx_PyUnicode_Join_CAN_USE_KIND_AND_LENGTH\
-    (!CYTHON_COMPILING_IN_GRAAL && !CYTHON_COMPILING_IN_PYPY && !CYTHON_COMPILING_IN_LIMITED_API)
-
-/* JoinPyUnicode.export */
-static PyObject* __Pyx_PyUnicode_Join(PyObject** values, Py_ssize_t value_count, Py_ssize_t result_ulength, int kind);
-
-/* PyThreadStateGet.proto (used by PyErrFetchRestore) */
-#if CYTHON_FAST_THREAD_STATE
-#define __Pyx_PyThreadState_declare  PyThreadState *__pyx_tstate;
-#define __Pyx_PyThreadState_assign  __pyx_tstate = __Pyx_PyThreadState_Current;
-#if PY_VERSION_HEX >= 0x030C00A6
-#define __Pyx_PyErr_Occurred()  (__pyx_tstate->current_exception != NULL)
-#define __Pyx_PyErr_CurrentExceptionType()  (__pyx_tstate->current_exception ? (PyObject*) Py_TYPE(__pyx_tstate->current_exception) : (PyObject*) NULL)
-#else
-#define __Pyx_PyErr_Occurred()  (__pyx_tstate->curexc_type != NULL)
-#define __Pyx_PyErr_CurrentExceptionType()  (__pyx_tstate->curexc_type)
-#endif
-#else
-#define __Pyx_PyThreadState_declare
-#define __Pyx_PyThreadState_assign
-#define __Pyx_PyErr_Occurred()  (PyErr_Occurred() != NULL)
-#define __Pyx_PyErr_CurrentExceptionType()  PyErr_Occurred()
-#endif
-
-/* PyErrFetchRestore.proto (used by RaiseException) */
-#if CYTHON_FAST_THREAD_STATE
-#define __Pyx_PyErr_Clear() __Pyx_ErrRestore(NULL, NULL, NULL)
-#define __Pyx_ErrRestoreWithState(type, value, tb)  __Pyx_ErrRestoreInState(PyThreadState_GET(), type, value, tb)
-#define __Pyx_ErrFetchWithState(type, value, tb)    __Pyx_ErrFetchInState(PyThreadState_GET(), type, value, tb)
-#define __Pyx_ErrRestore(type, value, tb)  __Pyx_ErrRestoreInState(__pyx_tstate, type, value, tb)
-#define __Pyx_ErrFetch(type, value, tb)    __Pyx_ErrFetchInState(__pyx_tstate, type, value, tb)
-static CYTHON_INLINE void __Pyx_ErrRestoreInState(PyThreadState *tstate, PyObject *type, PyObject *value, PyObject *tb);
-static CYTHON_INLINE void __Pyx_ErrFetchInState(PyThreadState *tstate, PyObject **type, PyObject **value, PyObject **tb);
-#if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX < 0x030C00A6
-#define __Pyx_PyErr_SetNone(exc) (Py_INCREF(exc), __Pyx_ErrRestore((exc), NULL, NULL))
-#else
-#define __Pyx_PyErr_SetNone(exc) PyErr_SetNone(exc)
-#endif
-#else
-#define __Pyx_PyErr_Clear() PyErr_Clear()
-#define __Pyx_PyErr_SetNone(exc) PyErr_SetNone(exc)
-#define __Pyx_ErrRestoreWithState(type, value, tb)  PyErr_Restore(type, value, tb)
-#define __Pyx_ErrFetchWithState(type, value, tb)  PyErr_Fetch(type, value, tb)
-#define __Pyx_ErrRestoreInState(tstate, type, value, tb)  PyErr_Restore(type, value, tb)
-#define __Pyx_ErrFetchInState(tstate, type, value, tb)  PyErr_Fetch(type, value, tb)
-#define __Pyx_ErrRestore(type, value, tb)  PyErr_Restore(type, value, tb)
-#define __Pyx_ErrFetch(type, value, tb)  PyErr_Fetch(type, value, tb)
-#endif
-
-/* RaiseException.export */
-static void __Pyx_Raise(PyObject *type, PyObject *value, PyObject *tb, PyObject *cause);
-
-/* PyObjectFormatSimple.proto */
-#if CYTHON_COMPILING_IN_PYPY
-    #define __Pyx_PyObject_FormatSimple(s, f) (\
-        likely(PyUnicode_CheckExact(s)) ? (Py_INCREF(s), s) :\
-        PyObject_Format(s, f))
-#elif CYTHON_USE_TYPE_SLOTS
-    #define __Pyx_PyObject_FormatSimple(s, f) (\
-        likely(PyUnicode_CheckExact(s)) ? (Py_INCREF(s), s) :\
-        likely(PyLong_CheckExact(s)) ? PyLong_Type.tp_repr(s) :\
-        likely(PyFloat_CheckExact(s)) ? PyFloat_Type.tp_repr(s) :\
-        PyObject_Format(s, f))
-#else
-    #define __Pyx_PyObject_FormatSimple(s, f) (\
-        likely(PyUnicode_CheckExact(s)) ? (Py_INCREF(s), s) :\
-        PyObject_Format(s, f))
-#endif
-
-/* PyUnicode_Unicode.proto */
-static CYTHON_INLINE PyObject* __Pyx_PyUnicode_Unicode(PyObject *obj);
-
-/* SetStringIndexingError.proto (used by GetItemIntUnicode) */
-static void __Pyx_SetStringIndexingError(const char* message, int has_gil);
-
-/* GetItemIntUnicode.proto */
-#define __Pyx_GetItemInt_Unicode(o, i, type, is_signed, to_py_func, wraparound, boundscheck, has_gil, unsafe_shared)\
-    (__Pyx_fits_Py_ssize_t(i, type, is_signed) ?\
-    __Pyx_GetItemInt_Unicode_Fast(o, (Py_ssize_t)i, wraparound, boundscheck, has_gil) :\
-    (__Pyx_SetStringIndexingError("string index out of range", has_gil), (Py_UCS4)-1))
-static CYTHON_INLINE Py_UCS4 __Pyx_GetItemInt_Unicode_Fast(PyObject* ustring, Py_ssize_t i,
-                                                           int wraparound, int boundscheck, int has_gil);
-
-/* PySequenceContains.proto */
-static CYTHON_INLINE int __Pyx_PySequence_ContainsTF(PyObject* item, PyObject* seq, int eq) {
-    int result = PySequence_Contains(seq, item);
-    return unlikely(result < 0) ? result : (result == (eq == Py_EQ));
-}
-
-/* PyTypeError_Check.proto */
-#define __Pyx_PyExc_TypeError_Check(obj)  __Pyx_TypeCheck(obj, PyExc_TypeError)
 
 /* RaiseDoubleKeywords.proto (used by ParseKeywordsImpl) */
 static void __Pyx_RaiseDoubleKeywordsError(const char* func_name, PyObject* kw_name);
@@ -2320,84 +2394,197 @@ static CYTHON_INLINE int __Pyx_ParseKeywords(
     int ignore_unknown_kwargs
 );
 
+/* RaiseArgTupleInvalid.export */
+static void __Pyx_RaiseArgtupleInvalid(const char* func_name, int exact,
+    Py_ssize_t num_min, Py_ssize_t num_max, Py_ssize_t num_found);
+
+/* FormatTypeName.proto (used by RaiseErrorWithObjectType1) */
+#if CYTHON_COMPILING_IN_LIMITED_API && __PYX_LIMITED_VERSION_HEX >= 0x030d0000
+typedef PyObject *__Pyx_TypeName;
+#define __Pyx_FMT_TYPENAME "%N"
+#define __Pyx_PyType_GetFullyQualifiedName(tp) Py_NewRef((PyObject*)tp)
+#define __Pyx_DECREF_TypeName(obj) Py_DECREF(obj)
+#elif CYTHON_COMPILING_IN_LIMITED_API
+typedef PyObject *__Pyx_TypeName;
+#define __Pyx_FMT_TYPENAME "%U"
+#define __Pyx_DECREF_TypeName(obj) Py_XDECREF(obj)
+static __Pyx_TypeName __Pyx_PyType_GetFullyQualifiedName(PyTypeObject* tp);
+#else  // !LIMITED_API
+typedef const char *__Pyx_TypeName;
+#define __Pyx_FMT_TYPENAME "%.200s"
+#define __Pyx_PyType_GetFullyQualifiedName(tp) ((tp)->tp_name)
+#define __Pyx_DECREF_TypeName(obj)
+#endif
+
+/* RaiseErrorWithObjectType1.proto (used by RaiseUnexpectedTypeError) */
+#define __Pyx_RaiseTypeErrorWithObjectType1(message, arg, obj) __Pyx_RaiseErrorWithObjectType1(PyExc_TypeError, message, arg, obj)
+#define __Pyx_RaiseErrorWithObjectType1(exc_type, message, arg, obj) __Pyx_RaiseErrorWithType1(exc_type, message, arg, Py_TYPE(obj))
+CYTHON_UNUSED
+static void __Pyx_RaiseErrorWithType1(PyObject* exc_type, const char* message, const char *arg, PyTypeObject *type_obj);
+
+/* RaiseUnexpectedTypeError.proto */
+CYTHON_UNUSED
+static int __Pyx_RaiseUnexpectedTypeError(const char *expected, PyObject *obj);
+
+/* TupleOrListFromArrayImpl.proto (used by ListFromArray) */
+CYTHON_UNUSED static PyObject *
+__Pyx_PyList_FromArray(PyObject *const *src, Py_ssize_t n);
+
+/* ListFromArray.proto (used by SliceTupleAndList) */
+
+
+/* SliceTupleAndList.proto */
+#if CYTHON_COMPILING_IN_CPYTHON
+static CYTHON_INLINE PyObject* __Pyx_PyList_GetSlice(PyObject* src, Py_ssize_t start, Py_ssize_t stop);
+static CYTHON_INLINE PyObject* __Pyx_PyTuple_GetSlice(PyObject* src, Py_ssize_t start, Py_ssize_t stop);
+#else
+#define __Pyx_PyList_GetSlice(seq, start, stop)   PySequence_GetSlice(seq, start, stop)
+#define __Pyx_PyTuple_GetSlice(seq, start, stop)  PySequence_GetSlice(seq, start, stop)
+#endif
+
+/* PyObjectCall2Args.proto (used by CallUnboundCMethod1) */
+static CYTHON_INLINE PyObject* __Pyx_PyObject_Call2Args(PyObject* function, PyObject* arg1, PyObject* arg2);
+
+/* CallUnboundCMethod1.proto */
+CYTHON_UNUSED
+static PyObject* __Pyx__CallUnboundCMethod1(__Pyx_CachedCFunction* cfunc, PyObject* self, PyObject* arg);
+#if CYTHON_COMPILING_IN_CPYTHON
+static CYTHON_INLINE PyObject* __Pyx_CallUnboundCMethod1(__Pyx_CachedCFunction* cfunc, PyObject* self, PyObject* arg);
+#else
+#define __Pyx_CallUnboundCMethod1(cfunc, self, arg)  __Pyx__CallUnboundCMethod1(cfunc, self, arg)
+#endif
+
+/* PyObjectCompare.proto */
+static CYTHON_INLINE int __Pyx_PyObject_CompareBoolLt_int_object(PyObject *op1, PyObject *op2, int pyop);
+
+/* PyUnicode_Substring.proto */
+static CYTHON_INLINE PyObject* __Pyx_PyUnicode_Substring(
+            PyObject* text, Py_ssize_t start, Py_ssize_t stop);
+
+/* PyObjectCallMethod1.proto (used by pop_index) */
+static CYTHON_INLINE PyObject* __Pyx_PyObject_CallMethod1(PyObject* obj, PyObject* method_name, PyObject* arg);
+
+/* pop_index.proto */
+static PyObject* __Pyx__PyObject_PopNewIndex(PyObject* L, PyObject* py_ix);
+static PyObject* __Pyx__PyObject_PopIndex(PyObject* L, PyObject* py_ix);
+#if CYTHON_USE_PYLIST_INTERNALS && CYTHON_ASSUME_SAFE_MACROS && CYTHON_ASSUME_SAFE_SIZE
+static PyObject* __Pyx__PyList_PopIndex(PyObject* L, PyObject* py_ix, Py_ssize_t ix);
+#define __Pyx_PyObject_PopIndex(L, py_ix, ix, is_signed, type, to_py_func) (\
+    (likely(PyList_CheckExact(L) && __Pyx_fits_Py_ssize_t(ix, type, is_signed))) ?\
+        __Pyx__PyList_PopIndex(L, py_ix, ix) : (\
+        (unlikely((py_ix) == Py_None)) ? __Pyx__PyObject_PopNewIndex(L, to_py_func(ix)) :\
+            __Pyx__PyObject_PopIndex(L, py_ix)))
+#define __Pyx_PyList_PopIndex(L, py_ix, ix, is_signed, type, to_py_func) (\
+    __Pyx_fits_Py_ssize_t(ix, type, is_signed) ?\
+        __Pyx__PyList_PopIndex(L, py_ix, ix) : (\
+        (unlikely((py_ix) == Py_None)) ? __Pyx__PyObject_PopNewIndex(L, to_py_func(ix)) :\
+            __Pyx__PyObject_PopIndex(L, py_ix)))
+#else
+#define __Pyx_PyList_PopIndex(L, py_ix, ix, is_signed, type, to_py_func)\
+    __Pyx_PyObject_PopIndex(L, py_ix, ix, is_signed, type, to_py_func)
+#define __Pyx_PyObject_PopIndex(L, py_ix, ix, is_signed, type, to_py_func) (\
+    (unlikely((py_ix) == Py_None)) ? __Pyx__PyObject_PopNewIndex(L, to_py_func(ix)) :\
+        __Pyx__PyObject_PopIndex(L, py_ix))
+#endif
+
+/* PyObjectCallMethod0.proto (used by pop) */
+static CYTHON_INLINE PyObject* __Pyx_PyObject_CallMethod0(PyObject* obj, PyObject* method_name);
+
+/* pop.proto */
+static CYTHON_INLINE PyObject* __Pyx__PyObject_Pop(PyObject* L);
+#if CYTHON_USE_PYLIST_INTERNALS && CYTHON_ASSUME_SAFE_MACROS && CYTHON_ASSUME_SAFE_SIZE
+static CYTHON_INLINE PyObject* __Pyx_PyList_Pop(PyObject* L);
+#define __Pyx_PyObject_Pop(L) (likely(PyList_CheckExact(L)) ?\
+    __Pyx_PyList_Pop(L) : __Pyx__PyObject_Pop(L))
+#else
+#define __Pyx_PyList_Pop(L)  __Pyx__PyObject_Pop(L)
+#define __Pyx_PyObject_Pop(L)  __Pyx__PyObject_Pop(L)
+#endif
+
+/* RejectKeywords.export */
+static void __Pyx_RejectKeywords(const char* function_name, PyObject *kwds);
+
+/* ListAppend.proto */
+#if CYTHON_USE_PYLIST_INTERNALS && CYTHON_ASSUME_SAFE_MACROS && CYTHON_ASSUME_SAFE_SIZE
+static CYTHON_INLINE int __Pyx_PyList_Append(PyObject* list, PyObject* x);
+#else
+#define __Pyx_PyList_Append(L,x) PyList_Append(L,x)
+#endif
+
+/* UnicodeEqualsUCS4.proto (used by UnicodeEquals_uchar) */
+#if CYTHON_COMPILING_IN_PYPY || CYTHON_COMPILING_IN_LIMITED_API || CYTHON_COMPILING_IN_GRAAL
+#define __Pyx_PyObject_Equals_uchar(s1, s2, ch2, equals, s1_is_str) (\
+    ((s1) == (s2)) ? ((equals) == Py_EQ) :\
+    ((s1) == Py_None) ? ((equals) == Py_NE) :\
+    __Pyx_PyObject_RichCompareBool(s1, s2, equals)\
+    )
+#else
+#define __Pyx_PyObject_Equals_uchar(s1, s2, ch2, equals, s1_is_str) (\
+    ((s1) == (s2)) ? ((equals) == Py_EQ) :\
+    ((s1) == Py_None) ? ((equals) == Py_NE) :\
+    (likely((s1_is_str) || PyUnicode_CheckExact(s1)) ?\
+        __Pyx__PyUnicode_EqualsUCS4(s1, ch2, equals) :\
+        __Pyx_PyObject_RichCompareBool(s1, s2, equals)\
+    ))
+static CYTHON_INLINE int __Pyx__PyUnicode_EqualsUCS4(PyObject* s1, Py_UCS4 ch2, int equals);
+#endif
+
+/* UnicodeEquals_uchar.proto */
+#define __Pyx_PyObject_Equals_str_ch34(s1, s2, equals)  __Pyx_PyObject_Equals_uchar(s1, s2, 34, equals, 1)
+
+/* PyObjectFormatAndDecref.proto */
+static CYTHON_INLINE PyObject* __Pyx_PyObject_FormatSimpleAndDecref(PyObject* s, PyObject* f);
+static CYTHON_INLINE PyObject* __Pyx_PyObject_FormatAndDecref(PyObject* s, PyObject* f);
+
+/* JoinPyUnicode.proto */
+#define __Pyx_PyUnicode_Join_CAN_USE_KIND_AND_LENGTH\
+    (!CYTHON_COMPILING_IN_GRAAL && !CYTHON_COMPILING_IN_PYPY && !CYTHON_COMPILING_IN_LIMITED_API)
+
+/* JoinPyUnicode.export */
+static PyObject* __Pyx_PyUnicode_Join(PyObject** values, Py_ssize_t value_count, Py_ssize_t result_ulength, int kind);
+
+/* RaiseException.export */
+static void __Pyx_Raise(PyObject *type, PyObject *value, PyObject *tb, PyObject *cause);
+
+/* PyObjectFormatSimple.proto */
+#if CYTHON_COMPILING_IN_PYPY
+    #define __Pyx_PyObject_FormatSimple(s, f) (\
+        likely(PyUnicode_CheckExact(s)) ? (Py_INCREF(s), s) :\
+        PyObject_Format(s, f))
+#elif CYTHON_USE_TYPE_SLOTS
+    #define __Pyx_PyObject_FormatSimple(s, f) (\
+        likely(PyUnicode_CheckExact(s)) ? (Py_INCREF(s), s) :\
+        likely(PyLong_CheckExact(s)) ? PyLong_Type.tp_repr(s) :\
+        likely(PyFloat_CheckExact(s)) ? PyFloat_Type.tp_repr(s) :\
+        PyObject_Format(s, f))
+#else
+    #define __Pyx_PyObject_FormatSimple(s, f) (\
+        likely(PyUnicode_CheckExact(s)) ? (Py_INCREF(s), s) :\
+        PyObject_Format(s, f))
+#endif
+
+/* PyUnicode_Unicode.proto */
+static CYTHON_INLINE PyObject* __Pyx_PyUnicode_Unicode(PyObject *obj);
+
+/* SetStringIndexingError.proto (used by GetItemIntUnicode) */
+static void __Pyx_SetStringIndexingError(const char* message, int has_gil);
+
+/* GetItemIntUnicode.proto */
+#define __Pyx_GetItemInt_Unicode(o, i, type, is_signed, to_py_func, wraparound, boundscheck, has_gil, unsafe_shared)\
+    (__Pyx_fits_Py_ssize_t(i, type, is_signed) ?\
+    __Pyx_GetItemInt_Unicode_Fast(o, (Py_ssize_t)i, wraparound, boundscheck, has_gil) :\
+    (__Pyx_SetStringIndexingError("string index out of range", has_gil), (Py_UCS4)-1))
+static CYTHON_INLINE Py_UCS4 __Pyx_GetItemInt_Unicode_Fast(PyObject* ustring, Py_ssize_t i,
+                                                           int wraparound, int boundscheck, int has_gil);
+
+/* PyTypeError_Check.proto */
+#define __Pyx_PyExc_TypeError_Check(obj)  __Pyx_TypeCheck(obj, PyExc_TypeError)
+
 /* ArgTypeTestError.export */
 static void __Pyx_ArgTypeError(PyObject *obj, PyTypeObject *type, const char *name, int exact);
 
 /* ArgTypeTest.proto */
 static CYTHON_INLINE int __Pyx_ArgTypeTest(PyObject *obj, PyTypeObject *type, int none_allowed, const char *name, int exact);
-
-/* GivenExceptionMatches.proto (used by PyErrExceptionMatches) */
-#if CYTHON_COMPILING_IN_CPYTHON
-static CYTHON_INLINE int __Pyx_PyErr_GivenExceptionMatches(PyObject *err, PyObject *type);
-static CYTHON_INLINE int __Pyx_PyErr_GivenExceptionMatches2(PyObject *err, PyObject *type1, PyObject *type2);
-#else
-#define __Pyx_PyErr_GivenExceptionMatches(err, type) PyErr_GivenExceptionMatches(err, type)
-static CYTHON_INLINE int __Pyx_PyErr_GivenExceptionMatches2(PyObject *err, PyObject *type1, PyObject *type2) {
-    return PyErr_GivenExceptionMatches(err, type1) || PyErr_GivenExceptionMatches(err, type2);
-}
-#endif
-#define __Pyx_PyErr_ExceptionMatches2(err1, err2)  __Pyx_PyErr_GivenExceptionMatches2(__Pyx_PyErr_CurrentExceptionType(), err1, err2)
-
-/* PyErrExceptionMatches.proto (used by PyObjectGetAttrStrNoError) */
-#if CYTHON_FAST_THREAD_STATE
-#define __Pyx_PyErr_ExceptionMatches(err) __Pyx_PyErr_ExceptionMatchesInState(__pyx_tstate, err)
-static CYTHON_INLINE int __Pyx_PyErr_ExceptionMatchesInState(PyThreadState* tstate, PyObject* err);
-#else
-#define __Pyx_PyErr_ExceptionMatches(err)  PyErr_ExceptionMatches(err)
-#endif
-
-/* PyObjectGetAttrStrNoError.proto (used by GetBuiltinName) */
-static CYTHON_INLINE PyObject* __Pyx_PyObject_GetAttrStrNoError(PyObject* obj, PyObject* attr_name);
-
-/* GetBuiltinName.proto (used by GetModuleGlobalName) */
-static PyObject *__Pyx_GetBuiltinName(PyObject *name);
-
-/* PyDictVersioning.proto (used by GetModuleGlobalName) */
-#if CYTHON_USE_DICT_VERSIONS && CYTHON_USE_TYPE_SLOTS
-#define __PYX_DICT_VERSION_INIT  ((PY_UINT64_T) -1)
-#define __PYX_GET_DICT_VERSION(dict)  (((PyDictObject*)(dict))->ma_version_tag)
-#define __PYX_UPDATE_DICT_CACHE(dict, value, cache_var, version_var)\
-    (version_var) = __PYX_GET_DICT_VERSION(dict);\
-    (cache_var) = (value);
-#define __PYX_PY_DICT_LOOKUP_IF_MODIFIED(VAR, DICT, LOOKUP) {\
-    static PY_UINT64_T __pyx_dict_version = 0;\
-    static PyObject *__pyx_dict_cached_value = NULL;\
-    if (likely(__PYX_GET_DICT_VERSION(DICT) == __pyx_dict_version)) {\
-        (VAR) = __Pyx_XNewRef(__pyx_dict_cached_value);\
-    } else {\
-        (VAR) = __pyx_dict_cached_value = (LOOKUP);\
-        __pyx_dict_version = __PYX_GET_DICT_VERSION(DICT);\
-    }\
-}
-static CYTHON_INLINE PY_UINT64_T __Pyx_get_tp_dict_version(PyObject *obj);
-static CYTHON_INLINE PY_UINT64_T __Pyx_get_object_dict_version(PyObject *obj);
-static CYTHON_INLINE int __Pyx_object_dict_version_matches(PyObject* obj, PY_UINT64_T tp_dict_version, PY_UINT64_T obj_dict_version);
-#else
-#define __PYX_GET_DICT_VERSION(dict)  (0)
-#define __PYX_UPDATE_DICT_CACHE(dict, value, cache_var, version_var)
-#define __PYX_PY_DICT_LOOKUP_IF_MODIFIED(VAR, DICT, LOOKUP)  (VAR) = (LOOKUP);
-#endif
-
-/* GetModuleGlobalName.proto */
-#if CYTHON_USE_DICT_VERSIONS
-#define __Pyx_GetModuleGlobalName(var, name)  do {\
-    static PY_UINT64_T __pyx_dict_version = 0;\
-    static PyObject *__pyx_dict_cached_value = NULL;\
-    (var) = (likely(__pyx_dict_version == __PYX_GET_DICT_VERSION(__pyx_mstate_global->__pyx_d))) ?\
-        (likely(__pyx_dict_cached_value) ? __Pyx_NewRef(__pyx_dict_cached_value) : __Pyx_GetBuiltinName(name)) :\
-        __Pyx__GetModuleGlobalName(name, &__pyx_dict_version, &__pyx_dict_cached_value);\
-} while(0)
-#define __Pyx_GetModuleGlobalNameUncached(var, name)  do {\
-    PY_UINT64_T __pyx_dict_version;\
-    PyObject *__pyx_dict_cached_value;\
-    (var) = __Pyx__GetModuleGlobalName(name, &__pyx_dict_version, &__pyx_dict_cached_value);\
-} while(0)
-static PyObject *__Pyx__GetModuleGlobalName(PyObject *name, PY_UINT64_T *dict_version, PyObject **dict_cached_value);
-#else
-#define __Pyx_GetModuleGlobalName(var, name)  (var) = __Pyx__GetModuleGlobalName(name)
-#define __Pyx_GetModuleGlobalNameUncached(var, name)  (var) = __Pyx__GetModuleGlobalName(name)
-static CYTHON_INLINE PyObject *__Pyx__GetModuleGlobalName(PyObject *name);
-#endif
 
 /* PyObjectCompare.proto */
 static CYTHON_INLINE int __Pyx_PyObject_CompareBoolGt_int_object(PyObject *op1, PyObject *op2, int pyop);
@@ -2426,6 +2613,30 @@ static CYTHON_INLINE PyObject* __Pyx_PyUnicode_FromOrdinal_Padded(int value, Py_
     )
 static CYTHON_INLINE PyObject* __Pyx_uchar___Pyx_PyUnicode_From_Py_ssize_t(Py_ssize_t value, Py_ssize_t width, char padding_char);
 static CYTHON_INLINE PyObject* __Pyx____Pyx_PyUnicode_From_Py_ssize_t(Py_ssize_t value, Py_ssize_t width, char padding_char, char format_char);
+
+/* SwapException.proto */
+#if CYTHON_FAST_THREAD_STATE
+#define __Pyx_ExceptionSwap(type, value, tb)  __Pyx__ExceptionSwap(__pyx_tstate, type, value, tb)
+static CYTHON_INLINE void __Pyx__ExceptionSwap(PyThreadState *tstate, PyObject **type, PyObject **value, PyObject **tb);
+#else
+static CYTHON_INLINE void __Pyx_ExceptionSwap(PyObject **type, PyObject **value, PyObject **tb);
+#endif
+
+/* GetTopmostException.proto (used by SaveResetException) */
+#if CYTHON_USE_EXC_INFO_STACK && CYTHON_FAST_THREAD_STATE
+static _PyErr_StackItem * __Pyx_PyErr_GetTopmostException(PyThreadState *tstate);
+#endif
+
+/* SaveResetException.proto */
+#if CYTHON_FAST_THREAD_STATE
+#define __Pyx_ExceptionSave(type, value, tb)  __Pyx__ExceptionSave(__pyx_tstate, type, value, tb)
+static CYTHON_INLINE void __Pyx__ExceptionSave(PyThreadState *tstate, PyObject **type, PyObject **value, PyObject **tb);
+#define __Pyx_ExceptionReset(type, value, tb)  __Pyx__ExceptionReset(__pyx_tstate, type, value, tb)
+static CYTHON_INLINE void __Pyx__ExceptionReset(PyThreadState *tstate, PyObject *type, PyObject *value, PyObject *tb);
+#else
+#define __Pyx_ExceptionSave(type, value, tb)   PyErr_GetExcInfo(type, value, tb)
+#define __Pyx_ExceptionReset(type, value, tb)  PyErr_SetExcInfo(type, value, tb)
+#endif
 
 /* AllocateExtensionType.proto */
 static PyObject *__Pyx_AllocateExtensionType(PyTypeObject *t, int is_final);
@@ -2466,6 +2677,20 @@ static PyObject *__Pyx_CallNewInitFromVectorcall(PyTypeObject *t, PyObject *cons
 #define __Pyx_call_type_traverse(o, always_call, visit, arg) 0
 #else
 static int __Pyx_call_type_traverse(PyObject *o, int always_call, visitproc visit, void *arg);
+#endif
+
+/* CheckTypeForFreelists.proto */
+#if CYTHON_USE_FREELISTS
+#if CYTHON_USE_TYPE_SPECS
+#define __PYX_CHECK_FINAL_TYPE_FOR_FREELISTS(t, expected_tp, expected_size) ((int) ((t) == (expected_tp)))
+#define __PYX_CHECK_TYPE_FOR_FREELIST_FLAGS  Py_TPFLAGS_IS_ABSTRACT
+#else
+#define __PYX_CHECK_FINAL_TYPE_FOR_FREELISTS(t, expected_tp, expected_size) ((int) ((t)->tp_basicsize == (expected_size)))
+#define __PYX_CHECK_TYPE_FOR_FREELIST_FLAGS  (Py_TPFLAGS_IS_ABSTRACT | Py_TPFLAGS_HEAPTYPE)
+#endif
+#define __PYX_CHECK_TYPE_FOR_FREELISTS(t, expected_tp, expected_size)\
+    (__PYX_CHECK_FINAL_TYPE_FOR_FREELISTS((t), (expected_tp), (expected_size)) &\
+     (int) (!__Pyx_PyType_HasFeature((t), __PYX_CHECK_TYPE_FOR_FREELIST_FLAGS)))
 #endif
 
 /* GetTypeDictOffset.proto (used by ValidateBasesTuple) */
@@ -2516,13 +2741,6 @@ static int __Pyx__SetItemOnTypeDict(PyTypeObject *tp, PyObject *k, PyObject *v);
 
 /* SetupReduce.export */
 static int __Pyx_setup_reduce(PyObject* type_obj);
-
-/* HasAttr.proto (used by ImportImpl) */
-#if __PYX_LIMITED_VERSION_HEX >= 0x030d0000
-#define __Pyx_HasAttr(o, n)  PyObject_HasAttrWithError(o, n)
-#else
-static CYTHON_INLINE int __Pyx_HasAttr(PyObject *, PyObject *);
-#endif
 
 /* ImportImpl.export */
 static PyObject *__Pyx__Import(PyObject *name, PyObject *const *imported_names, Py_ssize_t len_imported_names, PyObject *qualname, PyObject *moddict, int level);
@@ -2737,6 +2955,9 @@ static PyObject *__Pyx_Object_VectorcallMethodKwds(PyObject *name, PyObject *con
 #endif
 
 /* CIntToPy.proto */
+static CYTHON_INLINE PyObject* __Pyx_PyLong_From___pyx_anon_enum(int value);
+
+/* CIntToPy.proto */
 static CYTHON_INLINE PyObject* __Pyx_PyLong_From_long(long value);
 
 /* CIntToPy.proto */
@@ -2756,6 +2977,111 @@ static void __Pyx_init_runtime_version(void);
 #define __Pyx_init_runtime_version()
 #endif
 static unsigned long __Pyx_get_runtime_version(void);
+
+/* IterNextPlain.proto (used by CoroutineBase) */
+static CYTHON_INLINE PyObject *__Pyx_PyIter_Next_Plain(PyObject *iterator);
+#if CYTHON_COMPILING_IN_LIMITED_API && __PYX_LIMITED_VERSION_HEX < 0x030A0000
+static PyObject *__Pyx_GetBuiltinNext_LimitedAPI(void);
+#endif
+
+/* PyObjectCallNoArg.proto (used by CoroutineBase) */
+static CYTHON_INLINE PyObject* __Pyx_PyObject_CallNoArg(PyObject *func);
+
+/* ReturnWithStopIteration.proto (used by CoroutineBase) */
+static CYTHON_INLINE void __Pyx_ReturnWithStopIteration(PyObject* value, int async, int iternext);
+
+/* CoroutineBase.proto (used by Generator) */
+struct __pyx_CoroutineObject;
+typedef PyObject *(*__pyx_coroutine_body_t)(struct __pyx_CoroutineObject *, PyThreadState *, PyObject *);
+#if CYTHON_USE_EXC_INFO_STACK
+#define __Pyx_ExcInfoStruct  _PyErr_StackItem
+#else
+typedef struct {
+    PyObject *exc_type;
+    PyObject *exc_value;
+    PyObject *exc_traceback;
+} __Pyx_ExcInfoStruct;
+#endif
+typedef struct __pyx_CoroutineObject {
+    PyObject_HEAD
+    __pyx_coroutine_body_t body;
+    PyObject *closure;
+    __Pyx_ExcInfoStruct gi_exc_state;
+#if PY_VERSION_HEX < 0x030C0000 || CYTHON_COMPILING_IN_LIMITED_API
+    PyObject *gi_weakreflist;
+#endif
+    PyObject *classobj;
+    PyObject *yieldfrom;
+    __Pyx_pyiter_sendfunc yieldfrom_am_send;
+    PyObject *gi_name;
+    PyObject *gi_qualname;
+    PyObject *gi_modulename;
+    PyObject *gi_code;
+    PyObject *gi_frame;
+#if CYTHON_USE_SYS_MONITORING && (CYTHON_PROFILE || CYTHON_TRACE)
+    PyMonitoringState __pyx_pymonitoring_state[__Pyx_MonitoringEventTypes_CyGen_count];
+    uint64_t __pyx_pymonitoring_version;
+#endif
+    int resume_label;
+    char is_running;
+} __pyx_CoroutineObject;
+static __pyx_CoroutineObject *__Pyx__Coroutine_New(
+    PyTypeObject *type, __pyx_coroutine_body_t body, PyObject *code, PyObject *closure,
+    PyObject *name, PyObject *qualname, PyObject *module_name);
+static __pyx_CoroutineObject *__Pyx__Coroutine_NewInit(
+            __pyx_CoroutineObject *gen, __pyx_coroutine_body_t body, PyObject *code, PyObject *closure,
+            PyObject *name, PyObject *qualname, PyObject *module_name);
+static CYTHON_INLINE void __Pyx_Coroutine_ExceptionClear(__Pyx_ExcInfoStruct *self);
+static int __Pyx_Coroutine_clear(PyObject *self);
+static __Pyx_PySendResult __Pyx_Coroutine_AmSend(PyObject *self, PyObject *value, PyObject **retval);
+static PyObject *__Pyx_Coroutine_Send(PyObject *self, PyObject *value);
+static __Pyx_PySendResult __Pyx_Coroutine_Close(PyObject *self, PyObject **retval);
+static PyObject *__Pyx_Coroutine_Throw(PyObject *gen,
+#if CYTHON_COMPILING_IN_LIMITED_API && __PYX_LIMITED_VERSION_HEX < 0x030A0000
+    PyObject *args
+#else
+    PyObject *const *args, Py_ssize_t nargs
+#endif
+    );
+#if CYTHON_USE_EXC_INFO_STACK
+#define __Pyx_Coroutine_SwapException(self)
+#define __Pyx_Coroutine_ResetAndClearException(self)  __Pyx_Coroutine_ExceptionClear(&(self)->gi_exc_state)
+#else
+#define __Pyx_Coroutine_SwapException(self) {\
+    __Pyx_ExceptionSwap(&(self)->gi_exc_state.exc_type, &(self)->gi_exc_state.exc_value, &(self)->gi_exc_state.exc_traceback);\
+    __Pyx_Coroutine_ResetFrameBackpointer(&(self)->gi_exc_state);\
+    }
+#define __Pyx_Coroutine_ResetAndClearException(self) {\
+    __Pyx_ExceptionReset((self)->gi_exc_state.exc_type, (self)->gi_exc_state.exc_value, (self)->gi_exc_state.exc_traceback);\
+    (self)->gi_exc_state.exc_type = (self)->gi_exc_state.exc_value = (self)->gi_exc_state.exc_traceback = NULL;\
+    }
+#endif
+#if CYTHON_FAST_THREAD_STATE
+#define __Pyx_PyGen_FetchStopIterationValue(pvalue)\
+    __Pyx_PyGen__FetchStopIterationValue(__pyx_tstate, pvalue)
+#else
+#define __Pyx_PyGen_FetchStopIterationValue(pvalue)\
+    __Pyx_PyGen__FetchStopIterationValue(__Pyx_PyThreadState_Current, pvalue)
+#endif
+static int __Pyx_PyGen__FetchStopIterationValue(PyThreadState *tstate, PyObject **pvalue);
+static CYTHON_INLINE void __Pyx_Coroutine_ResetFrameBackpointer(__Pyx_ExcInfoStruct *exc_state);
+static char __Pyx_Coroutine_test_and_set_is_running(__pyx_CoroutineObject *gen);
+static void __Pyx_Coroutine_unset_is_running(__pyx_CoroutineObject *gen);
+static char __Pyx_Coroutine_get_is_running(__pyx_CoroutineObject *gen);
+static PyObject *__Pyx_Coroutine_get_is_running_getter(PyObject *gen, void *closure);
+#if __PYX_HAS_PY_AM_SEND == 2
+static void __Pyx_SetBackportTypeAmSend(PyTypeObject *type, __Pyx_PyAsyncMethodsStruct *static_amsend_methods, __Pyx_pyiter_sendfunc am_send);
+#endif
+static PyObject *__Pyx_Coroutine_fail_reduce_ex(PyObject *self, PyObject *arg);
+
+/* Generator.proto */
+#define __Pyx_Generator_USED
+#define __Pyx_Generator_CheckExact(obj) Py_IS_TYPE(obj, __pyx_mstate_global->__pyx_GeneratorType)
+#define __Pyx_Generator_New(body, code, closure, name, qualname, module_name)\
+    __Pyx__Coroutine_New(__pyx_mstate_global->__pyx_GeneratorType, body, code, closure, name, qualname, module_name)
+static PyObject *__Pyx_Generator_Next(PyObject *self);
+static int __pyx_Generator_init(PyObject *module);
+static CYTHON_INLINE PyObject *__Pyx_Generator_GetInlinedResult(PyObject *self);
 
 /* CheckBinaryVersion.proto */
 static int __Pyx_check_binary_version(unsigned long ct_version, unsigned long rt_version, int allow_newer);
@@ -2877,19 +3203,17 @@ static PyObject *__pyx_v_5plait_7planner_9_op_parse__DEFINITION_KEYWORDS = 0;
 static PyObject *__pyx_v_5plait_7planner_9_op_parse__py_int = 0;
 static PyObject *__pyx_v_5plait_7planner_9_op_parse__py_float = 0;
 static PyObject *__pyx_v_5plait_7planner_9_op_parse__json_loads = 0;
-static PyObject *__pyx_v_5plait_7planner_9_op_parse__Argument = 0;
-static PyObject *__pyx_v_5plait_7planner_9_op_parse__Directive = 0;
 static PyObject *__pyx_v_5plait_7planner_9_op_parse__Document = 0;
-static PyObject *__pyx_v_5plait_7planner_9_op_parse__Field = 0;
-static PyObject *__pyx_v_5plait_7planner_9_op_parse__FragmentDefinition = 0;
-static PyObject *__pyx_v_5plait_7planner_9_op_parse__FragmentSpread = 0;
-static PyObject *__pyx_v_5plait_7planner_9_op_parse__InlineFragment = 0;
-static PyObject *__pyx_v_5plait_7planner_9_op_parse__ObjectField = 0;
-static PyObject *__pyx_v_5plait_7planner_9_op_parse__OperationDefinition = 0;
 static PyObject *__pyx_v_5plait_7planner_9_op_parse__SourceText = 0;
-static PyObject *__pyx_v_5plait_7planner_9_op_parse__TypeNode = 0;
-static PyObject *__pyx_v_5plait_7planner_9_op_parse__Value = 0;
-static PyObject *__pyx_v_5plait_7planner_9_op_parse__VariableDefinition = 0;
+static PyObject *__pyx_v_5plait_7planner_9_op_parse__NODES = 0;
+static Py_ssize_t __pyx_v_5plait_7planner_9_op_parse__OFFSETS[11][6];
+static int __pyx_v_5plait_7planner_9_op_parse__layouts_ok;
+static int __pyx_v_5plait_7planner_9_op_parse__fast;
+static int __pyx_f_5plait_7planner_9_op_parse__find_layouts(void); /*proto*/
+static CYTHON_INLINE PyObject *__pyx_f_5plait_7planner_9_op_parse__node3(Py_ssize_t, PyObject *, PyObject *, PyObject *); /*proto*/
+static CYTHON_INLINE PyObject *__pyx_f_5plait_7planner_9_op_parse__node4(Py_ssize_t, PyObject *, PyObject *, PyObject *, PyObject *); /*proto*/
+static CYTHON_INLINE PyObject *__pyx_f_5plait_7planner_9_op_parse__node5(Py_ssize_t, PyObject *, PyObject *, PyObject *, PyObject *, PyObject *); /*proto*/
+static CYTHON_INLINE PyObject *__pyx_f_5plait_7planner_9_op_parse__node6(Py_ssize_t, PyObject *, PyObject *, PyObject *, PyObject *, PyObject *, PyObject *); /*proto*/
 static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse__is_name_start(Py_UCS4); /*proto*/
 static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse__is_name_char(Py_UCS4); /*proto*/
 static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse__is_digit(Py_UCS4); /*proto*/
@@ -2903,14 +3227,18 @@ int __pyx_module_is_main_plait__planner___op_parse = 0;
 
 /* Implementation of "plait.planner._op_parse" */
 /* #### Code section: global_var ### */
+static PyObject *__pyx_builtin_object;
 /* #### Code section: string_decls ### */
 static const char __pyx_k_The_compiled_parser_the_Cython_t[] = "The compiled parser: the Cython twin of :func:`plait.planner.op_parse.parse_operation_document`.\n\nSame AST (the :mod:`op_ast` dataclasses, same offsets and values), same\n:class:`~plait.planner.op_parse.GraphQLSyntaxError` messages and offsets, same limits, which\nare read from :mod:`op_parse` on every call. Like the reference, the whole document is\nlexed before parsing starts (so a lexical error wins over an earlier syntax error): a\nhand-written character loop fills C arrays of token kinds and offsets; the recursive-descent\nparser then walks them and builds the dataclasses. Names are sliced out of the document\nonly when the parser takes them; number and string values are decoded while lexing, as the\nreference does (``int``/``float``/``json.loads`` errors surface at the same point).\n";
 /* #### Code section: decls ### */
+static PyObject *__pyx_pf_5plait_7planner_9_op_parse_13_find_layouts_genexpr(PyObject *__pyx_self, PyObject *__pyx_genexpr_arg_0); /* proto */
+static PyObject *__pyx_pf_5plait_7planner_9_op_parse_fast_construction(CYTHON_UNUSED PyObject *__pyx_self); /* proto */
+static PyObject *__pyx_pf_5plait_7planner_9_op_parse_2_set_fast_construction(CYTHON_UNUSED PyObject *__pyx_self, int __pyx_v_enabled); /* proto */
 static int __pyx_pf_5plait_7planner_9_op_parse_7_Parser___cinit__(struct __pyx_obj_5plait_7planner_9_op_parse__Parser *__pyx_v_self); /* proto */
 static void __pyx_pf_5plait_7planner_9_op_parse_7_Parser_2__dealloc__(struct __pyx_obj_5plait_7planner_9_op_parse__Parser *__pyx_v_self); /* proto */
 static PyObject *__pyx_pf_5plait_7planner_9_op_parse_7_Parser_4__reduce_cython__(CYTHON_UNUSED struct __pyx_obj_5plait_7planner_9_op_parse__Parser *__pyx_v_self); /* proto */
 static PyObject *__pyx_pf_5plait_7planner_9_op_parse_7_Parser_6__setstate_cython__(CYTHON_UNUSED struct __pyx_obj_5plait_7planner_9_op_parse__Parser *__pyx_v_self, CYTHON_UNUSED PyObject *__pyx_v___pyx_state); /* proto */
-static PyObject *__pyx_pf_5plait_7planner_9_op_parse_parse_operation_document(CYTHON_UNUSED PyObject *__pyx_self, PyObject *__pyx_v_text); /* proto */
+static PyObject *__pyx_pf_5plait_7planner_9_op_parse_4parse_operation_document(CYTHON_UNUSED PyObject *__pyx_self, PyObject *__pyx_v_text); /* proto */
 static PyObject *__pyx_tp_new__initialisation_5plait_7planner_9_op_parse__Parser(PyObject *o, 
 #if CYTHON_VECTORCALL_TPNEW
     PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames
@@ -2933,6 +3261,52 @@ static PyObject *__pyx_tp_new_5plait_7planner_9_op_parse__Parser(PyTypeObject *t
 #endif
 #if CYTHON_VECTORCALL_TPNEW
 static PyObject *__pyx_tp_vectorcall_5plait_7planner_9_op_parse__Parser(PyObject *t, PyObject *const *args, size_t nargsf, PyObject *kwnames); /*proto*/
+#endif
+static PyObject *__pyx_tp_new__initialisation_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts(PyObject *o, 
+#if CYTHON_VECTORCALL_TPNEW
+    PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames
+#else
+    PyObject *a, PyObject *k
+#endif
+); /*proto*/
+static PyObject *__pyx_tp_new_vectorcall_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts(PyTypeObject *t, 
+#if CYTHON_VECTORCALL_TPNEW
+    PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames
+#else
+    PyObject *a, PyObject *k
+#endif
+); /*proto*/
+#if CYTHON_VECTORCALL_TPNEW
+static PyObject *__pyx_tp_new_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts(PyTypeObject *t, PyObject *a, PyObject *k); /*proto*/
+#endif
+#if !CYTHON_VECTORCALL_TPNEW
+#define __pyx_tp_new_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts __pyx_tp_new_vectorcall_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts
+#endif
+#if CYTHON_VECTORCALL_TPNEW
+static PyObject *__pyx_tp_vectorcall_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts(PyObject *t, PyObject *const *args, size_t nargsf, PyObject *kwnames); /*proto*/
+#endif
+static PyObject *__pyx_tp_new__initialisation_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr(PyObject *o, 
+#if CYTHON_VECTORCALL_TPNEW
+    PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames
+#else
+    PyObject *a, PyObject *k
+#endif
+); /*proto*/
+static PyObject *__pyx_tp_new_vectorcall_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr(PyTypeObject *t, 
+#if CYTHON_VECTORCALL_TPNEW
+    PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames
+#else
+    PyObject *a, PyObject *k
+#endif
+); /*proto*/
+#if CYTHON_VECTORCALL_TPNEW
+static PyObject *__pyx_tp_new_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr(PyTypeObject *t, PyObject *a, PyObject *k); /*proto*/
+#endif
+#if !CYTHON_VECTORCALL_TPNEW
+#define __pyx_tp_new_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr __pyx_tp_new_vectorcall_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr
+#endif
+#if CYTHON_VECTORCALL_TPNEW
+static PyObject *__pyx_tp_vectorcall_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr(PyObject *t, PyObject *const *args, size_t nargsf, PyObject *kwnames); /*proto*/
 #endif
 /* #### Code section: late_includes ### */
 /* #### Code section: module_state ### */
@@ -2958,17 +3332,36 @@ namespace {
     PyObject *__pyx_empty_bytes;
     PyObject *__pyx_empty_unicode;
     PyObject *__pyx_type_5plait_7planner_9_op_parse__Parser;
+    PyObject *__pyx_type_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts;
+    PyObject *__pyx_type_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr;
     PyTypeObject *__pyx_ptype_5plait_7planner_9_op_parse__Parser;
+    PyTypeObject *__pyx_ptype_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts;
+    PyTypeObject *__pyx_ptype_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr;
     __Pyx_CachedCFunction __pyx_umethod_PyDict_Type_items;
     __Pyx_CachedCFunction __pyx_umethod_PyDict_Type_pop;
     __Pyx_CachedCFunction __pyx_umethod_PyDict_Type_values;
     __Pyx_CachedCFunction __pyx_umethod_PyList_Type_pop;
     __Pyx_CachedCFunction __pyx_umethod_PyUnicode_Type__lstrip;
-    PyObject *__pyx_tuple[1];
-    PyObject *__pyx_codeobj_tab[3];
-    PyObject *__pyx_string_tab[157];
+    PyObject *__pyx_tuple[11];
+    PyObject *__pyx_codeobj_tab[6];
+    PyObject *__pyx_string_tab[196];
     PyObject *__pyx_number_tab[1];
 /* #### Code section: module_state_contents ### */
+/* PyFrozenDict.module_state_decls */
+#if CYTHON_COMPILING_IN_LIMITED_API
+PyObject *__Pyx_PyFrozenDictType;
+#endif
+
+
+#if CYTHON_USE_FREELISTS
+struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts *__pyx_freelist_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts[8];
+int __pyx_freecount_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts;
+#endif
+
+#if CYTHON_USE_FREELISTS
+struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr *__pyx_freelist_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr[8];
+int __pyx_freecount_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr;
+#endif
 /* CommonTypesMetaclass.module_state_decls */
 PyTypeObject *__pyx_CommonTypesMetaclassType;
 
@@ -2982,6 +3375,14 @@ PyTypeObject *__pyx_CyFunctionType;
 
 /* CodeObjectCache.module_state_decls */
 struct __Pyx_CodeObjectCache __pyx_code_cache;
+
+/* IterNextPlain.module_state_decls */
+#if CYTHON_COMPILING_IN_LIMITED_API && __PYX_LIMITED_VERSION_HEX < 0x030A0000
+PyObject *__Pyx_GetBuiltinNext_LimitedAPI_cache;
+#endif
+
+/* Generator.module_state_decls */
+PyTypeObject *__pyx_GeneratorType;
 
 /* #### Code section: module_state_end ### */
 } __pyx_mstatetype;
@@ -3097,77 +3498,116 @@ static __pyx_mstatetype * const __pyx_mstate_global = &__pyx_mstate_global_stati
 #define __pyx_n_u_Parser___setstate_cython __pyx_string_tab[83]
 #define __pyx_n_u_Pyx_PyDict_NextRef __pyx_string_tab[84]
 #define __pyx_n_u_annotate __pyx_string_tab[85]
-#define __pyx_n_u_func __pyx_string_tab[86]
-#define __pyx_n_u_getstate __pyx_string_tab[87]
-#define __pyx_n_u_main __pyx_string_tab[88]
-#define __pyx_n_u_module __pyx_string_tab[89]
-#define __pyx_n_u_name __pyx_string_tab[90]
-#define __pyx_n_u_pyx_state __pyx_string_tab[91]
-#define __pyx_n_u_pyx_vtable __pyx_string_tab[92]
-#define __pyx_n_u_qualname __pyx_string_tab[93]
-#define __pyx_n_u_reduce __pyx_string_tab[94]
-#define __pyx_n_u_reduce_cython __pyx_string_tab[95]
-#define __pyx_n_u_reduce_ex __pyx_string_tab[96]
-#define __pyx_n_u_set_name __pyx_string_tab[97]
-#define __pyx_n_u_setstate __pyx_string_tab[98]
-#define __pyx_n_u_setstate_cython __pyx_string_tab[99]
-#define __pyx_n_u_test __pyx_string_tab[100]
-#define __pyx_n_u_is_coroutine __pyx_string_tab[101]
-#define __pyx_n_u_reference __pyx_string_tab[102]
-#define __pyx_n_u_asyncio_coroutines __pyx_string_tab[103]
-#define __pyx_n_u_boolean __pyx_string_tab[104]
-#define __pyx_n_u_cline_in_traceback __pyx_string_tab[105]
-#define __pyx_n_u_directive __pyx_string_tab[106]
-#define __pyx_n_u_enum __pyx_string_tab[107]
-#define __pyx_n_u_extend __pyx_string_tab[108]
-#define __pyx_n_u_false __pyx_string_tab[109]
-#define __pyx_n_u_float __pyx_string_tab[110]
-#define __pyx_n_u_fragment __pyx_string_tab[111]
-#define __pyx_n_u_fragments __pyx_string_tab[112]
-#define __pyx_n_u_input __pyx_string_tab[113]
-#define __pyx_n_u_int __pyx_string_tab[114]
-#define __pyx_n_u_interface __pyx_string_tab[115]
-#define __pyx_n_u_items __pyx_string_tab[116]
-#define __pyx_n_u_json __pyx_string_tab[117]
-#define __pyx_n_u_list __pyx_string_tab[118]
-#define __pyx_n_u_loads __pyx_string_tab[119]
-#define __pyx_n_u_lstrip __pyx_string_tab[120]
-#define __pyx_n_u_max_chars __pyx_string_tab[121]
-#define __pyx_n_u_max_tokens __pyx_string_tab[122]
-#define __pyx_n_u_mutation __pyx_string_tab[123]
-#define __pyx_n_u_named __pyx_string_tab[124]
-#define __pyx_n_u_non_executable __pyx_string_tab[125]
-#define __pyx_n_u_non_null __pyx_string_tab[126]
-#define __pyx_n_u_null __pyx_string_tab[127]
-#define __pyx_n_u_object __pyx_string_tab[128]
-#define __pyx_n_u_on __pyx_string_tab[129]
-#define __pyx_n_u_op_parse __pyx_string_tab[130]
-#define __pyx_n_u_operations __pyx_string_tab[131]
-#define __pyx_n_u_parse_operation_document __pyx_string_tab[132]
-#define __pyx_n_u_parser __pyx_string_tab[133]
-#define __pyx_n_u_plait_planner __pyx_string_tab[134]
-#define __pyx_n_u_plait_planner__op_parse __pyx_string_tab[135]
-#define __pyx_n_u_plait_planner_op_ast __pyx_string_tab[136]
-#define __pyx_n_u_plait_planner_op_parse __pyx_string_tab[137]
-#define __pyx_n_u_pop __pyx_string_tab[138]
-#define __pyx_n_u_query __pyx_string_tab[139]
-#define __pyx_n_u_reference_2 __pyx_string_tab[140]
-#define __pyx_n_u_scalar __pyx_string_tab[141]
-#define __pyx_n_u_schema __pyx_string_tab[142]
-#define __pyx_n_u_self __pyx_string_tab[143]
-#define __pyx_n_u_setdefault __pyx_string_tab[144]
-#define __pyx_n_u_source __pyx_string_tab[145]
-#define __pyx_n_u_string __pyx_string_tab[146]
-#define __pyx_n_u_strip __pyx_string_tab[147]
-#define __pyx_n_u_subscription __pyx_string_tab[148]
-#define __pyx_n_u_text __pyx_string_tab[149]
-#define __pyx_n_u_true __pyx_string_tab[150]
-#define __pyx_n_u_type __pyx_string_tab[151]
-#define __pyx_n_u_union __pyx_string_tab[152]
-#define __pyx_n_u_values __pyx_string_tab[153]
-#define __pyx_n_u_variable __pyx_string_tab[154]
-#define __pyx_kp_b_iso88591_Q __pyx_string_tab[155]
-#define __pyx_kp_b_iso88591_s_6_1_31Cq_a_a_Cq_a_q_1_IQ_vQ_a __pyx_string_tab[156]
+#define __pyx_n_u_dataclass_params __pyx_string_tab[86]
+#define __pyx_n_u_dict __pyx_string_tab[87]
+#define __pyx_n_u_func __pyx_string_tab[88]
+#define __pyx_n_u_getstate __pyx_string_tab[89]
+#define __pyx_n_u_main __pyx_string_tab[90]
+#define __pyx_n_u_module __pyx_string_tab[91]
+#define __pyx_n_u_mro __pyx_string_tab[92]
+#define __pyx_n_u_name_2 __pyx_string_tab[93]
+#define __pyx_n_u_new __pyx_string_tab[94]
+#define __pyx_n_u_post_init __pyx_string_tab[95]
+#define __pyx_n_u_pyx_state __pyx_string_tab[96]
+#define __pyx_n_u_pyx_vtable __pyx_string_tab[97]
+#define __pyx_n_u_qualname __pyx_string_tab[98]
+#define __pyx_n_u_reduce __pyx_string_tab[99]
+#define __pyx_n_u_reduce_cython __pyx_string_tab[100]
+#define __pyx_n_u_reduce_ex __pyx_string_tab[101]
+#define __pyx_n_u_set_name __pyx_string_tab[102]
+#define __pyx_n_u_setstate __pyx_string_tab[103]
+#define __pyx_n_u_setstate_cython __pyx_string_tab[104]
+#define __pyx_n_u_slots __pyx_string_tab[105]
+#define __pyx_n_u_test __pyx_string_tab[106]
+#define __pyx_n_u_find_layouts_locals_genexpr __pyx_string_tab[107]
+#define __pyx_n_u_is_coroutine __pyx_string_tab[108]
+#define __pyx_n_u_reference __pyx_string_tab[109]
+#define __pyx_n_u_set_fast_construction __pyx_string_tab[110]
+#define __pyx_n_u_alias __pyx_string_tab[111]
+#define __pyx_n_u_arguments __pyx_string_tab[112]
+#define __pyx_n_u_asyncio_coroutines __pyx_string_tab[113]
+#define __pyx_n_u_boolean __pyx_string_tab[114]
+#define __pyx_n_u_cline_in_traceback __pyx_string_tab[115]
+#define __pyx_n_u_close __pyx_string_tab[116]
+#define __pyx_n_u_dataclasses __pyx_string_tab[117]
+#define __pyx_n_u_default __pyx_string_tab[118]
+#define __pyx_n_u_directive __pyx_string_tab[119]
+#define __pyx_n_u_directives __pyx_string_tab[120]
+#define __pyx_n_u_enabled __pyx_string_tab[121]
+#define __pyx_n_u_enum __pyx_string_tab[122]
+#define __pyx_n_u_extend __pyx_string_tab[123]
+#define __pyx_n_u_f __pyx_string_tab[124]
+#define __pyx_n_u_false __pyx_string_tab[125]
+#define __pyx_n_u_fast_construction __pyx_string_tab[126]
+#define __pyx_n_u_fields __pyx_string_tab[127]
+#define __pyx_n_u_float __pyx_string_tab[128]
+#define __pyx_n_u_fragment __pyx_string_tab[129]
+#define __pyx_n_u_fragments __pyx_string_tab[130]
+#define __pyx_n_u_frozen __pyx_string_tab[131]
+#define __pyx_n_u_gc_was_enabled __pyx_string_tab[132]
+#define __pyx_n_u_genexpr __pyx_string_tab[133]
+#define __pyx_n_u_get __pyx_string_tab[134]
+#define __pyx_n_u_init __pyx_string_tab[135]
+#define __pyx_n_u_input __pyx_string_tab[136]
+#define __pyx_n_u_int __pyx_string_tab[137]
+#define __pyx_n_u_interface __pyx_string_tab[138]
+#define __pyx_n_u_is_dataclass __pyx_string_tab[139]
+#define __pyx_n_u_items __pyx_string_tab[140]
+#define __pyx_n_u_json __pyx_string_tab[141]
+#define __pyx_n_u_kind __pyx_string_tab[142]
+#define __pyx_n_u_list __pyx_string_tab[143]
+#define __pyx_n_u_loads __pyx_string_tab[144]
+#define __pyx_n_u_lstrip __pyx_string_tab[145]
+#define __pyx_n_u_max_chars __pyx_string_tab[146]
+#define __pyx_n_u_max_tokens __pyx_string_tab[147]
+#define __pyx_n_u_mutation __pyx_string_tab[148]
+#define __pyx_n_u_name __pyx_string_tab[149]
+#define __pyx_n_u_named __pyx_string_tab[150]
+#define __pyx_n_u_next __pyx_string_tab[151]
+#define __pyx_n_u_non_executable __pyx_string_tab[152]
+#define __pyx_n_u_non_null __pyx_string_tab[153]
+#define __pyx_n_u_null __pyx_string_tab[154]
+#define __pyx_n_u_object __pyx_string_tab[155]
+#define __pyx_n_u_of __pyx_string_tab[156]
+#define __pyx_n_u_on __pyx_string_tab[157]
+#define __pyx_n_u_op_parse __pyx_string_tab[158]
+#define __pyx_n_u_operations __pyx_string_tab[159]
+#define __pyx_n_u_parse_operation_document __pyx_string_tab[160]
+#define __pyx_n_u_parser __pyx_string_tab[161]
+#define __pyx_n_u_plait_planner __pyx_string_tab[162]
+#define __pyx_n_u_plait_planner__op_parse __pyx_string_tab[163]
+#define __pyx_n_u_plait_planner_op_ast __pyx_string_tab[164]
+#define __pyx_n_u_plait_planner_op_parse __pyx_string_tab[165]
+#define __pyx_n_u_pop __pyx_string_tab[166]
+#define __pyx_n_u_query __pyx_string_tab[167]
+#define __pyx_n_u_reference_2 __pyx_string_tab[168]
+#define __pyx_n_u_scalar __pyx_string_tab[169]
+#define __pyx_n_u_schema __pyx_string_tab[170]
+#define __pyx_n_u_selections __pyx_string_tab[171]
+#define __pyx_n_u_self __pyx_string_tab[172]
+#define __pyx_n_u_send __pyx_string_tab[173]
+#define __pyx_n_u_setdefault __pyx_string_tab[174]
+#define __pyx_n_u_source __pyx_string_tab[175]
+#define __pyx_n_u_start __pyx_string_tab[176]
+#define __pyx_n_u_string __pyx_string_tab[177]
+#define __pyx_n_u_strip __pyx_string_tab[178]
+#define __pyx_n_u_subscription __pyx_string_tab[179]
+#define __pyx_n_u_text __pyx_string_tab[180]
+#define __pyx_n_u_throw __pyx_string_tab[181]
+#define __pyx_n_u_true __pyx_string_tab[182]
+#define __pyx_n_u_type __pyx_string_tab[183]
+#define __pyx_n_u_type_condition __pyx_string_tab[184]
+#define __pyx_n_u_type_start __pyx_string_tab[185]
+#define __pyx_n_u_union __pyx_string_tab[186]
+#define __pyx_n_u_value __pyx_string_tab[187]
+#define __pyx_n_u_values __pyx_string_tab[188]
+#define __pyx_n_u_variable __pyx_string_tab[189]
+#define __pyx_n_u_variables __pyx_string_tab[190]
+#define __pyx_kp_b_iso88591_Q __pyx_string_tab[191]
+#define __pyx_kp_b_iso88591_HD_1 __pyx_string_tab[192]
+#define __pyx_kp_b_iso88591_1_2 __pyx_string_tab[193]
+#define __pyx_kp_b_iso88591_s_6_1_31Cq_a_a_Cq_a_q_1_IQ_vQ_l __pyx_string_tab[194]
+#define __pyx_kp_b_iso88591_1 __pyx_string_tab[195]
 #define __pyx_int_0 __pyx_number_tab[0]
 /* #### Code section: module_state_clear ### */
 #if CYTHON_USE_MODULE_STATE
@@ -3185,14 +3625,18 @@ static CYTHON_SMALL_CODE int __pyx_m_clear(PyObject *m) {
   #endif
   Py_CLEAR(clear_module_state->__pyx_ptype_5plait_7planner_9_op_parse__Parser);
   Py_CLEAR(clear_module_state->__pyx_type_5plait_7planner_9_op_parse__Parser);
+  Py_CLEAR(clear_module_state->__pyx_ptype_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts);
+  Py_CLEAR(clear_module_state->__pyx_type_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts);
+  Py_CLEAR(clear_module_state->__pyx_ptype_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr);
+  Py_CLEAR(clear_module_state->__pyx_type_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr);
   Py_CLEAR(clear_module_state->__pyx_umethod_PyDict_Type_items.method);
   Py_CLEAR(clear_module_state->__pyx_umethod_PyDict_Type_pop.method);
   Py_CLEAR(clear_module_state->__pyx_umethod_PyDict_Type_values.method);
   Py_CLEAR(clear_module_state->__pyx_umethod_PyList_Type_pop.method);
   Py_CLEAR(clear_module_state->__pyx_umethod_PyUnicode_Type__lstrip.method);
-  for (int i=0; i<1; ++i) { Py_CLEAR(clear_module_state->__pyx_tuple[i]); }
-  for (int i=0; i<3; ++i) { Py_CLEAR(clear_module_state->__pyx_codeobj_tab[i]); }
-  for (int i=0; i<157; ++i) { Py_CLEAR(clear_module_state->__pyx_string_tab[i]); }
+  for (int i=0; i<11; ++i) { Py_CLEAR(clear_module_state->__pyx_tuple[i]); }
+  for (int i=0; i<6; ++i) { Py_CLEAR(clear_module_state->__pyx_codeobj_tab[i]); }
+  for (int i=0; i<196; ++i) { Py_CLEAR(clear_module_state->__pyx_string_tab[i]); }
   for (int i=0; i<1; ++i) { Py_CLEAR(clear_module_state->__pyx_number_tab[i]); }
 /* #### Code section: module_state_clear_contents ### */
 /* CommonTypesMetaclass.module_state_clear */
@@ -3200,6 +3644,9 @@ Py_CLEAR(clear_module_state->__pyx_CommonTypesMetaclassType);
 
 /* CythonFunctionPerModule.module_state_clear */
 Py_CLEAR(clear_module_state->__pyx_CyFunctionType);
+
+/* Generator.module_state_clear */
+Py_CLEAR(clear_module_state->__pyx_GeneratorType);
 
 /* #### Code section: module_state_clear_end ### */
 return 0;
@@ -3218,14 +3665,18 @@ static CYTHON_SMALL_CODE int __pyx_m_traverse(PyObject *m, visitproc visit, void
   __Pyx_VISIT_CONST(traverse_module_state->__pyx_empty_unicode);
   Py_VISIT(traverse_module_state->__pyx_ptype_5plait_7planner_9_op_parse__Parser);
   Py_VISIT(traverse_module_state->__pyx_type_5plait_7planner_9_op_parse__Parser);
+  Py_VISIT(traverse_module_state->__pyx_ptype_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts);
+  Py_VISIT(traverse_module_state->__pyx_type_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts);
+  Py_VISIT(traverse_module_state->__pyx_ptype_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr);
+  Py_VISIT(traverse_module_state->__pyx_type_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr);
   Py_VISIT(traverse_module_state->__pyx_umethod_PyDict_Type_items.method);
   Py_VISIT(traverse_module_state->__pyx_umethod_PyDict_Type_pop.method);
   Py_VISIT(traverse_module_state->__pyx_umethod_PyDict_Type_values.method);
   Py_VISIT(traverse_module_state->__pyx_umethod_PyList_Type_pop.method);
   Py_VISIT(traverse_module_state->__pyx_umethod_PyUnicode_Type__lstrip.method);
-  for (int i=0; i<1; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_tuple[i]); }
-  for (int i=0; i<3; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_codeobj_tab[i]); }
-  for (int i=0; i<157; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_string_tab[i]); }
+  for (int i=0; i<11; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_tuple[i]); }
+  for (int i=0; i<6; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_codeobj_tab[i]); }
+  for (int i=0; i<196; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_string_tab[i]); }
   for (int i=0; i<1; ++i) { __Pyx_VISIT_CONST(traverse_module_state->__pyx_number_tab[i]); }
 /* #### Code section: module_state_traverse_contents ### */
 /* CommonTypesMetaclass.module_state_traverse */
@@ -3234,13 +3685,1836 @@ Py_VISIT(traverse_module_state->__pyx_CommonTypesMetaclassType);
 /* CythonFunctionPerModule.module_state_traverse */
 Py_VISIT(traverse_module_state->__pyx_CyFunctionType);
 
+/* Generator.module_state_traverse */
+Py_VISIT(traverse_module_state->__pyx_GeneratorType);
+
 /* #### Code section: module_state_traverse_end ### */
 return 0;
 }
 #endif
 /* #### Code section: module_code ### */
+static PyObject *__pyx_gb_5plait_7planner_9_op_parse_13_find_layouts_2generator(__pyx_CoroutineObject *__pyx_generator, CYTHON_UNUSED PyThreadState *__pyx_tstate, PyObject *__pyx_sent_value); /* proto */
 
-/* "planner/_op_parse.pyx":73
+/* "planner/_op_parse.pyx":143
+ *                 "__dict__" in dir(cls) or \
+ *                 tuple([f.name for f in dataclasses.fields(cls)]) != names or \
+ *                 any(f.name not in cls.__slots__ for f in dataclasses.fields(cls)) or \             # <<<<<<<<<<<<<<
+ *                 len(cls.__slots__) != len(names) or cls.__dataclass_params__.frozen or \
+ *                 not cls.__dataclass_params__.init or len(cls.__mro__) != 2:
+*/
+
+static PyObject *__pyx_pf_5plait_7planner_9_op_parse_13_find_layouts_genexpr(PyObject *__pyx_self, PyObject *__pyx_genexpr_arg_0) {
+  struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr *__pyx_cur_scope;
+  PyObject *__pyx_r = NULL;
+  __Pyx_RefNannyDeclarations
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  __Pyx_RefNannySetupContext("genexpr", 0);
+  __pyx_cur_scope = (struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr *)__pyx_tp_new_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr(__pyx_mstate_global->__pyx_ptype_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr, __pyx_mstate_global->__pyx_empty_tuple, NULL);
+  if (unlikely(!__pyx_cur_scope)) {
+    __pyx_cur_scope = ((struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr *)Py_None);
+    __Pyx_INCREF(Py_None);
+    __PYX_ERR(0, 143, __pyx_L1_error)
+  } else {
+    __Pyx_GOTREF((PyObject *)__pyx_cur_scope);
+  }
+  __pyx_cur_scope->__pyx_outer_scope = (struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts *) __pyx_self;
+  __Pyx_INCREF((PyObject *)__pyx_cur_scope->__pyx_outer_scope);
+  __Pyx_GIVEREF((PyObject *)__pyx_cur_scope->__pyx_outer_scope);
+  __pyx_cur_scope->__pyx_genexpr_arg_0 = __pyx_genexpr_arg_0;
+  __Pyx_INCREF(__pyx_cur_scope->__pyx_genexpr_arg_0);
+  __Pyx_GIVEREF(__pyx_cur_scope->__pyx_genexpr_arg_0);
+  {
+    __pyx_CoroutineObject *gen = __Pyx_Generator_New((__pyx_coroutine_body_t) __pyx_gb_5plait_7planner_9_op_parse_13_find_layouts_2generator, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[0]), (PyObject *) __pyx_cur_scope, __pyx_mstate_global->__pyx_n_u_genexpr, __pyx_mstate_global->__pyx_n_u_find_layouts_locals_genexpr, __pyx_mstate_global->__pyx_n_u_plait_planner__op_parse); if (unlikely(!gen)) __PYX_ERR(0, 143, __pyx_L1_error)
+    __Pyx_DECREF(__pyx_cur_scope);
+    __Pyx_RefNannyFinishContext();
+    return (PyObject *) gen;
+  }
+
+  /* function exit code */
+  __pyx_L1_error:;
+  __Pyx_AddTraceback("plait.planner._op_parse._find_layouts.genexpr", __pyx_clineno, __pyx_lineno, __pyx_filename);
+  __pyx_r = NULL;
+  __Pyx_DECREF((PyObject *)__pyx_cur_scope);
+  __Pyx_XGIVEREF(__pyx_r);
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+static PyObject *__pyx_gb_5plait_7planner_9_op_parse_13_find_layouts_2generator(__pyx_CoroutineObject *__pyx_generator, CYTHON_UNUSED PyThreadState *__pyx_tstate, PyObject *__pyx_sent_value) /* generator body */
+{
+  struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr *__pyx_cur_scope = ((struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr *)__pyx_generator->closure);
+  PyObject *__pyx_r = NULL;
+  PyObject *__pyx_t_1 = NULL;
+  Py_ssize_t __pyx_t_2;
+  PyObject *(*__pyx_t_3)(PyObject *);
+  PyObject *__pyx_t_4 = NULL;
+  PyObject *__pyx_t_5 = NULL;
+  int __pyx_t_6;
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  __Pyx_RefNannyDeclarations
+  __Pyx_RefNannySetupContext("genexpr", 0);
+  switch (__pyx_generator->resume_label) {
+    case 0: goto __pyx_L3_first_run;
+    default: /* CPython raises the right error here */
+    __Pyx_RefNannyFinishContext();
+    return NULL;
+  }
+  __pyx_L3_first_run:;
+  if (unlikely(!__pyx_sent_value)) __PYX_ERR(0, 143, __pyx_L1_error)
+  if (unlikely(!__pyx_cur_scope->__pyx_genexpr_arg_0)) { __Pyx_RaiseUnboundLocalError(".0"); __PYX_ERR(0, 143, __pyx_L1_error) }
+  if (likely(PyList_CheckExact(__pyx_cur_scope->__pyx_genexpr_arg_0)) || PyTuple_CheckExact(__pyx_cur_scope->__pyx_genexpr_arg_0)) {
+    __pyx_t_1 = __pyx_cur_scope->__pyx_genexpr_arg_0; __Pyx_INCREF(__pyx_t_1);
+    __pyx_t_2 = 0;
+    __pyx_t_3 = NULL;
+  } else {
+    __pyx_t_2 = -1; __pyx_t_1 = PyObject_GetIter(__pyx_cur_scope->__pyx_genexpr_arg_0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 143, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_1);
+    __pyx_t_3 = (CYTHON_COMPILING_IN_LIMITED_API) ? PyIter_Next : __Pyx_PyObject_GetIterNextFunc(__pyx_t_1); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 143, __pyx_L1_error)
+  }
+  for (;;) {
+    if (likely(!__pyx_t_3)) {
+      if (likely(PyList_CheckExact(__pyx_t_1))) {
+        {
+          Py_ssize_t __pyx_temp = __Pyx_PyList_GET_SIZE(__pyx_t_1);
+          #if !CYTHON_ASSUME_SAFE_SIZE
+          if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 143, __pyx_L1_error)
+          #endif
+          if (__pyx_t_2 >= __pyx_temp) break;
+        }
+        __pyx_t_4 = __Pyx_PyList_GET_ITEM_REF(__pyx_t_1, __pyx_t_2, __Pyx_ReferenceSharing_OwnStrongReference);
+        ++__pyx_t_2;
+      } else {
+        {
+          Py_ssize_t __pyx_temp = __Pyx_PyTuple_GET_SIZE(__pyx_t_1);
+          #if !CYTHON_ASSUME_SAFE_SIZE
+          if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 143, __pyx_L1_error)
+          #endif
+          if (__pyx_t_2 >= __pyx_temp) break;
+        }
+        #if CYTHON_ASSUME_SAFE_MACROS && !CYTHON_AVOID_BORROWED_REFS
+        __pyx_t_4 = __Pyx_NewRef(PyTuple_GET_ITEM(__pyx_t_1, __pyx_t_2));
+        #else
+        __pyx_t_4 = __Pyx_PySequence_ITEM(__pyx_t_1, __pyx_t_2);
+        #endif
+        ++__pyx_t_2;
+      }
+      if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 143, __pyx_L1_error)
+    } else {
+      __pyx_t_4 = __pyx_t_3(__pyx_t_1);
+      if (unlikely(!__pyx_t_4)) {
+        PyObject* exc_type = PyErr_Occurred();
+        if (exc_type) {
+          if (unlikely(!__Pyx_PyErr_GivenExceptionMatches(exc_type, PyExc_StopIteration))) __PYX_ERR(0, 143, __pyx_L1_error)
+          PyErr_Clear();
+        }
+        break;
+      }
+    }
+    __Pyx_GOTREF(__pyx_t_4);
+    __Pyx_XGOTREF(__pyx_cur_scope->__pyx_v_f);
+    __Pyx_XDECREF_SET(__pyx_cur_scope->__pyx_v_f, __pyx_t_4);
+    __Pyx_GIVEREF(__pyx_t_4);
+    __pyx_t_4 = 0;
+    __pyx_t_4 = __Pyx_PyObject_GetAttrStr(__pyx_cur_scope->__pyx_v_f, __pyx_mstate_global->__pyx_n_u_name); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 143, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_4);
+    if (unlikely(!__pyx_cur_scope->__pyx_outer_scope->__pyx_v_cls)) { __Pyx_RaiseClosureNameError("cls"); __PYX_ERR(0, 143, __pyx_L1_error) }
+    __pyx_t_5 = __Pyx_PyObject_GetAttrStr(__pyx_cur_scope->__pyx_outer_scope->__pyx_v_cls, __pyx_mstate_global->__pyx_n_u_slots); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 143, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_5);
+    __pyx_t_6 = (__Pyx_PySequence_ContainsTF(__pyx_t_4, __pyx_t_5, Py_NE)); if (unlikely((__pyx_t_6 < 0))) __PYX_ERR(0, 143, __pyx_L1_error)
+    __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
+    __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
+    if (__pyx_t_6) {
+
+      {
+        PyObject *__pyx_temp;
+        {
+          __pyx_temp = __pyx_r;
+          __Pyx_INCREF(Py_True);
+          __pyx_r = Py_True;
+        }
+        __Pyx_XDECREF(__pyx_temp);
+      }
+      __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
+      goto __pyx_L0;
+    }
+  }
+  __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
+  /*else*/ {
+    {
+      PyObject *__pyx_temp;
+      {
+        __pyx_temp = __pyx_r;
+        __Pyx_INCREF(Py_False);
+        __pyx_r = Py_False;
+      }
+      __Pyx_XDECREF(__pyx_temp);
+    }
+    goto __pyx_L0;
+  }
+  CYTHON_MAYBE_UNUSED_VAR(__pyx_cur_scope);
+
+  /* function exit code */
+  goto __pyx_L0;
+  __pyx_L1_error:;
+  __Pyx_XDECREF(__pyx_t_1);
+  __Pyx_XDECREF(__pyx_t_4);
+  __Pyx_XDECREF(__pyx_t_5);
+  if (__Pyx_PyErr_Occurred()) {
+    __Pyx_Generator_Replace_StopIteration(0);
+    __Pyx_AddTraceback("genexpr", __pyx_clineno, __pyx_lineno, __pyx_filename);
+  }
+  __pyx_L0:;
+  __Pyx_XGIVEREF(__pyx_r);
+  #if !CYTHON_USE_EXC_INFO_STACK
+  __Pyx_Coroutine_ResetAndClearException(__pyx_generator);
+  #endif
+  __pyx_generator->resume_label = -1;
+  __Pyx_Coroutine_clear((PyObject*)__pyx_generator);
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+/* "planner/_op_parse.pyx":134
+ * 
+ * 
+ * cdef bint _find_layouts() except -1:             # <<<<<<<<<<<<<<
+ *     """Fill _OFFSETS; False if any node class is not a plain slotted dataclass as expected."""
+ *     cdef Py_ssize_t n, k, offset
+*/
+
+static int __pyx_f_5plait_7planner_9_op_parse__find_layouts(void) {
+  struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts *__pyx_cur_scope;
+  Py_ssize_t __pyx_v_n;
+  Py_ssize_t __pyx_v_k;
+  Py_ssize_t __pyx_v_offset;
+  PyObject *__pyx_v_names = NULL;
+  PyObject *__pyx_7genexpr__pyx_v_f = NULL;
+  PyObject *__pyx_gb_5plait_7planner_9_op_parse_13_find_layouts_2generator = 0;
+  int __pyx_r;
+  __Pyx_RefNannyDeclarations
+  int __pyx_t_1;
+  int __pyx_t_2;
+  Py_ssize_t __pyx_t_3;
+  PyObject *__pyx_t_4 = NULL;
+  PyObject *__pyx_t_5 = NULL;
+  PyObject *__pyx_t_6 = NULL;
+  PyObject *__pyx_t_7 = NULL;
+  PyObject *(*__pyx_t_8)(PyObject *);
+  int __pyx_t_9;
+  int __pyx_t_10;
+  size_t __pyx_t_11;
+  int __pyx_t_12;
+  PyObject *__pyx_t_13 = NULL;
+  Py_ssize_t __pyx_t_14;
+  PyObject *(*__pyx_t_15)(PyObject *);
+  Py_ssize_t __pyx_t_16;
+  Py_ssize_t __pyx_t_17;
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  __Pyx_RefNannySetupContext("_find_layouts", 0);
+  __pyx_cur_scope = (struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts *)__pyx_tp_new_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts(__pyx_mstate_global->__pyx_ptype_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts, __pyx_mstate_global->__pyx_empty_tuple, NULL);
+  if (unlikely(!__pyx_cur_scope)) {
+    __pyx_cur_scope = ((struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts *)Py_None);
+    __Pyx_INCREF(Py_None);
+    __PYX_ERR(0, 134, __pyx_L1_error)
+  } else {
+    __Pyx_GOTREF((PyObject *)__pyx_cur_scope);
+  }
+
+  /* "planner/_op_parse.pyx":137
+ *     """Fill _OFFSETS; False if any node class is not a plain slotted dataclass as expected."""
+ *     cdef Py_ssize_t n, k, offset
+ *     for n in range(N_COUNT):             # <<<<<<<<<<<<<<
+ *         cls, names = _NODES[n]
+ *         if type(cls) is not type or cls.__new__ is not object.__new__ or \
+*/
+
+  __pyx_t_1 = __pyx_e_5plait_7planner_9_op_parse_N_COUNT;
+  __pyx_t_2 = __pyx_t_1;
+
+  for (__pyx_t_3 = 0; __pyx_t_3 < __pyx_t_2; __pyx_t_3+=1) {
+    __pyx_v_n = __pyx_t_3;
+
+    /* "planner/_op_parse.pyx":138
+ *     cdef Py_ssize_t n, k, offset
+ *     for n in range(N_COUNT):
+ *         cls, names = _NODES[n]             # <<<<<<<<<<<<<<
+ *         if type(cls) is not type or cls.__new__ is not object.__new__ or \
+ *                 not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__") or \
+*/
+    if (unlikely(__pyx_v_5plait_7planner_9_op_parse__NODES == Py_None)) {
+      PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
+      __PYX_ERR(0, 138, __pyx_L1_error)
+    }
+    __pyx_t_4 = __Pyx_PyTuple_GET_ITEM(__pyx_v_5plait_7planner_9_op_parse__NODES, __pyx_v_n);
+    __Pyx_INCREF(__pyx_t_4);
+    if ((likely(PyTuple_CheckExact(__pyx_t_4))) || (PyList_CheckExact(__pyx_t_4))) {
+      PyObject* sequence = __pyx_t_4;
+      Py_ssize_t size = __Pyx_PySequence_SIZE(sequence);
+      if (unlikely(size != 2)) {
+        if (size > 2) __Pyx_RaiseTooManyValuesError(2);
+        else if (size >= 0) __Pyx_RaiseNeedMoreValuesError(size);
+        __PYX_ERR(0, 138, __pyx_L1_error)
+      }
+      #if CYTHON_ASSUME_SAFE_MACROS && !CYTHON_AVOID_BORROWED_REFS
+      if (likely(PyTuple_CheckExact(sequence))) {
+        __pyx_t_5 = PyTuple_GET_ITEM(sequence, 0);
+        __Pyx_INCREF(__pyx_t_5);
+        __pyx_t_6 = PyTuple_GET_ITEM(sequence, 1);
+        __Pyx_INCREF(__pyx_t_6);
+      } else {
+        __pyx_t_5 = __Pyx_PyList_GET_ITEM_REF(sequence, 0, __Pyx_ReferenceSharing_SharedReference);
+        if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 138, __pyx_L1_error)
+        __Pyx_XGOTREF(__pyx_t_5);
+        __pyx_t_6 = __Pyx_PyList_GET_ITEM_REF(sequence, 1, __Pyx_ReferenceSharing_SharedReference);
+        if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 138, __pyx_L1_error)
+        __Pyx_XGOTREF(__pyx_t_6);
+      }
+      #else
+      __pyx_t_5 = __Pyx_PySequence_ITEM(sequence, 0); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 138, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_5);
+      __pyx_t_6 = __Pyx_PySequence_ITEM(sequence, 1); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 138, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_6);
+      #endif
+      __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
+    } else {
+      Py_ssize_t index = -1;
+      __pyx_t_7 = PyObject_GetIter(__pyx_t_4); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 138, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_7);
+      __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
+      __pyx_t_8 = (CYTHON_COMPILING_IN_LIMITED_API) ? PyIter_Next : __Pyx_PyObject_GetIterNextFunc(__pyx_t_7);
+      index = 0; __pyx_t_5 = __pyx_t_8(__pyx_t_7); if (unlikely(!__pyx_t_5)) goto __pyx_L5_unpacking_failed;
+      __Pyx_GOTREF(__pyx_t_5);
+      index = 1; __pyx_t_6 = __pyx_t_8(__pyx_t_7); if (unlikely(!__pyx_t_6)) goto __pyx_L5_unpacking_failed;
+      __Pyx_GOTREF(__pyx_t_6);
+      if (__Pyx_IternextUnpackEndCheck(__pyx_t_8(__pyx_t_7), 2) < (0)) __PYX_ERR(0, 138, __pyx_L1_error)
+      __pyx_t_8 = NULL;
+      __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
+      goto __pyx_L6_unpacking_done;
+      __pyx_L5_unpacking_failed:;
+      __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
+      __pyx_t_8 = NULL;
+      if (__Pyx_IterFinish() == 0) __Pyx_RaiseNeedMoreValuesError(index);
+      __PYX_ERR(0, 138, __pyx_L1_error)
+      __pyx_L6_unpacking_done:;
+    }
+    __Pyx_XGOTREF(__pyx_cur_scope->__pyx_v_cls);
+    __Pyx_XDECREF_SET(__pyx_cur_scope->__pyx_v_cls, __pyx_t_5);
+    __Pyx_GIVEREF(__pyx_t_5);
+    __pyx_t_5 = 0;
+    __Pyx_XDECREF_SET(__pyx_v_names, __pyx_t_6);
+    __pyx_t_6 = 0;
+
+    /* "planner/_op_parse.pyx":139
+ *     for n in range(N_COUNT):
+ *         cls, names = _NODES[n]
+ *         if type(cls) is not type or cls.__new__ is not object.__new__ or \             # <<<<<<<<<<<<<<
+ *                 not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__") or \
+ *                 "__dict__" in dir(cls) or \
+*/
+    __pyx_t_10 = (((PyObject *)Py_TYPE(__pyx_cur_scope->__pyx_v_cls)) != ((PyObject *)(&PyType_Type)));
+    if (!__pyx_t_10) {
+
+    } else {
+
+      __pyx_t_9 = __pyx_t_10;
+
+      goto __pyx_L8_bool_binop_done;
+    }
+    __pyx_t_4 = __Pyx_PyObject_GetAttrStr(__pyx_cur_scope->__pyx_v_cls, __pyx_mstate_global->__pyx_n_u_new); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 139, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_4);
+    __pyx_t_6 = __Pyx_PyObject_GetAttrStr(__pyx_builtin_object, __pyx_mstate_global->__pyx_n_u_new); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 139, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_6);
+    __pyx_t_10 = (__pyx_t_4 != __pyx_t_6);
+    __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
+    __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
+    if (!__pyx_t_10) {
+
+    } else {
+
+      __pyx_t_9 = __pyx_t_10;
+
+      goto __pyx_L8_bool_binop_done;
+    }
+
+    /* "planner/_op_parse.pyx":140
+ *         cls, names = _NODES[n]
+ *         if type(cls) is not type or cls.__new__ is not object.__new__ or \
+ *                 not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__") or \             # <<<<<<<<<<<<<<
+ *                 "__dict__" in dir(cls) or \
+ *                 tuple([f.name for f in dataclasses.fields(cls)]) != names or \
+*/
+    __pyx_t_4 = NULL;
+    __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_dataclasses); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 140, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_5);
+    __pyx_t_7 = __Pyx_PyObject_GetAttrStr(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_is_dataclass); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 140, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_7);
+    __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
+    __pyx_t_11 = 1;
+    #if CYTHON_UNPACK_METHODS
+    if (unlikely(PyMethod_Check(__pyx_t_7))) {
+      __pyx_t_4 = PyMethod_GET_SELF(__pyx_t_7);
+      assert(__pyx_t_4);
+      PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_7);
+      __Pyx_INCREF(__pyx_t_4);
+      __Pyx_INCREF(__pyx__function);
+      __Pyx_DECREF_SET(__pyx_t_7, __pyx__function);
+      __pyx_t_11 = 0;
+    }
+    #endif
+    {
+      PyObject *__pyx_callargs[2] = {__pyx_t_4, __pyx_cur_scope->__pyx_v_cls};
+      __pyx_t_6 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_7, __pyx_callargs+__pyx_t_11, (2-__pyx_t_11) | (__pyx_t_11*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
+      __Pyx_XDECREF(__pyx_t_4); __pyx_t_4 = 0;
+      __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
+      if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 140, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_6);
+    }
+    __pyx_t_10 = __Pyx_PyObject_IsTrue(__pyx_t_6); if (unlikely((__pyx_t_10 < 0))) __PYX_ERR(0, 140, __pyx_L1_error)
+    __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
+    __pyx_t_12 = (!__pyx_t_10);
+
+
+    if (!__pyx_t_12) {
+
+    } else {
+
+      __pyx_t_9 = __pyx_t_12;
+
+      goto __pyx_L8_bool_binop_done;
+    }
+    __pyx_t_6 = __pyx_cur_scope->__pyx_v_cls;
+    __Pyx_INCREF(__pyx_t_6);
+    __pyx_t_12 = __Pyx_HasAttr(__pyx_t_6, __pyx_mstate_global->__pyx_n_u_post_init); if (unlikely(__pyx_t_12 == ((int)-1))) __PYX_ERR(0, 140, __pyx_L1_error)
+    __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
+    if (!__pyx_t_12) {
+
+    } else {
+
+      __pyx_t_9 = __pyx_t_12;
+
+      goto __pyx_L8_bool_binop_done;
+    }
+
+    /* "planner/_op_parse.pyx":141
+ *         if type(cls) is not type or cls.__new__ is not object.__new__ or \
+ *                 not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__") or \
+ *                 "__dict__" in dir(cls) or \             # <<<<<<<<<<<<<<
+ *                 tuple([f.name for f in dataclasses.fields(cls)]) != names or \
+ *                 any(f.name not in cls.__slots__ for f in dataclasses.fields(cls)) or \
+*/
+    __pyx_t_6 = __pyx_cur_scope->__pyx_v_cls;
+    __Pyx_INCREF(__pyx_t_6);
+    __pyx_t_7 = PyObject_Dir(__pyx_t_6); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 141, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_7);
+    __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
+    __pyx_t_12 = (__Pyx_PySequence_ContainsTF(__pyx_mstate_global->__pyx_n_u_dict, __pyx_t_7, Py_EQ)); if (unlikely((__pyx_t_12 < 0))) __PYX_ERR(0, 141, __pyx_L1_error)
+    __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
+    if (!__pyx_t_12) {
+
+    } else {
+
+      __pyx_t_9 = __pyx_t_12;
+
+      goto __pyx_L8_bool_binop_done;
+    }
+
+    /* "planner/_op_parse.pyx":142
+ *                 not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__") or \
+ *                 "__dict__" in dir(cls) or \
+ *                 tuple([f.name for f in dataclasses.fields(cls)]) != names or \             # <<<<<<<<<<<<<<
+ *                 any(f.name not in cls.__slots__ for f in dataclasses.fields(cls)) or \
+ *                 len(cls.__slots__) != len(names) or cls.__dataclass_params__.frozen or \
+*/
+    { /* enter inner scope */
+      __pyx_t_7 = PyList_New(0); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 142, __pyx_L17_error)
+      __Pyx_GOTREF(__pyx_t_7);
+      __pyx_t_4 = NULL;
+      __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_dataclasses); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 142, __pyx_L17_error)
+      __Pyx_GOTREF(__pyx_t_5);
+      __pyx_t_13 = __Pyx_PyObject_GetAttrStr(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_fields); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 142, __pyx_L17_error)
+      __Pyx_GOTREF(__pyx_t_13);
+      __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
+      __pyx_t_11 = 1;
+      #if CYTHON_UNPACK_METHODS
+      if (unlikely(PyMethod_Check(__pyx_t_13))) {
+        __pyx_t_4 = PyMethod_GET_SELF(__pyx_t_13);
+        assert(__pyx_t_4);
+        PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_13);
+        __Pyx_INCREF(__pyx_t_4);
+        __Pyx_INCREF(__pyx__function);
+        __Pyx_DECREF_SET(__pyx_t_13, __pyx__function);
+        __pyx_t_11 = 0;
+      }
+      #endif
+      {
+        PyObject *__pyx_callargs[2] = {__pyx_t_4, __pyx_cur_scope->__pyx_v_cls};
+        __pyx_t_6 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_13, __pyx_callargs+__pyx_t_11, (2-__pyx_t_11) | (__pyx_t_11*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
+        __Pyx_XDECREF(__pyx_t_4); __pyx_t_4 = 0;
+        __Pyx_DECREF(__pyx_t_13); __pyx_t_13 = 0;
+        if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 142, __pyx_L17_error)
+        __Pyx_GOTREF(__pyx_t_6);
+      }
+      if (likely(PyList_CheckExact(__pyx_t_6)) || PyTuple_CheckExact(__pyx_t_6)) {
+        __pyx_t_13 = __pyx_t_6; __Pyx_INCREF(__pyx_t_13);
+        __pyx_t_14 = 0;
+        __pyx_t_15 = NULL;
+      } else {
+        __pyx_t_14 = -1; __pyx_t_13 = PyObject_GetIter(__pyx_t_6); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 142, __pyx_L17_error)
+        __Pyx_GOTREF(__pyx_t_13);
+        __pyx_t_15 = (CYTHON_COMPILING_IN_LIMITED_API) ? PyIter_Next : __Pyx_PyObject_GetIterNextFunc(__pyx_t_13); if (unlikely(!__pyx_t_15)) __PYX_ERR(0, 142, __pyx_L17_error)
+      }
+      __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
+      for (;;) {
+        if (likely(!__pyx_t_15)) {
+          if (likely(PyList_CheckExact(__pyx_t_13))) {
+            {
+              Py_ssize_t __pyx_temp = __Pyx_PyList_GET_SIZE(__pyx_t_13);
+              #if !CYTHON_ASSUME_SAFE_SIZE
+              if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 142, __pyx_L17_error)
+              #endif
+              if (__pyx_t_14 >= __pyx_temp) break;
+            }
+            __pyx_t_6 = __Pyx_PyList_GET_ITEM_REF(__pyx_t_13, __pyx_t_14, __Pyx_ReferenceSharing_OwnStrongReference);
+            ++__pyx_t_14;
+          } else {
+            {
+              Py_ssize_t __pyx_temp = __Pyx_PyTuple_GET_SIZE(__pyx_t_13);
+              #if !CYTHON_ASSUME_SAFE_SIZE
+              if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 142, __pyx_L17_error)
+              #endif
+              if (__pyx_t_14 >= __pyx_temp) break;
+            }
+            #if CYTHON_ASSUME_SAFE_MACROS && !CYTHON_AVOID_BORROWED_REFS
+            __pyx_t_6 = __Pyx_NewRef(PyTuple_GET_ITEM(__pyx_t_13, __pyx_t_14));
+            #else
+            __pyx_t_6 = __Pyx_PySequence_ITEM(__pyx_t_13, __pyx_t_14);
+            #endif
+            ++__pyx_t_14;
+          }
+          if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 142, __pyx_L17_error)
+        } else {
+          __pyx_t_6 = __pyx_t_15(__pyx_t_13);
+          if (unlikely(!__pyx_t_6)) {
+            PyObject* exc_type = PyErr_Occurred();
+            if (exc_type) {
+              if (unlikely(!__Pyx_PyErr_GivenExceptionMatches(exc_type, PyExc_StopIteration))) __PYX_ERR(0, 142, __pyx_L17_error)
+              PyErr_Clear();
+            }
+            break;
+          }
+        }
+        __Pyx_GOTREF(__pyx_t_6);
+        __Pyx_XDECREF_SET(__pyx_7genexpr__pyx_v_f, __pyx_t_6);
+        __pyx_t_6 = 0;
+        __pyx_t_6 = __Pyx_PyObject_GetAttrStr(__pyx_7genexpr__pyx_v_f, __pyx_mstate_global->__pyx_n_u_name); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 142, __pyx_L17_error)
+        __Pyx_GOTREF(__pyx_t_6);
+        __Pyx_GIVEREF(__pyx_t_6);
+        if (unlikely(__Pyx_ListComp_AppendAndDecref(__pyx_t_7, __pyx_t_6))) __PYX_ERR(0, 142, __pyx_L17_error)
+        __pyx_t_6 = 0;
+      }
+      __Pyx_DECREF(__pyx_t_13); __pyx_t_13 = 0;
+      __Pyx_XDECREF(__pyx_7genexpr__pyx_v_f); __pyx_7genexpr__pyx_v_f = 0;
+      goto __pyx_L21_exit_scope;
+      __pyx_L17_error:;
+      __Pyx_XDECREF(__pyx_7genexpr__pyx_v_f); __pyx_7genexpr__pyx_v_f = 0;
+      goto __pyx_L1_error;
+      __pyx_L21_exit_scope:;
+    } /* exit inner scope */
+    __pyx_t_13 = PyList_AsTuple(((PyObject*)__pyx_t_7)); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 142, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_13);
+    __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
+    __pyx_t_12 = __Pyx_PyObject_RichCompareBool(__pyx_t_13, __pyx_v_names, Py_NE); if (unlikely((__pyx_t_12 < 0))) __PYX_ERR(0, 142, __pyx_L1_error)
+    __Pyx_DECREF(__pyx_t_13); __pyx_t_13 = 0;
+    if (!__pyx_t_12) {
+
+    } else {
+
+      __pyx_t_9 = __pyx_t_12;
+
+      goto __pyx_L8_bool_binop_done;
+    }
+
+    /* "planner/_op_parse.pyx":143
+ *                 "__dict__" in dir(cls) or \
+ *                 tuple([f.name for f in dataclasses.fields(cls)]) != names or \
+ *                 any(f.name not in cls.__slots__ for f in dataclasses.fields(cls)) or \             # <<<<<<<<<<<<<<
+ *                 len(cls.__slots__) != len(names) or cls.__dataclass_params__.frozen or \
+ *                 not cls.__dataclass_params__.init or len(cls.__mro__) != 2:
+*/
+    __pyx_t_7 = NULL;
+    __Pyx_GetModuleGlobalName(__pyx_t_6, __pyx_mstate_global->__pyx_n_u_dataclasses); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 143, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_6);
+    __pyx_t_4 = __Pyx_PyObject_GetAttrStr(__pyx_t_6, __pyx_mstate_global->__pyx_n_u_fields); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 143, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_4);
+    __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
+    __pyx_t_11 = 1;
+    #if CYTHON_UNPACK_METHODS
+    if (unlikely(PyMethod_Check(__pyx_t_4))) {
+      __pyx_t_7 = PyMethod_GET_SELF(__pyx_t_4);
+      assert(__pyx_t_7);
+      PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_4);
+      __Pyx_INCREF(__pyx_t_7);
+      __Pyx_INCREF(__pyx__function);
+      __Pyx_DECREF_SET(__pyx_t_4, __pyx__function);
+      __pyx_t_11 = 0;
+    }
+    #endif
+    {
+      PyObject *__pyx_callargs[2] = {__pyx_t_7, __pyx_cur_scope->__pyx_v_cls};
+      __pyx_t_13 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_4, __pyx_callargs+__pyx_t_11, (2-__pyx_t_11) | (__pyx_t_11*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
+      __Pyx_XDECREF(__pyx_t_7); __pyx_t_7 = 0;
+      __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
+      if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 143, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_13);
+    }
+    __pyx_t_4 = __pyx_pf_5plait_7planner_9_op_parse_13_find_layouts_genexpr(((PyObject*)__pyx_cur_scope), __pyx_t_13); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 143, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_4);
+    __Pyx_DECREF(__pyx_t_13); __pyx_t_13 = 0;
+    __pyx_t_13 = __Pyx_Generator_GetInlinedResult(__pyx_t_4); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 143, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_13);
+    __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
+    __pyx_t_12 = __Pyx_PyObject_IsTrue(__pyx_t_13); if (unlikely((__pyx_t_12 < 0))) __PYX_ERR(0, 143, __pyx_L1_error)
+    __Pyx_DECREF(__pyx_t_13); __pyx_t_13 = 0;
+    if (!__pyx_t_12) {
+
+    } else {
+
+      __pyx_t_9 = __pyx_t_12;
+
+      goto __pyx_L8_bool_binop_done;
+    }
+
+    /* "planner/_op_parse.pyx":144
+ *                 tuple([f.name for f in dataclasses.fields(cls)]) != names or \
+ *                 any(f.name not in cls.__slots__ for f in dataclasses.fields(cls)) or \
+ *                 len(cls.__slots__) != len(names) or cls.__dataclass_params__.frozen or \             # <<<<<<<<<<<<<<
+ *                 not cls.__dataclass_params__.init or len(cls.__mro__) != 2:
+ *             return False
+*/
+    __pyx_t_13 = __Pyx_PyObject_GetAttrStr(__pyx_cur_scope->__pyx_v_cls, __pyx_mstate_global->__pyx_n_u_slots); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 144, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_13);
+    __pyx_t_14 = PyObject_Length(__pyx_t_13); if (unlikely(__pyx_t_14 == ((Py_ssize_t)-1))) __PYX_ERR(0, 144, __pyx_L1_error)
+    __Pyx_DECREF(__pyx_t_13); __pyx_t_13 = 0;
+    __pyx_t_16 = PyObject_Length(__pyx_v_names); if (unlikely(__pyx_t_16 == ((Py_ssize_t)-1))) __PYX_ERR(0, 144, __pyx_L1_error)
+    __pyx_t_12 = (__pyx_t_14 != __pyx_t_16);
+
+
+
+    if (!__pyx_t_12) {
+
+    } else {
+
+      __pyx_t_9 = __pyx_t_12;
+
+      goto __pyx_L8_bool_binop_done;
+    }
+    __pyx_t_13 = __Pyx_PyObject_GetAttrStr(__pyx_cur_scope->__pyx_v_cls, __pyx_mstate_global->__pyx_n_u_dataclass_params); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 144, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_13);
+    __pyx_t_4 = __Pyx_PyObject_GetAttrStr(__pyx_t_13, __pyx_mstate_global->__pyx_n_u_frozen); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 144, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_4);
+    __Pyx_DECREF(__pyx_t_13); __pyx_t_13 = 0;
+    __pyx_t_12 = __Pyx_PyObject_IsTrue(__pyx_t_4); if (unlikely((__pyx_t_12 < 0))) __PYX_ERR(0, 144, __pyx_L1_error)
+    __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
+    if (!__pyx_t_12) {
+
+    } else {
+
+      __pyx_t_9 = __pyx_t_12;
+
+      goto __pyx_L8_bool_binop_done;
+    }
+
+    /* "planner/_op_parse.pyx":145
+ *                 any(f.name not in cls.__slots__ for f in dataclasses.fields(cls)) or \
+ *                 len(cls.__slots__) != len(names) or cls.__dataclass_params__.frozen or \
+ *                 not cls.__dataclass_params__.init or len(cls.__mro__) != 2:             # <<<<<<<<<<<<<<
+ *             return False
+ *         for k in range(len(names)):
+*/
+    __pyx_t_4 = __Pyx_PyObject_GetAttrStr(__pyx_cur_scope->__pyx_v_cls, __pyx_mstate_global->__pyx_n_u_dataclass_params); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 145, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_4);
+    __pyx_t_13 = __Pyx_PyObject_GetAttrStr(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_init); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 145, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_13);
+    __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
+    __pyx_t_12 = __Pyx_PyObject_IsTrue(__pyx_t_13); if (unlikely((__pyx_t_12 < 0))) __PYX_ERR(0, 145, __pyx_L1_error)
+    __Pyx_DECREF(__pyx_t_13); __pyx_t_13 = 0;
+    __pyx_t_10 = (!__pyx_t_12);
+
+
+    if (!__pyx_t_10) {
+
+    } else {
+
+      __pyx_t_9 = __pyx_t_10;
+
+      goto __pyx_L8_bool_binop_done;
+    }
+    __pyx_t_13 = __Pyx_PyObject_GetAttrStr(__pyx_cur_scope->__pyx_v_cls, __pyx_mstate_global->__pyx_n_u_mro); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 145, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_13);
+    __pyx_t_16 = PyObject_Length(__pyx_t_13); if (unlikely(__pyx_t_16 == ((Py_ssize_t)-1))) __PYX_ERR(0, 145, __pyx_L1_error)
+    __Pyx_DECREF(__pyx_t_13); __pyx_t_13 = 0;
+    __pyx_t_10 = (__pyx_t_16 != 2);
+
+
+
+    __pyx_t_9 = __pyx_t_10;
+
+    __pyx_L8_bool_binop_done:;
+
+    /* "planner/_op_parse.pyx":139
+ *     for n in range(N_COUNT):
+ *         cls, names = _NODES[n]
+ *         if type(cls) is not type or cls.__new__ is not object.__new__ or \             # <<<<<<<<<<<<<<
+ *                 not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__") or \
+ *                 "__dict__" in dir(cls) or \
+*/
+    if (__pyx_t_9) {
+
+
+      /* "planner/_op_parse.pyx":146
+ *                 len(cls.__slots__) != len(names) or cls.__dataclass_params__.frozen or \
+ *                 not cls.__dataclass_params__.init or len(cls.__mro__) != 2:
+ *             return False             # <<<<<<<<<<<<<<
+ *         for k in range(len(names)):
+ *             offset = plait_op_slot_offset(cls.__dict__.get(names[k]))
+*/
+      {
+
+        __pyx_r = 0;
+      }
+      goto __pyx_L0;
+
+      /* "planner/_op_parse.pyx":139
+ *     for n in range(N_COUNT):
+ *         cls, names = _NODES[n]
+ *         if type(cls) is not type or cls.__new__ is not object.__new__ or \             # <<<<<<<<<<<<<<
+ *                 not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__") or \
+ *                 "__dict__" in dir(cls) or \
+*/
+    }
+
+    /* "planner/_op_parse.pyx":147
+ *                 not cls.__dataclass_params__.init or len(cls.__mro__) != 2:
+ *             return False
+ *         for k in range(len(names)):             # <<<<<<<<<<<<<<
+ *             offset = plait_op_slot_offset(cls.__dict__.get(names[k]))
+ *             if offset < 0:
+*/
+    __pyx_t_16 = PyObject_Length(__pyx_v_names); if (unlikely(__pyx_t_16 == ((Py_ssize_t)-1))) __PYX_ERR(0, 147, __pyx_L1_error)
+    __pyx_t_14 = __pyx_t_16;
+
+    for (__pyx_t_17 = 0; __pyx_t_17 < __pyx_t_14; __pyx_t_17+=1) {
+      __pyx_v_k = __pyx_t_17;
+
+      /* "planner/_op_parse.pyx":148
+ *             return False
+ *         for k in range(len(names)):
+ *             offset = plait_op_slot_offset(cls.__dict__.get(names[k]))             # <<<<<<<<<<<<<<
+ *             if offset < 0:
+ *                 return False
+*/
+      __pyx_t_7 = __Pyx_PyObject_GetAttrStr(__pyx_cur_scope->__pyx_v_cls, __pyx_mstate_global->__pyx_n_u_dict); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 148, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_7);
+      __pyx_t_4 = __pyx_t_7;
+      __Pyx_INCREF(__pyx_t_4);
+      __pyx_t_6 = __Pyx_GetItemInt(__pyx_v_names, __pyx_v_k, Py_ssize_t, 1, PyLong_FromSsize_t, 0, 0, 1, __Pyx_ReferenceSharing_OwnStrongReference); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 148, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_6);
+      __pyx_t_11 = 0;
+      {
+        PyObject *__pyx_callargs[2] = {__pyx_t_4, __pyx_t_6};
+        __pyx_t_13 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_get, __pyx_callargs+__pyx_t_11, (2-__pyx_t_11) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
+        __Pyx_XDECREF(__pyx_t_4); __pyx_t_4 = 0;
+        __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
+        __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
+        if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 148, __pyx_L1_error)
+        __Pyx_GOTREF(__pyx_t_13);
+      }
+      __pyx_v_offset = plait_op_slot_offset(__pyx_t_13);
+      __Pyx_DECREF(__pyx_t_13); __pyx_t_13 = 0;
+
+      /* "planner/_op_parse.pyx":149
+ *         for k in range(len(names)):
+ *             offset = plait_op_slot_offset(cls.__dict__.get(names[k]))
+ *             if offset < 0:             # <<<<<<<<<<<<<<
+ *                 return False
+ *             _OFFSETS[n][k] = offset
+*/
+      __pyx_t_9 = (__pyx_v_offset < 0);
+
+      if (__pyx_t_9) {
+
+
+        /* "planner/_op_parse.pyx":150
+ *             offset = plait_op_slot_offset(cls.__dict__.get(names[k]))
+ *             if offset < 0:
+ *                 return False             # <<<<<<<<<<<<<<
+ *             _OFFSETS[n][k] = offset
+ *     return True
+*/
+        {
+
+          __pyx_r = 0;
+        }
+        goto __pyx_L0;
+
+        /* "planner/_op_parse.pyx":149
+ *         for k in range(len(names)):
+ *             offset = plait_op_slot_offset(cls.__dict__.get(names[k]))
+ *             if offset < 0:             # <<<<<<<<<<<<<<
+ *                 return False
+ *             _OFFSETS[n][k] = offset
+*/
+      }
+
+      /* "planner/_op_parse.pyx":151
+ *             if offset < 0:
+ *                 return False
+ *             _OFFSETS[n][k] = offset             # <<<<<<<<<<<<<<
+ *     return True
+ * 
+*/
+      ((__pyx_v_5plait_7planner_9_op_parse__OFFSETS[__pyx_v_n])[__pyx_v_k]) = __pyx_v_offset;
+    }
+
+
+  }
+
+
+  /* "planner/_op_parse.pyx":152
+ *                 return False
+ *             _OFFSETS[n][k] = offset
+ *     return True             # <<<<<<<<<<<<<<
+ * 
+ * 
+*/
+  {
+
+    __pyx_r = 1;
+  }
+  goto __pyx_L0;
+
+  /* "planner/_op_parse.pyx":134
+ * 
+ * 
+ * cdef bint _find_layouts() except -1:             # <<<<<<<<<<<<<<
+ *     """Fill _OFFSETS; False if any node class is not a plain slotted dataclass as expected."""
+ *     cdef Py_ssize_t n, k, offset
+*/
+
+  /* function exit code */
+  __pyx_L1_error:;
+  __Pyx_XDECREF(__pyx_t_4);
+  __Pyx_XDECREF(__pyx_t_5);
+  __Pyx_XDECREF(__pyx_t_6);
+  __Pyx_XDECREF(__pyx_t_7);
+  __Pyx_XDECREF(__pyx_t_13);
+  __Pyx_AddTraceback("plait.planner._op_parse._find_layouts", __pyx_clineno, __pyx_lineno, __pyx_filename);
+  __pyx_r = -1;
+  __pyx_L0:;
+
+
+
+  __Pyx_XDECREF(__pyx_v_names);
+  __Pyx_XDECREF(__pyx_7genexpr__pyx_v_f);
+  __Pyx_XDECREF(__pyx_gb_5plait_7planner_9_op_parse_13_find_layouts_2generator);
+  __Pyx_DECREF((PyObject *)__pyx_cur_scope);
+
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+/* "planner/_op_parse.pyx":159
+ * 
+ * 
+ * def fast_construction():             # <<<<<<<<<<<<<<
+ *     """True when nodes are built by filling their slots (False: by calling the classes)."""
+ *     return _fast
+*/
+
+/* Python wrapper */
+static PyObject *__pyx_pw_5plait_7planner_9_op_parse_1fast_construction(PyObject *__pyx_self, CYTHON_UNUSED PyObject *unused); /*proto*/
+PyDoc_STRVAR(__pyx_doc_5plait_7planner_9_op_parse_fast_construction, "True when nodes are built by filling their slots (False: by calling the classes).");
+static PyMethodDef __pyx_mdef_5plait_7planner_9_op_parse_1fast_construction = {"fast_construction", (PyCFunction)__pyx_pw_5plait_7planner_9_op_parse_1fast_construction, METH_NOARGS, __pyx_doc_5plait_7planner_9_op_parse_fast_construction};
+static PyObject *__pyx_pw_5plait_7planner_9_op_parse_1fast_construction(PyObject *__pyx_self, CYTHON_UNUSED PyObject *unused) {
+  CYTHON_UNUSED PyObject *const *__pyx_kwvalues;
+  PyObject *__pyx_r = 0;
+  __Pyx_RefNannyDeclarations
+  __Pyx_RefNannySetupContext("fast_construction (wrapper)", 0);
+  __pyx_kwvalues = __Pyx_KwValues_VARARGS(__pyx_args, __pyx_nargs);
+  __pyx_r = __pyx_pf_5plait_7planner_9_op_parse_fast_construction(__pyx_self);
+
+  /* function exit code */
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+static PyObject *__pyx_pf_5plait_7planner_9_op_parse_fast_construction(CYTHON_UNUSED PyObject *__pyx_self) {
+  PyObject *__pyx_r = NULL;
+  __Pyx_RefNannyDeclarations
+  PyObject *__pyx_t_1 = NULL;
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  __Pyx_RefNannySetupContext("fast_construction", 0);
+
+  /* "planner/_op_parse.pyx":161
+ * def fast_construction():
+ *     """True when nodes are built by filling their slots (False: by calling the classes)."""
+ *     return _fast             # <<<<<<<<<<<<<<
+ * 
+ * 
+*/
+  __pyx_t_1 = __Pyx_PyBool_FromLong(__pyx_v_5plait_7planner_9_op_parse__fast); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 161, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_1);
+  {
+    PyObject *__pyx_temp;
+    {
+      __pyx_temp = __pyx_r;
+      __pyx_r = __pyx_t_1;
+    }
+    __Pyx_XDECREF(__pyx_temp);
+  }
+  __pyx_t_1 = 0;
+  goto __pyx_L0;
+
+  /* "planner/_op_parse.pyx":159
+ * 
+ * 
+ * def fast_construction():             # <<<<<<<<<<<<<<
+ *     """True when nodes are built by filling their slots (False: by calling the classes)."""
+ *     return _fast
+*/
+
+  /* function exit code */
+  __pyx_L1_error:;
+  __Pyx_XDECREF(__pyx_t_1);
+  __Pyx_AddTraceback("plait.planner._op_parse.fast_construction", __pyx_clineno, __pyx_lineno, __pyx_filename);
+  __pyx_r = NULL;
+  __pyx_L0:;
+  __Pyx_XGIVEREF(__pyx_r);
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+/* "planner/_op_parse.pyx":164
+ * 
+ * 
+ * def _set_fast_construction(bint enabled):             # <<<<<<<<<<<<<<
+ *     """For tests: build nodes by calling the classes (False) or directly when possible."""
+ *     global _fast
+*/
+
+/* Python wrapper */
+static PyObject *__pyx_pw_5plait_7planner_9_op_parse_3_set_fast_construction(PyObject *__pyx_self, 
+#if CYTHON_VECTORCALL
+PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
+#else
+PyObject *__pyx_args, PyObject *__pyx_kwds
+#endif
+); /*proto*/
+PyDoc_STRVAR(__pyx_doc_5plait_7planner_9_op_parse_2_set_fast_construction, "For tests: build nodes by calling the classes (False) or directly when possible.");
+static PyMethodDef __pyx_mdef_5plait_7planner_9_op_parse_3_set_fast_construction = {"_set_fast_construction", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_5plait_7planner_9_op_parse_3_set_fast_construction, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_5plait_7planner_9_op_parse_2_set_fast_construction};
+static PyObject *__pyx_pw_5plait_7planner_9_op_parse_3_set_fast_construction(PyObject *__pyx_self, 
+#if CYTHON_VECTORCALL
+PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
+#else
+PyObject *__pyx_args, PyObject *__pyx_kwds
+#endif
+) {
+  int __pyx_v_enabled;
+  #if !CYTHON_VECTORCALL
+  CYTHON_UNUSED Py_ssize_t __pyx_nargs;
+  #endif
+  CYTHON_UNUSED PyObject *const *__pyx_kwvalues;
+  PyObject* values[1] = {0};
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  PyObject *__pyx_r = 0;
+  __Pyx_RefNannyDeclarations
+  __Pyx_RefNannySetupContext("_set_fast_construction (wrapper)", 0);
+  #if !CYTHON_VECTORCALL
+  #if CYTHON_ASSUME_SAFE_SIZE
+  __pyx_nargs = PyTuple_GET_SIZE(__pyx_args);
+  #else
+  __pyx_nargs = PyTuple_Size(__pyx_args); if (unlikely(__pyx_nargs < 0)) return NULL;
+  #endif
+  #endif
+  __pyx_kwvalues = __Pyx_KwValues_FASTCALL(__pyx_args, __pyx_nargs);
+  {
+    PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_enabled,0};
+    const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 164, __pyx_L3_error)
+    if (__pyx_kwds_len > 0) {
+      switch (__pyx_nargs) {
+        case  1:
+        values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 164, __pyx_L3_error)
+        CYTHON_FALLTHROUGH;
+        case  0: break;
+        default: goto __pyx_L5_argtuple_error;
+      }
+      const Py_ssize_t kwd_pos_args = __pyx_nargs;
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "_set_fast_construction", 0) < (0)) __PYX_ERR(0, 164, __pyx_L3_error)
+      for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("_set_fast_construction", 1, 1, 1, i); __PYX_ERR(0, 164, __pyx_L3_error) }
+      }
+    } else if (unlikely(__pyx_nargs != 1)) {
+      goto __pyx_L5_argtuple_error;
+    } else {
+      values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 164, __pyx_L3_error)
+    }
+    __pyx_v_enabled = __Pyx_PyObject_IsTrue(values[0]); if (unlikely((__pyx_v_enabled == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 164, __pyx_L3_error)
+  }
+  goto __pyx_L6_skip;
+  __pyx_L5_argtuple_error:;
+  __Pyx_RaiseArgtupleInvalid("_set_fast_construction", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 164, __pyx_L3_error)
+  __pyx_L6_skip:;
+  goto __pyx_L4_argument_unpacking_done;
+  __pyx_L3_error:;
+  for (Py_ssize_t __pyx_temp=0; __pyx_temp < (Py_ssize_t)(sizeof(values)/sizeof(values[0])); ++__pyx_temp) {
+    Py_XDECREF(values[__pyx_temp]);
+  }
+  __Pyx_AddTraceback("plait.planner._op_parse._set_fast_construction", __pyx_clineno, __pyx_lineno, __pyx_filename);
+  __Pyx_RefNannyFinishContext();
+  return NULL;
+  __pyx_L4_argument_unpacking_done:;
+  __pyx_r = __pyx_pf_5plait_7planner_9_op_parse_2_set_fast_construction(__pyx_self, __pyx_v_enabled);
+
+  /* function exit code */
+  for (Py_ssize_t __pyx_temp=0; __pyx_temp < (Py_ssize_t)(sizeof(values)/sizeof(values[0])); ++__pyx_temp) {
+    Py_XDECREF(values[__pyx_temp]);
+  }
+
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+static PyObject *__pyx_pf_5plait_7planner_9_op_parse_2_set_fast_construction(CYTHON_UNUSED PyObject *__pyx_self, int __pyx_v_enabled) {
+  PyObject *__pyx_r = NULL;
+  __Pyx_RefNannyDeclarations
+  int __pyx_t_1;
+  PyObject *__pyx_t_2 = NULL;
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  __Pyx_RefNannySetupContext("_set_fast_construction", 0);
+
+  /* "planner/_op_parse.pyx":167
+ *     """For tests: build nodes by calling the classes (False) or directly when possible."""
+ *     global _fast
+ *     _fast = enabled and _layouts_ok             # <<<<<<<<<<<<<<
+ *     return _fast
+ * 
+*/
+  if (__pyx_v_enabled) {
+  } else {
+
+    __pyx_t_1 = __pyx_v_enabled;
+    goto __pyx_L3_bool_binop_done;
+  }
+
+  __pyx_t_1 = __pyx_v_5plait_7planner_9_op_parse__layouts_ok;
+  __pyx_L3_bool_binop_done:;
+  __pyx_v_5plait_7planner_9_op_parse__fast = __pyx_t_1;
+
+  /* "planner/_op_parse.pyx":168
+ *     global _fast
+ *     _fast = enabled and _layouts_ok
+ *     return _fast             # <<<<<<<<<<<<<<
+ * 
+ * 
+*/
+  __pyx_t_2 = __Pyx_PyBool_FromLong(__pyx_v_5plait_7planner_9_op_parse__fast); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 168, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_2);
+  {
+    PyObject *__pyx_temp;
+    {
+      __pyx_temp = __pyx_r;
+      __pyx_r = __pyx_t_2;
+    }
+    __Pyx_XDECREF(__pyx_temp);
+  }
+  __pyx_t_2 = 0;
+  goto __pyx_L0;
+
+  /* "planner/_op_parse.pyx":164
+ * 
+ * 
+ * def _set_fast_construction(bint enabled):             # <<<<<<<<<<<<<<
+ *     """For tests: build nodes by calling the classes (False) or directly when possible."""
+ *     global _fast
+*/
+
+  /* function exit code */
+  __pyx_L1_error:;
+  __Pyx_XDECREF(__pyx_t_2);
+  __Pyx_AddTraceback("plait.planner._op_parse._set_fast_construction", __pyx_clineno, __pyx_lineno, __pyx_filename);
+  __pyx_r = NULL;
+  __pyx_L0:;
+  __Pyx_XGIVEREF(__pyx_r);
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+/* "planner/_op_parse.pyx":171
+ * 
+ * 
+ * cdef inline object _node3(Py_ssize_t n, object a, object b, object c):             # <<<<<<<<<<<<<<
+ *     cdef object node
+ *     if not _fast:
+*/
+
+static CYTHON_INLINE PyObject *__pyx_f_5plait_7planner_9_op_parse__node3(Py_ssize_t __pyx_v_n, PyObject *__pyx_v_a, PyObject *__pyx_v_b, PyObject *__pyx_v_c) {
+  PyObject *__pyx_v_node = 0;
+  PyObject *__pyx_r = NULL;
+  __Pyx_RefNannyDeclarations
+  int __pyx_t_1;
+  PyObject *__pyx_t_2 = NULL;
+  PyObject *__pyx_t_3 = NULL;
+  PyObject *__pyx_t_4 = NULL;
+  size_t __pyx_t_5;
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  __Pyx_RefNannySetupContext("_node3", 0);
+
+  /* "planner/_op_parse.pyx":173
+ * cdef inline object _node3(Py_ssize_t n, object a, object b, object c):
+ *     cdef object node
+ *     if not _fast:             # <<<<<<<<<<<<<<
+ *         return _NODES[n][0](a, b, c)
+ *     node = plait_op_alloc(_NODES[n][0])
+*/
+  __pyx_t_1 = (!__pyx_v_5plait_7planner_9_op_parse__fast);
+
+  if (__pyx_t_1) {
+
+
+    /* "planner/_op_parse.pyx":174
+ *     cdef object node
+ *     if not _fast:
+ *         return _NODES[n][0](a, b, c)             # <<<<<<<<<<<<<<
+ *     node = plait_op_alloc(_NODES[n][0])
+ *     plait_op_set(node, _OFFSETS[n][0], a)
+*/
+    __pyx_t_3 = NULL;
+    if (unlikely(__pyx_v_5plait_7planner_9_op_parse__NODES == Py_None)) {
+      PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
+      __PYX_ERR(0, 174, __pyx_L1_error)
+    }
+    __pyx_t_4 = __Pyx_GetItemInt(__Pyx_PyTuple_GET_ITEM(__pyx_v_5plait_7planner_9_op_parse__NODES, __pyx_v_n), 0, long, 1, __Pyx_PyLong_From_long, 0, 0, 1, __Pyx_ReferenceSharing_SharedReference); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 174, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_4);
+    __pyx_t_5 = 1;
+    #if CYTHON_UNPACK_METHODS
+    if (unlikely(PyMethod_Check(__pyx_t_4))) {
+      __pyx_t_3 = PyMethod_GET_SELF(__pyx_t_4);
+      assert(__pyx_t_3);
+      PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_4);
+      __Pyx_INCREF(__pyx_t_3);
+      __Pyx_INCREF(__pyx__function);
+      __Pyx_DECREF_SET(__pyx_t_4, __pyx__function);
+      __pyx_t_5 = 0;
+    }
+    #endif
+    {
+      PyObject *__pyx_callargs[4] = {__pyx_t_3, __pyx_v_a, __pyx_v_b, __pyx_v_c};
+      __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_4, __pyx_callargs+__pyx_t_5, (4-__pyx_t_5) | (__pyx_t_5*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
+      __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
+      __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
+      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 174, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_2);
+    }
+    {
+      PyObject *__pyx_temp;
+      {
+        __pyx_temp = __pyx_r;
+        __pyx_r = __pyx_t_2;
+      }
+      __Pyx_XDECREF(__pyx_temp);
+    }
+    __pyx_t_2 = 0;
+    goto __pyx_L0;
+
+    /* "planner/_op_parse.pyx":173
+ * cdef inline object _node3(Py_ssize_t n, object a, object b, object c):
+ *     cdef object node
+ *     if not _fast:             # <<<<<<<<<<<<<<
+ *         return _NODES[n][0](a, b, c)
+ *     node = plait_op_alloc(_NODES[n][0])
+*/
+  }
+
+  /* "planner/_op_parse.pyx":175
+ *     if not _fast:
+ *         return _NODES[n][0](a, b, c)
+ *     node = plait_op_alloc(_NODES[n][0])             # <<<<<<<<<<<<<<
+ *     plait_op_set(node, _OFFSETS[n][0], a)
+ *     plait_op_set(node, _OFFSETS[n][1], b)
+*/
+  if (unlikely(__pyx_v_5plait_7planner_9_op_parse__NODES == Py_None)) {
+    PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
+    __PYX_ERR(0, 175, __pyx_L1_error)
+  }
+  __pyx_t_2 = __Pyx_GetItemInt(__Pyx_PyTuple_GET_ITEM(__pyx_v_5plait_7planner_9_op_parse__NODES, __pyx_v_n), 0, long, 1, __Pyx_PyLong_From_long, 0, 0, 1, __Pyx_ReferenceSharing_SharedReference); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 175, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_2);
+  __pyx_t_4 = plait_op_alloc(__pyx_t_2); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 175, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_4);
+  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+  __pyx_v_node = __pyx_t_4;
+  __pyx_t_4 = 0;
+
+  /* "planner/_op_parse.pyx":176
+ *         return _NODES[n][0](a, b, c)
+ *     node = plait_op_alloc(_NODES[n][0])
+ *     plait_op_set(node, _OFFSETS[n][0], a)             # <<<<<<<<<<<<<<
+ *     plait_op_set(node, _OFFSETS[n][1], b)
+ *     plait_op_set(node, _OFFSETS[n][2], c)
+*/
+  plait_op_set(__pyx_v_node, ((__pyx_v_5plait_7planner_9_op_parse__OFFSETS[__pyx_v_n])[0]), __pyx_v_a);
+
+  /* "planner/_op_parse.pyx":177
+ *     node = plait_op_alloc(_NODES[n][0])
+ *     plait_op_set(node, _OFFSETS[n][0], a)
+ *     plait_op_set(node, _OFFSETS[n][1], b)             # <<<<<<<<<<<<<<
+ *     plait_op_set(node, _OFFSETS[n][2], c)
+ *     return node
+*/
+  plait_op_set(__pyx_v_node, ((__pyx_v_5plait_7planner_9_op_parse__OFFSETS[__pyx_v_n])[1]), __pyx_v_b);
+
+  /* "planner/_op_parse.pyx":178
+ *     plait_op_set(node, _OFFSETS[n][0], a)
+ *     plait_op_set(node, _OFFSETS[n][1], b)
+ *     plait_op_set(node, _OFFSETS[n][2], c)             # <<<<<<<<<<<<<<
+ *     return node
+ * 
+*/
+  plait_op_set(__pyx_v_node, ((__pyx_v_5plait_7planner_9_op_parse__OFFSETS[__pyx_v_n])[2]), __pyx_v_c);
+
+  /* "planner/_op_parse.pyx":179
+ *     plait_op_set(node, _OFFSETS[n][1], b)
+ *     plait_op_set(node, _OFFSETS[n][2], c)
+ *     return node             # <<<<<<<<<<<<<<
+ * 
+ * 
+*/
+  {
+    PyObject *__pyx_temp;
+    {
+      __pyx_temp = __pyx_r;
+      __Pyx_INCREF(__pyx_v_node);
+      __pyx_r = __pyx_v_node;
+    }
+    __Pyx_XDECREF(__pyx_temp);
+  }
+  goto __pyx_L0;
+
+  /* "planner/_op_parse.pyx":171
+ * 
+ * 
+ * cdef inline object _node3(Py_ssize_t n, object a, object b, object c):             # <<<<<<<<<<<<<<
+ *     cdef object node
+ *     if not _fast:
+*/
+
+  /* function exit code */
+  __pyx_L1_error:;
+  __Pyx_XDECREF(__pyx_t_2);
+  __Pyx_XDECREF(__pyx_t_3);
+  __Pyx_XDECREF(__pyx_t_4);
+  __Pyx_AddTraceback("plait.planner._op_parse._node3", __pyx_clineno, __pyx_lineno, __pyx_filename);
+  __pyx_r = 0;
+  __pyx_L0:;
+  __Pyx_XDECREF(__pyx_v_node);
+  __Pyx_XGIVEREF(__pyx_r);
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+/* "planner/_op_parse.pyx":182
+ * 
+ * 
+ * cdef inline object _node4(Py_ssize_t n, object a, object b, object c, object d):             # <<<<<<<<<<<<<<
+ *     cdef object node
+ *     if not _fast:
+*/
+
+static CYTHON_INLINE PyObject *__pyx_f_5plait_7planner_9_op_parse__node4(Py_ssize_t __pyx_v_n, PyObject *__pyx_v_a, PyObject *__pyx_v_b, PyObject *__pyx_v_c, PyObject *__pyx_v_d) {
+  PyObject *__pyx_v_node = 0;
+  PyObject *__pyx_r = NULL;
+  __Pyx_RefNannyDeclarations
+  int __pyx_t_1;
+  PyObject *__pyx_t_2 = NULL;
+  PyObject *__pyx_t_3 = NULL;
+  PyObject *__pyx_t_4 = NULL;
+  size_t __pyx_t_5;
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  __Pyx_RefNannySetupContext("_node4", 0);
+
+  /* "planner/_op_parse.pyx":184
+ * cdef inline object _node4(Py_ssize_t n, object a, object b, object c, object d):
+ *     cdef object node
+ *     if not _fast:             # <<<<<<<<<<<<<<
+ *         return _NODES[n][0](a, b, c, d)
+ *     node = plait_op_alloc(_NODES[n][0])
+*/
+  __pyx_t_1 = (!__pyx_v_5plait_7planner_9_op_parse__fast);
+
+  if (__pyx_t_1) {
+
+
+    /* "planner/_op_parse.pyx":185
+ *     cdef object node
+ *     if not _fast:
+ *         return _NODES[n][0](a, b, c, d)             # <<<<<<<<<<<<<<
+ *     node = plait_op_alloc(_NODES[n][0])
+ *     plait_op_set(node, _OFFSETS[n][0], a)
+*/
+    __pyx_t_3 = NULL;
+    if (unlikely(__pyx_v_5plait_7planner_9_op_parse__NODES == Py_None)) {
+      PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
+      __PYX_ERR(0, 185, __pyx_L1_error)
+    }
+    __pyx_t_4 = __Pyx_GetItemInt(__Pyx_PyTuple_GET_ITEM(__pyx_v_5plait_7planner_9_op_parse__NODES, __pyx_v_n), 0, long, 1, __Pyx_PyLong_From_long, 0, 0, 1, __Pyx_ReferenceSharing_SharedReference); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 185, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_4);
+    __pyx_t_5 = 1;
+    #if CYTHON_UNPACK_METHODS
+    if (unlikely(PyMethod_Check(__pyx_t_4))) {
+      __pyx_t_3 = PyMethod_GET_SELF(__pyx_t_4);
+      assert(__pyx_t_3);
+      PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_4);
+      __Pyx_INCREF(__pyx_t_3);
+      __Pyx_INCREF(__pyx__function);
+      __Pyx_DECREF_SET(__pyx_t_4, __pyx__function);
+      __pyx_t_5 = 0;
+    }
+    #endif
+    {
+      PyObject *__pyx_callargs[5] = {__pyx_t_3, __pyx_v_a, __pyx_v_b, __pyx_v_c, __pyx_v_d};
+      __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_4, __pyx_callargs+__pyx_t_5, (5-__pyx_t_5) | (__pyx_t_5*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
+      __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
+      __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
+      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 185, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_2);
+    }
+    {
+      PyObject *__pyx_temp;
+      {
+        __pyx_temp = __pyx_r;
+        __pyx_r = __pyx_t_2;
+      }
+      __Pyx_XDECREF(__pyx_temp);
+    }
+    __pyx_t_2 = 0;
+    goto __pyx_L0;
+
+    /* "planner/_op_parse.pyx":184
+ * cdef inline object _node4(Py_ssize_t n, object a, object b, object c, object d):
+ *     cdef object node
+ *     if not _fast:             # <<<<<<<<<<<<<<
+ *         return _NODES[n][0](a, b, c, d)
+ *     node = plait_op_alloc(_NODES[n][0])
+*/
+  }
+
+  /* "planner/_op_parse.pyx":186
+ *     if not _fast:
+ *         return _NODES[n][0](a, b, c, d)
+ *     node = plait_op_alloc(_NODES[n][0])             # <<<<<<<<<<<<<<
+ *     plait_op_set(node, _OFFSETS[n][0], a)
+ *     plait_op_set(node, _OFFSETS[n][1], b)
+*/
+  if (unlikely(__pyx_v_5plait_7planner_9_op_parse__NODES == Py_None)) {
+    PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
+    __PYX_ERR(0, 186, __pyx_L1_error)
+  }
+  __pyx_t_2 = __Pyx_GetItemInt(__Pyx_PyTuple_GET_ITEM(__pyx_v_5plait_7planner_9_op_parse__NODES, __pyx_v_n), 0, long, 1, __Pyx_PyLong_From_long, 0, 0, 1, __Pyx_ReferenceSharing_SharedReference); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 186, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_2);
+  __pyx_t_4 = plait_op_alloc(__pyx_t_2); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 186, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_4);
+  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+  __pyx_v_node = __pyx_t_4;
+  __pyx_t_4 = 0;
+
+  /* "planner/_op_parse.pyx":187
+ *         return _NODES[n][0](a, b, c, d)
+ *     node = plait_op_alloc(_NODES[n][0])
+ *     plait_op_set(node, _OFFSETS[n][0], a)             # <<<<<<<<<<<<<<
+ *     plait_op_set(node, _OFFSETS[n][1], b)
+ *     plait_op_set(node, _OFFSETS[n][2], c)
+*/
+  plait_op_set(__pyx_v_node, ((__pyx_v_5plait_7planner_9_op_parse__OFFSETS[__pyx_v_n])[0]), __pyx_v_a);
+
+  /* "planner/_op_parse.pyx":188
+ *     node = plait_op_alloc(_NODES[n][0])
+ *     plait_op_set(node, _OFFSETS[n][0], a)
+ *     plait_op_set(node, _OFFSETS[n][1], b)             # <<<<<<<<<<<<<<
+ *     plait_op_set(node, _OFFSETS[n][2], c)
+ *     plait_op_set(node, _OFFSETS[n][3], d)
+*/
+  plait_op_set(__pyx_v_node, ((__pyx_v_5plait_7planner_9_op_parse__OFFSETS[__pyx_v_n])[1]), __pyx_v_b);
+
+  /* "planner/_op_parse.pyx":189
+ *     plait_op_set(node, _OFFSETS[n][0], a)
+ *     plait_op_set(node, _OFFSETS[n][1], b)
+ *     plait_op_set(node, _OFFSETS[n][2], c)             # <<<<<<<<<<<<<<
+ *     plait_op_set(node, _OFFSETS[n][3], d)
+ *     return node
+*/
+  plait_op_set(__pyx_v_node, ((__pyx_v_5plait_7planner_9_op_parse__OFFSETS[__pyx_v_n])[2]), __pyx_v_c);
+
+  /* "planner/_op_parse.pyx":190
+ *     plait_op_set(node, _OFFSETS[n][1], b)
+ *     plait_op_set(node, _OFFSETS[n][2], c)
+ *     plait_op_set(node, _OFFSETS[n][3], d)             # <<<<<<<<<<<<<<
+ *     return node
+ * 
+*/
+  plait_op_set(__pyx_v_node, ((__pyx_v_5plait_7planner_9_op_parse__OFFSETS[__pyx_v_n])[3]), __pyx_v_d);
+
+  /* "planner/_op_parse.pyx":191
+ *     plait_op_set(node, _OFFSETS[n][2], c)
+ *     plait_op_set(node, _OFFSETS[n][3], d)
+ *     return node             # <<<<<<<<<<<<<<
+ * 
+ * 
+*/
+  {
+    PyObject *__pyx_temp;
+    {
+      __pyx_temp = __pyx_r;
+      __Pyx_INCREF(__pyx_v_node);
+      __pyx_r = __pyx_v_node;
+    }
+    __Pyx_XDECREF(__pyx_temp);
+  }
+  goto __pyx_L0;
+
+  /* "planner/_op_parse.pyx":182
+ * 
+ * 
+ * cdef inline object _node4(Py_ssize_t n, object a, object b, object c, object d):             # <<<<<<<<<<<<<<
+ *     cdef object node
+ *     if not _fast:
+*/
+
+  /* function exit code */
+  __pyx_L1_error:;
+  __Pyx_XDECREF(__pyx_t_2);
+  __Pyx_XDECREF(__pyx_t_3);
+  __Pyx_XDECREF(__pyx_t_4);
+  __Pyx_AddTraceback("plait.planner._op_parse._node4", __pyx_clineno, __pyx_lineno, __pyx_filename);
+  __pyx_r = 0;
+  __pyx_L0:;
+  __Pyx_XDECREF(__pyx_v_node);
+  __Pyx_XGIVEREF(__pyx_r);
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+/* "planner/_op_parse.pyx":194
+ * 
+ * 
+ * cdef inline object _node5(Py_ssize_t n, object a, object b, object c, object d, object e):             # <<<<<<<<<<<<<<
+ *     cdef object node
+ *     if not _fast:
+*/
+
+static CYTHON_INLINE PyObject *__pyx_f_5plait_7planner_9_op_parse__node5(Py_ssize_t __pyx_v_n, PyObject *__pyx_v_a, PyObject *__pyx_v_b, PyObject *__pyx_v_c, PyObject *__pyx_v_d, PyObject *__pyx_v_e) {
+  PyObject *__pyx_v_node = 0;
+  PyObject *__pyx_r = NULL;
+  __Pyx_RefNannyDeclarations
+  int __pyx_t_1;
+  PyObject *__pyx_t_2 = NULL;
+  PyObject *__pyx_t_3 = NULL;
+  PyObject *__pyx_t_4 = NULL;
+  size_t __pyx_t_5;
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  __Pyx_RefNannySetupContext("_node5", 0);
+
+  /* "planner/_op_parse.pyx":196
+ * cdef inline object _node5(Py_ssize_t n, object a, object b, object c, object d, object e):
+ *     cdef object node
+ *     if not _fast:             # <<<<<<<<<<<<<<
+ *         return _NODES[n][0](a, b, c, d, e)
+ *     node = plait_op_alloc(_NODES[n][0])
+*/
+  __pyx_t_1 = (!__pyx_v_5plait_7planner_9_op_parse__fast);
+
+  if (__pyx_t_1) {
+
+
+    /* "planner/_op_parse.pyx":197
+ *     cdef object node
+ *     if not _fast:
+ *         return _NODES[n][0](a, b, c, d, e)             # <<<<<<<<<<<<<<
+ *     node = plait_op_alloc(_NODES[n][0])
+ *     plait_op_set(node, _OFFSETS[n][0], a)
+*/
+    __pyx_t_3 = NULL;
+    if (unlikely(__pyx_v_5plait_7planner_9_op_parse__NODES == Py_None)) {
+      PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
+      __PYX_ERR(0, 197, __pyx_L1_error)
+    }
+    __pyx_t_4 = __Pyx_GetItemInt(__Pyx_PyTuple_GET_ITEM(__pyx_v_5plait_7planner_9_op_parse__NODES, __pyx_v_n), 0, long, 1, __Pyx_PyLong_From_long, 0, 0, 1, __Pyx_ReferenceSharing_SharedReference); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 197, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_4);
+    __pyx_t_5 = 1;
+    #if CYTHON_UNPACK_METHODS
+    if (unlikely(PyMethod_Check(__pyx_t_4))) {
+      __pyx_t_3 = PyMethod_GET_SELF(__pyx_t_4);
+      assert(__pyx_t_3);
+      PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_4);
+      __Pyx_INCREF(__pyx_t_3);
+      __Pyx_INCREF(__pyx__function);
+      __Pyx_DECREF_SET(__pyx_t_4, __pyx__function);
+      __pyx_t_5 = 0;
+    }
+    #endif
+    {
+      PyObject *__pyx_callargs[6] = {__pyx_t_3, __pyx_v_a, __pyx_v_b, __pyx_v_c, __pyx_v_d, __pyx_v_e};
+      __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_4, __pyx_callargs+__pyx_t_5, (6-__pyx_t_5) | (__pyx_t_5*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
+      __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
+      __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
+      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 197, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_2);
+    }
+    {
+      PyObject *__pyx_temp;
+      {
+        __pyx_temp = __pyx_r;
+        __pyx_r = __pyx_t_2;
+      }
+      __Pyx_XDECREF(__pyx_temp);
+    }
+    __pyx_t_2 = 0;
+    goto __pyx_L0;
+
+    /* "planner/_op_parse.pyx":196
+ * cdef inline object _node5(Py_ssize_t n, object a, object b, object c, object d, object e):
+ *     cdef object node
+ *     if not _fast:             # <<<<<<<<<<<<<<
+ *         return _NODES[n][0](a, b, c, d, e)
+ *     node = plait_op_alloc(_NODES[n][0])
+*/
+  }
+
+  /* "planner/_op_parse.pyx":198
+ *     if not _fast:
+ *         return _NODES[n][0](a, b, c, d, e)
+ *     node = plait_op_alloc(_NODES[n][0])             # <<<<<<<<<<<<<<
+ *     plait_op_set(node, _OFFSETS[n][0], a)
+ *     plait_op_set(node, _OFFSETS[n][1], b)
+*/
+  if (unlikely(__pyx_v_5plait_7planner_9_op_parse__NODES == Py_None)) {
+    PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
+    __PYX_ERR(0, 198, __pyx_L1_error)
+  }
+  __pyx_t_2 = __Pyx_GetItemInt(__Pyx_PyTuple_GET_ITEM(__pyx_v_5plait_7planner_9_op_parse__NODES, __pyx_v_n), 0, long, 1, __Pyx_PyLong_From_long, 0, 0, 1, __Pyx_ReferenceSharing_SharedReference); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 198, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_2);
+  __pyx_t_4 = plait_op_alloc(__pyx_t_2); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 198, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_4);
+  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+  __pyx_v_node = __pyx_t_4;
+  __pyx_t_4 = 0;
+
+  /* "planner/_op_parse.pyx":199
+ *         return _NODES[n][0](a, b, c, d, e)
+ *     node = plait_op_alloc(_NODES[n][0])
+ *     plait_op_set(node, _OFFSETS[n][0], a)             # <<<<<<<<<<<<<<
+ *     plait_op_set(node, _OFFSETS[n][1], b)
+ *     plait_op_set(node, _OFFSETS[n][2], c)
+*/
+  plait_op_set(__pyx_v_node, ((__pyx_v_5plait_7planner_9_op_parse__OFFSETS[__pyx_v_n])[0]), __pyx_v_a);
+
+  /* "planner/_op_parse.pyx":200
+ *     node = plait_op_alloc(_NODES[n][0])
+ *     plait_op_set(node, _OFFSETS[n][0], a)
+ *     plait_op_set(node, _OFFSETS[n][1], b)             # <<<<<<<<<<<<<<
+ *     plait_op_set(node, _OFFSETS[n][2], c)
+ *     plait_op_set(node, _OFFSETS[n][3], d)
+*/
+  plait_op_set(__pyx_v_node, ((__pyx_v_5plait_7planner_9_op_parse__OFFSETS[__pyx_v_n])[1]), __pyx_v_b);
+
+  /* "planner/_op_parse.pyx":201
+ *     plait_op_set(node, _OFFSETS[n][0], a)
+ *     plait_op_set(node, _OFFSETS[n][1], b)
+ *     plait_op_set(node, _OFFSETS[n][2], c)             # <<<<<<<<<<<<<<
+ *     plait_op_set(node, _OFFSETS[n][3], d)
+ *     plait_op_set(node, _OFFSETS[n][4], e)
+*/
+  plait_op_set(__pyx_v_node, ((__pyx_v_5plait_7planner_9_op_parse__OFFSETS[__pyx_v_n])[2]), __pyx_v_c);
+
+  /* "planner/_op_parse.pyx":202
+ *     plait_op_set(node, _OFFSETS[n][1], b)
+ *     plait_op_set(node, _OFFSETS[n][2], c)
+ *     plait_op_set(node, _OFFSETS[n][3], d)             # <<<<<<<<<<<<<<
+ *     plait_op_set(node, _OFFSETS[n][4], e)
+ *     return node
+*/
+  plait_op_set(__pyx_v_node, ((__pyx_v_5plait_7planner_9_op_parse__OFFSETS[__pyx_v_n])[3]), __pyx_v_d);
+
+  /* "planner/_op_parse.pyx":203
+ *     plait_op_set(node, _OFFSETS[n][2], c)
+ *     plait_op_set(node, _OFFSETS[n][3], d)
+ *     plait_op_set(node, _OFFSETS[n][4], e)             # <<<<<<<<<<<<<<
+ *     return node
+ * 
+*/
+  plait_op_set(__pyx_v_node, ((__pyx_v_5plait_7planner_9_op_parse__OFFSETS[__pyx_v_n])[4]), __pyx_v_e);
+
+  /* "planner/_op_parse.pyx":204
+ *     plait_op_set(node, _OFFSETS[n][3], d)
+ *     plait_op_set(node, _OFFSETS[n][4], e)
+ *     return node             # <<<<<<<<<<<<<<
+ * 
+ * 
+*/
+  {
+    PyObject *__pyx_temp;
+    {
+      __pyx_temp = __pyx_r;
+      __Pyx_INCREF(__pyx_v_node);
+      __pyx_r = __pyx_v_node;
+    }
+    __Pyx_XDECREF(__pyx_temp);
+  }
+  goto __pyx_L0;
+
+  /* "planner/_op_parse.pyx":194
+ * 
+ * 
+ * cdef inline object _node5(Py_ssize_t n, object a, object b, object c, object d, object e):             # <<<<<<<<<<<<<<
+ *     cdef object node
+ *     if not _fast:
+*/
+
+  /* function exit code */
+  __pyx_L1_error:;
+  __Pyx_XDECREF(__pyx_t_2);
+  __Pyx_XDECREF(__pyx_t_3);
+  __Pyx_XDECREF(__pyx_t_4);
+  __Pyx_AddTraceback("plait.planner._op_parse._node5", __pyx_clineno, __pyx_lineno, __pyx_filename);
+  __pyx_r = 0;
+  __pyx_L0:;
+  __Pyx_XDECREF(__pyx_v_node);
+  __Pyx_XGIVEREF(__pyx_r);
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+/* "planner/_op_parse.pyx":207
+ * 
+ * 
+ * cdef inline object _node6(Py_ssize_t n, object a, object b, object c, object d, object e,             # <<<<<<<<<<<<<<
+ *                           object f):
+ *     cdef object node
+*/
+
+static CYTHON_INLINE PyObject *__pyx_f_5plait_7planner_9_op_parse__node6(Py_ssize_t __pyx_v_n, PyObject *__pyx_v_a, PyObject *__pyx_v_b, PyObject *__pyx_v_c, PyObject *__pyx_v_d, PyObject *__pyx_v_e, PyObject *__pyx_v_f) {
+  PyObject *__pyx_v_node = 0;
+  PyObject *__pyx_r = NULL;
+  __Pyx_RefNannyDeclarations
+  int __pyx_t_1;
+  PyObject *__pyx_t_2 = NULL;
+  PyObject *__pyx_t_3 = NULL;
+  PyObject *__pyx_t_4 = NULL;
+  size_t __pyx_t_5;
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  __Pyx_RefNannySetupContext("_node6", 0);
+
+  /* "planner/_op_parse.pyx":210
+ *                           object f):
+ *     cdef object node
+ *     if not _fast:             # <<<<<<<<<<<<<<
+ *         return _NODES[n][0](a, b, c, d, e, f)
+ *     node = plait_op_alloc(_NODES[n][0])
+*/
+  __pyx_t_1 = (!__pyx_v_5plait_7planner_9_op_parse__fast);
+
+  if (__pyx_t_1) {
+
+
+    /* "planner/_op_parse.pyx":211
+ *     cdef object node
+ *     if not _fast:
+ *         return _NODES[n][0](a, b, c, d, e, f)             # <<<<<<<<<<<<<<
+ *     node = plait_op_alloc(_NODES[n][0])
+ *     plait_op_set(node, _OFFSETS[n][0], a)
+*/
+    __pyx_t_3 = NULL;
+    if (unlikely(__pyx_v_5plait_7planner_9_op_parse__NODES == Py_None)) {
+      PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
+      __PYX_ERR(0, 211, __pyx_L1_error)
+    }
+    __pyx_t_4 = __Pyx_GetItemInt(__Pyx_PyTuple_GET_ITEM(__pyx_v_5plait_7planner_9_op_parse__NODES, __pyx_v_n), 0, long, 1, __Pyx_PyLong_From_long, 0, 0, 1, __Pyx_ReferenceSharing_SharedReference); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 211, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_4);
+    __pyx_t_5 = 1;
+    #if CYTHON_UNPACK_METHODS
+    if (unlikely(PyMethod_Check(__pyx_t_4))) {
+      __pyx_t_3 = PyMethod_GET_SELF(__pyx_t_4);
+      assert(__pyx_t_3);
+      PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_4);
+      __Pyx_INCREF(__pyx_t_3);
+      __Pyx_INCREF(__pyx__function);
+      __Pyx_DECREF_SET(__pyx_t_4, __pyx__function);
+      __pyx_t_5 = 0;
+    }
+    #endif
+    {
+      PyObject *__pyx_callargs[7] = {__pyx_t_3, __pyx_v_a, __pyx_v_b, __pyx_v_c, __pyx_v_d, __pyx_v_e, __pyx_v_f};
+      __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_4, __pyx_callargs+__pyx_t_5, (7-__pyx_t_5) | (__pyx_t_5*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
+      __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
+      __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
+      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 211, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_2);
+    }
+    {
+      PyObject *__pyx_temp;
+      {
+        __pyx_temp = __pyx_r;
+        __pyx_r = __pyx_t_2;
+      }
+      __Pyx_XDECREF(__pyx_temp);
+    }
+    __pyx_t_2 = 0;
+    goto __pyx_L0;
+
+    /* "planner/_op_parse.pyx":210
+ *                           object f):
+ *     cdef object node
+ *     if not _fast:             # <<<<<<<<<<<<<<
+ *         return _NODES[n][0](a, b, c, d, e, f)
+ *     node = plait_op_alloc(_NODES[n][0])
+*/
+  }
+
+  /* "planner/_op_parse.pyx":212
+ *     if not _fast:
+ *         return _NODES[n][0](a, b, c, d, e, f)
+ *     node = plait_op_alloc(_NODES[n][0])             # <<<<<<<<<<<<<<
+ *     plait_op_set(node, _OFFSETS[n][0], a)
+ *     plait_op_set(node, _OFFSETS[n][1], b)
+*/
+  if (unlikely(__pyx_v_5plait_7planner_9_op_parse__NODES == Py_None)) {
+    PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
+    __PYX_ERR(0, 212, __pyx_L1_error)
+  }
+  __pyx_t_2 = __Pyx_GetItemInt(__Pyx_PyTuple_GET_ITEM(__pyx_v_5plait_7planner_9_op_parse__NODES, __pyx_v_n), 0, long, 1, __Pyx_PyLong_From_long, 0, 0, 1, __Pyx_ReferenceSharing_SharedReference); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 212, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_2);
+  __pyx_t_4 = plait_op_alloc(__pyx_t_2); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 212, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_4);
+  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+  __pyx_v_node = __pyx_t_4;
+  __pyx_t_4 = 0;
+
+  /* "planner/_op_parse.pyx":213
+ *         return _NODES[n][0](a, b, c, d, e, f)
+ *     node = plait_op_alloc(_NODES[n][0])
+ *     plait_op_set(node, _OFFSETS[n][0], a)             # <<<<<<<<<<<<<<
+ *     plait_op_set(node, _OFFSETS[n][1], b)
+ *     plait_op_set(node, _OFFSETS[n][2], c)
+*/
+  plait_op_set(__pyx_v_node, ((__pyx_v_5plait_7planner_9_op_parse__OFFSETS[__pyx_v_n])[0]), __pyx_v_a);
+
+  /* "planner/_op_parse.pyx":214
+ *     node = plait_op_alloc(_NODES[n][0])
+ *     plait_op_set(node, _OFFSETS[n][0], a)
+ *     plait_op_set(node, _OFFSETS[n][1], b)             # <<<<<<<<<<<<<<
+ *     plait_op_set(node, _OFFSETS[n][2], c)
+ *     plait_op_set(node, _OFFSETS[n][3], d)
+*/
+  plait_op_set(__pyx_v_node, ((__pyx_v_5plait_7planner_9_op_parse__OFFSETS[__pyx_v_n])[1]), __pyx_v_b);
+
+  /* "planner/_op_parse.pyx":215
+ *     plait_op_set(node, _OFFSETS[n][0], a)
+ *     plait_op_set(node, _OFFSETS[n][1], b)
+ *     plait_op_set(node, _OFFSETS[n][2], c)             # <<<<<<<<<<<<<<
+ *     plait_op_set(node, _OFFSETS[n][3], d)
+ *     plait_op_set(node, _OFFSETS[n][4], e)
+*/
+  plait_op_set(__pyx_v_node, ((__pyx_v_5plait_7planner_9_op_parse__OFFSETS[__pyx_v_n])[2]), __pyx_v_c);
+
+  /* "planner/_op_parse.pyx":216
+ *     plait_op_set(node, _OFFSETS[n][1], b)
+ *     plait_op_set(node, _OFFSETS[n][2], c)
+ *     plait_op_set(node, _OFFSETS[n][3], d)             # <<<<<<<<<<<<<<
+ *     plait_op_set(node, _OFFSETS[n][4], e)
+ *     plait_op_set(node, _OFFSETS[n][5], f)
+*/
+  plait_op_set(__pyx_v_node, ((__pyx_v_5plait_7planner_9_op_parse__OFFSETS[__pyx_v_n])[3]), __pyx_v_d);
+
+  /* "planner/_op_parse.pyx":217
+ *     plait_op_set(node, _OFFSETS[n][2], c)
+ *     plait_op_set(node, _OFFSETS[n][3], d)
+ *     plait_op_set(node, _OFFSETS[n][4], e)             # <<<<<<<<<<<<<<
+ *     plait_op_set(node, _OFFSETS[n][5], f)
+ *     return node
+*/
+  plait_op_set(__pyx_v_node, ((__pyx_v_5plait_7planner_9_op_parse__OFFSETS[__pyx_v_n])[4]), __pyx_v_e);
+
+  /* "planner/_op_parse.pyx":218
+ *     plait_op_set(node, _OFFSETS[n][3], d)
+ *     plait_op_set(node, _OFFSETS[n][4], e)
+ *     plait_op_set(node, _OFFSETS[n][5], f)             # <<<<<<<<<<<<<<
+ *     return node
+ * 
+*/
+  plait_op_set(__pyx_v_node, ((__pyx_v_5plait_7planner_9_op_parse__OFFSETS[__pyx_v_n])[5]), __pyx_v_f);
+
+  /* "planner/_op_parse.pyx":219
+ *     plait_op_set(node, _OFFSETS[n][4], e)
+ *     plait_op_set(node, _OFFSETS[n][5], f)
+ *     return node             # <<<<<<<<<<<<<<
+ * 
+ * 
+*/
+  {
+    PyObject *__pyx_temp;
+    {
+      __pyx_temp = __pyx_r;
+      __Pyx_INCREF(__pyx_v_node);
+      __pyx_r = __pyx_v_node;
+    }
+    __Pyx_XDECREF(__pyx_temp);
+  }
+  goto __pyx_L0;
+
+  /* "planner/_op_parse.pyx":207
+ * 
+ * 
+ * cdef inline object _node6(Py_ssize_t n, object a, object b, object c, object d, object e,             # <<<<<<<<<<<<<<
+ *                           object f):
+ *     cdef object node
+*/
+
+  /* function exit code */
+  __pyx_L1_error:;
+  __Pyx_XDECREF(__pyx_t_2);
+  __Pyx_XDECREF(__pyx_t_3);
+  __Pyx_XDECREF(__pyx_t_4);
+  __Pyx_AddTraceback("plait.planner._op_parse._node6", __pyx_clineno, __pyx_lineno, __pyx_filename);
+  __pyx_r = 0;
+  __pyx_L0:;
+  __Pyx_XDECREF(__pyx_v_node);
+  __Pyx_XGIVEREF(__pyx_r);
+  __Pyx_RefNannyFinishContext();
+  return __pyx_r;
+}
+
+/* "planner/_op_parse.pyx":222
  * 
  * 
  * cdef inline bint _is_name_start(Py_UCS4 c) noexcept:             # <<<<<<<<<<<<<<
@@ -3253,7 +5527,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse__is_name_start(Py_UC
   int __pyx_t_1;
   int __pyx_t_2;
 
-  /* "planner/_op_parse.pyx":74
+  /* "planner/_op_parse.pyx":223
  * 
  * cdef inline bint _is_name_start(Py_UCS4 c) noexcept:
  *     return (c >= u'a' and c <= u'z') or (c >= u'A' and c <= u'Z') or c == u'_'             # <<<<<<<<<<<<<<
@@ -3309,7 +5583,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse__is_name_start(Py_UC
   }
   goto __pyx_L0;
 
-  /* "planner/_op_parse.pyx":73
+  /* "planner/_op_parse.pyx":222
  * 
  * 
  * cdef inline bint _is_name_start(Py_UCS4 c) noexcept:             # <<<<<<<<<<<<<<
@@ -3323,7 +5597,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse__is_name_start(Py_UC
   return __pyx_r;
 }
 
-/* "planner/_op_parse.pyx":77
+/* "planner/_op_parse.pyx":226
  * 
  * 
  * cdef inline bint _is_name_char(Py_UCS4 c) noexcept:             # <<<<<<<<<<<<<<
@@ -3336,7 +5610,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse__is_name_char(Py_UCS
   int __pyx_t_1;
   int __pyx_t_2;
 
-  /* "planner/_op_parse.pyx":78
+  /* "planner/_op_parse.pyx":227
  * 
  * cdef inline bint _is_name_char(Py_UCS4 c) noexcept:
  *     return (c >= u'a' and c <= u'z') or (c >= u'A' and c <= u'Z') or c == u'_' or \             # <<<<<<<<<<<<<<
@@ -3392,7 +5666,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse__is_name_char(Py_UCS
     goto __pyx_L3_bool_binop_done;
   }
 
-  /* "planner/_op_parse.pyx":79
+  /* "planner/_op_parse.pyx":228
  * cdef inline bint _is_name_char(Py_UCS4 c) noexcept:
  *     return (c >= u'a' and c <= u'z') or (c >= u'A' and c <= u'Z') or c == u'_' or \
  *         (c >= u'0' and c <= u'9')             # <<<<<<<<<<<<<<
@@ -3420,7 +5694,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse__is_name_char(Py_UCS
   }
   goto __pyx_L0;
 
-  /* "planner/_op_parse.pyx":77
+  /* "planner/_op_parse.pyx":226
  * 
  * 
  * cdef inline bint _is_name_char(Py_UCS4 c) noexcept:             # <<<<<<<<<<<<<<
@@ -3434,7 +5708,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse__is_name_char(Py_UCS
   return __pyx_r;
 }
 
-/* "planner/_op_parse.pyx":82
+/* "planner/_op_parse.pyx":231
  * 
  * 
  * cdef inline bint _is_digit(Py_UCS4 c) noexcept:             # <<<<<<<<<<<<<<
@@ -3447,7 +5721,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse__is_digit(Py_UCS4 __
   int __pyx_t_1;
   int __pyx_t_2;
 
-  /* "planner/_op_parse.pyx":83
+  /* "planner/_op_parse.pyx":232
  * 
  * cdef inline bint _is_digit(Py_UCS4 c) noexcept:
  *     return c >= u'0' and c <= u'9'             # <<<<<<<<<<<<<<
@@ -3475,7 +5749,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse__is_digit(Py_UCS4 __
   }
   goto __pyx_L0;
 
-  /* "planner/_op_parse.pyx":82
+  /* "planner/_op_parse.pyx":231
  * 
  * 
  * cdef inline bint _is_digit(Py_UCS4 c) noexcept:             # <<<<<<<<<<<<<<
@@ -3489,7 +5763,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse__is_digit(Py_UCS4 __
   return __pyx_r;
 }
 
-/* "planner/_op_parse.pyx":86
+/* "planner/_op_parse.pyx":235
  * 
  * 
  * cdef inline bint _is_hex(Py_UCS4 c) noexcept:             # <<<<<<<<<<<<<<
@@ -3502,7 +5776,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse__is_hex(Py_UCS4 __py
   int __pyx_t_1;
   int __pyx_t_2;
 
-  /* "planner/_op_parse.pyx":87
+  /* "planner/_op_parse.pyx":236
  * 
  * cdef inline bint _is_hex(Py_UCS4 c) noexcept:
  *     return (c >= u'0' and c <= u'9') or (c >= u'a' and c <= u'f') or (c >= u'A' and c <= u'F')             # <<<<<<<<<<<<<<
@@ -3568,7 +5842,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse__is_hex(Py_UCS4 __py
   }
   goto __pyx_L0;
 
-  /* "planner/_op_parse.pyx":86
+  /* "planner/_op_parse.pyx":235
  * 
  * 
  * cdef inline bint _is_hex(Py_UCS4 c) noexcept:             # <<<<<<<<<<<<<<
@@ -3582,7 +5856,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse__is_hex(Py_UCS4 __py
   return __pyx_r;
 }
 
-/* "planner/_op_parse.pyx":90
+/* "planner/_op_parse.pyx":239
  * 
  * 
  * cdef str _block_string(str raw):             # <<<<<<<<<<<<<<
@@ -3596,7 +5870,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse__block_string(PyObject *__py
   PyObject *__pyx_v_line = 0;
   PyObject *__pyx_v_stripped = 0;
   Py_ssize_t __pyx_v_width;
-  PyObject *__pyx_7genexpr__pyx_v_line = NULL;
+  PyObject *__pyx_8genexpr2__pyx_v_line = NULL;
   PyObject *__pyx_r = NULL;
   __Pyx_RefNannyDeclarations
   PyObject *__pyx_t_1 = NULL;
@@ -3616,7 +5890,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse__block_string(PyObject *__py
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_block_string", 0);
 
-  /* "planner/_op_parse.pyx":92
+  /* "planner/_op_parse.pyx":241
  * cdef str _block_string(str raw):
  *     """Spec 2.9.4 BlockStringValue: common indentation and blank edge lines removed."""
  *     cdef list lines = raw.replace("\r\n", "\n").replace("\r", "\n").split("\n")             # <<<<<<<<<<<<<<
@@ -3625,21 +5899,21 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse__block_string(PyObject *__py
 */
   if (unlikely(__pyx_v_raw == Py_None)) {
     PyErr_Format(PyExc_AttributeError, "\047NoneType\047 object has no attribute \047%.30s\047", "replace");
-    __PYX_ERR(0, 92, __pyx_L1_error)
+    __PYX_ERR(0, 241, __pyx_L1_error)
   }
-  __pyx_t_1 = PyUnicode_Replace(__pyx_v_raw, __pyx_mstate_global->__pyx_kp_u_, __pyx_mstate_global->__pyx_kp_u__2, -1); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 92, __pyx_L1_error)
+  __pyx_t_1 = PyUnicode_Replace(__pyx_v_raw, __pyx_mstate_global->__pyx_kp_u_, __pyx_mstate_global->__pyx_kp_u__2, -1); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 241, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
-  __pyx_t_2 = PyUnicode_Replace(((PyObject*)__pyx_t_1), __pyx_mstate_global->__pyx_kp_u__3, __pyx_mstate_global->__pyx_kp_u__2, -1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 92, __pyx_L1_error)
+  __pyx_t_2 = PyUnicode_Replace(((PyObject*)__pyx_t_1), __pyx_mstate_global->__pyx_kp_u__3, __pyx_mstate_global->__pyx_kp_u__2, -1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 241, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-  __pyx_t_1 = PyUnicode_Split(((PyObject*)__pyx_t_2), __pyx_mstate_global->__pyx_kp_u__2, -1); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 92, __pyx_L1_error)
+  __pyx_t_1 = PyUnicode_Split(((PyObject*)__pyx_t_2), __pyx_mstate_global->__pyx_kp_u__2, -1); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 241, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-  if (!(likely(PyList_CheckExact(__pyx_t_1)) || __Pyx_RaiseUnexpectedTypeError("list", __pyx_t_1))) __PYX_ERR(0, 92, __pyx_L1_error)
+  if (!(likely(PyList_CheckExact(__pyx_t_1)) || __Pyx_RaiseUnexpectedTypeError("list", __pyx_t_1))) __PYX_ERR(0, 241, __pyx_L1_error)
   __pyx_v_lines = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "planner/_op_parse.pyx":93
+  /* "planner/_op_parse.pyx":242
  *     """Spec 2.9.4 BlockStringValue: common indentation and blank edge lines removed."""
  *     cdef list lines = raw.replace("\r\n", "\n").replace("\r", "\n").split("\n")
  *     cdef object indent = None             # <<<<<<<<<<<<<<
@@ -3649,14 +5923,14 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse__block_string(PyObject *__py
   __Pyx_INCREF(Py_None);
   __pyx_v_indent = Py_None;
 
-  /* "planner/_op_parse.pyx":96
+  /* "planner/_op_parse.pyx":245
  *     cdef str line, stripped
  *     cdef Py_ssize_t width
  *     for line in lines[1:]:             # <<<<<<<<<<<<<<
  *         stripped = line.lstrip(" \t")
  *         if stripped:
 */
-  __pyx_t_1 = __Pyx_PyList_GetSlice(__pyx_v_lines, 1, PY_SSIZE_T_MAX); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 96, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyList_GetSlice(__pyx_v_lines, 1, PY_SSIZE_T_MAX); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 245, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_t_2 = __pyx_t_1; __Pyx_INCREF(__pyx_t_2);
   __pyx_t_3 = 0;
@@ -3665,32 +5939,32 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse__block_string(PyObject *__py
     {
       Py_ssize_t __pyx_temp = __Pyx_PyList_GET_SIZE(__pyx_t_2);
       #if !CYTHON_ASSUME_SAFE_SIZE
-      if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 96, __pyx_L1_error)
+      if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 245, __pyx_L1_error)
       #endif
       if (__pyx_t_3 >= __pyx_temp) break;
     }
     __pyx_t_1 = __Pyx_PyList_GET_ITEM_REF(__pyx_t_2, __pyx_t_3, __Pyx_ReferenceSharing_OwnStrongReference);
     ++__pyx_t_3;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 96, __pyx_L1_error)
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 245, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
-    if (!(likely(PyUnicode_CheckExact(__pyx_t_1))||((__pyx_t_1) == Py_None) || __Pyx_RaiseUnexpectedTypeError("str", __pyx_t_1))) __PYX_ERR(0, 96, __pyx_L1_error)
+    if (!(likely(PyUnicode_CheckExact(__pyx_t_1))||((__pyx_t_1) == Py_None) || __Pyx_RaiseUnexpectedTypeError("str", __pyx_t_1))) __PYX_ERR(0, 245, __pyx_L1_error)
     __Pyx_XDECREF_SET(__pyx_v_line, ((PyObject*)__pyx_t_1));
     __pyx_t_1 = 0;
 
-    /* "planner/_op_parse.pyx":97
+    /* "planner/_op_parse.pyx":246
  *     cdef Py_ssize_t width
  *     for line in lines[1:]:
  *         stripped = line.lstrip(" \t")             # <<<<<<<<<<<<<<
  *         if stripped:
  *             width = len(line) - len(stripped)
 */
-    __pyx_t_1 = __Pyx_CallUnboundCMethod1(&__pyx_mstate_global->__pyx_umethod_PyUnicode_Type__lstrip, __pyx_v_line, __pyx_mstate_global->__pyx_kp_u__5); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 97, __pyx_L1_error)
+    __pyx_t_1 = __Pyx_CallUnboundCMethod1(&__pyx_mstate_global->__pyx_umethod_PyUnicode_Type__lstrip, __pyx_v_line, __pyx_mstate_global->__pyx_kp_u__5); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 246, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
-    if (!(likely(PyUnicode_CheckExact(__pyx_t_1)) || __Pyx_RaiseUnexpectedTypeError("str", __pyx_t_1))) __PYX_ERR(0, 97, __pyx_L1_error)
+    if (!(likely(PyUnicode_CheckExact(__pyx_t_1)) || __Pyx_RaiseUnexpectedTypeError("str", __pyx_t_1))) __PYX_ERR(0, 246, __pyx_L1_error)
     __Pyx_XDECREF_SET(__pyx_v_stripped, ((PyObject*)__pyx_t_1));
     __pyx_t_1 = 0;
 
-    /* "planner/_op_parse.pyx":98
+    /* "planner/_op_parse.pyx":247
  *     for line in lines[1:]:
  *         stripped = line.lstrip(" \t")
  *         if stripped:             # <<<<<<<<<<<<<<
@@ -3699,14 +5973,14 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse__block_string(PyObject *__py
 */
     {
       Py_ssize_t __pyx_temp = __Pyx_PyUnicode_IS_TRUE(__pyx_v_stripped);
-      if (unlikely(((!CYTHON_ASSUME_SAFE_SIZE) && __pyx_temp < 0))) __PYX_ERR(0, 98, __pyx_L1_error)
+      if (unlikely(((!CYTHON_ASSUME_SAFE_SIZE) && __pyx_temp < 0))) __PYX_ERR(0, 247, __pyx_L1_error)
       __pyx_t_4 = (__pyx_temp != 0);
     }
 
     if (__pyx_t_4) {
 
 
-      /* "planner/_op_parse.pyx":99
+      /* "planner/_op_parse.pyx":248
  *         stripped = line.lstrip(" \t")
  *         if stripped:
  *             width = len(line) - len(stripped)             # <<<<<<<<<<<<<<
@@ -3715,15 +5989,15 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse__block_string(PyObject *__py
 */
       if (unlikely(__pyx_v_line == Py_None)) {
         PyErr_SetString(PyExc_TypeError, "object of type \047NoneType\047 has no len()");
-        __PYX_ERR(0, 99, __pyx_L1_error)
+        __PYX_ERR(0, 248, __pyx_L1_error)
       }
-      __pyx_t_5 = __Pyx_PyUnicode_GET_LENGTH(__pyx_v_line); if (unlikely(__pyx_t_5 == ((Py_ssize_t)-1))) __PYX_ERR(0, 99, __pyx_L1_error)
-      __pyx_t_6 = __Pyx_PyUnicode_GET_LENGTH(__pyx_v_stripped); if (unlikely(__pyx_t_6 == ((Py_ssize_t)-1))) __PYX_ERR(0, 99, __pyx_L1_error)
+      __pyx_t_5 = __Pyx_PyUnicode_GET_LENGTH(__pyx_v_line); if (unlikely(__pyx_t_5 == ((Py_ssize_t)-1))) __PYX_ERR(0, 248, __pyx_L1_error)
+      __pyx_t_6 = __Pyx_PyUnicode_GET_LENGTH(__pyx_v_stripped); if (unlikely(__pyx_t_6 == ((Py_ssize_t)-1))) __PYX_ERR(0, 248, __pyx_L1_error)
       __pyx_v_width = (__pyx_t_5 - __pyx_t_6);
 
 
 
-      /* "planner/_op_parse.pyx":100
+      /* "planner/_op_parse.pyx":249
  *         if stripped:
  *             width = len(line) - len(stripped)
  *             indent = width if indent is None else min(indent, width)             # <<<<<<<<<<<<<<
@@ -3732,7 +6006,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse__block_string(PyObject *__py
 */
       __pyx_t_4 = (__pyx_v_indent == Py_None);
       if (__pyx_t_4) {
-        __pyx_t_7 = PyLong_FromSsize_t(__pyx_v_width); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 100, __pyx_L1_error)
+        __pyx_t_7 = PyLong_FromSsize_t(__pyx_v_width); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 249, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_7);
         __pyx_t_1 = __pyx_t_7;
         __pyx_t_7 = 0;
@@ -3741,12 +6015,12 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse__block_string(PyObject *__py
         __pyx_t_6 = __pyx_v_width;
         __Pyx_INCREF(__pyx_v_indent);
         __pyx_t_7 = __pyx_v_indent;
-        __pyx_t_9 = PyLong_FromSsize_t(__pyx_t_6); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 100, __pyx_L1_error)
+        __pyx_t_9 = PyLong_FromSsize_t(__pyx_t_6); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 249, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_9);
-        __pyx_t_10 = __Pyx_PyObject_CompareBoolLt_int_object(__pyx_t_9, __pyx_t_7, Py_LT); if (unlikely((__pyx_t_10 < 0))) __PYX_ERR(0, 100, __pyx_L1_error)
+        __pyx_t_10 = __Pyx_PyObject_CompareBoolLt_int_object(__pyx_t_9, __pyx_t_7, Py_LT); if (unlikely((__pyx_t_10 < 0))) __PYX_ERR(0, 249, __pyx_L1_error)
         __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
         if (__pyx_t_10) {
-          __pyx_t_9 = PyLong_FromSsize_t(__pyx_t_6); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 100, __pyx_L1_error)
+          __pyx_t_9 = PyLong_FromSsize_t(__pyx_t_6); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 249, __pyx_L1_error)
           __Pyx_GOTREF(__pyx_t_9);
           __pyx_t_8 = __pyx_t_9;
           __pyx_t_9 = 0;
@@ -3764,7 +6038,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse__block_string(PyObject *__py
       __Pyx_DECREF_SET(__pyx_v_indent, __pyx_t_1);
       __pyx_t_1 = 0;
 
-      /* "planner/_op_parse.pyx":98
+      /* "planner/_op_parse.pyx":247
  *     for line in lines[1:]:
  *         stripped = line.lstrip(" \t")
  *         if stripped:             # <<<<<<<<<<<<<<
@@ -3773,7 +6047,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse__block_string(PyObject *__py
 */
     }
 
-    /* "planner/_op_parse.pyx":96
+    /* "planner/_op_parse.pyx":245
  *     cdef str line, stripped
  *     cdef Py_ssize_t width
  *     for line in lines[1:]:             # <<<<<<<<<<<<<<
@@ -3783,30 +6057,30 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse__block_string(PyObject *__py
   }
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "planner/_op_parse.pyx":101
+  /* "planner/_op_parse.pyx":250
  *             width = len(line) - len(stripped)
  *             indent = width if indent is None else min(indent, width)
  *     if indent:             # <<<<<<<<<<<<<<
  *         lines = lines[:1] + [line[indent:] for line in lines[1:]]
  *     while lines and not (<str>lines[0]).strip(" \t"):
 */
-  __pyx_t_4 = __Pyx_PyObject_IsTrue(__pyx_v_indent); if (unlikely((__pyx_t_4 < 0))) __PYX_ERR(0, 101, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyObject_IsTrue(__pyx_v_indent); if (unlikely((__pyx_t_4 < 0))) __PYX_ERR(0, 250, __pyx_L1_error)
   if (__pyx_t_4) {
 
 
-    /* "planner/_op_parse.pyx":102
+    /* "planner/_op_parse.pyx":251
  *             indent = width if indent is None else min(indent, width)
  *     if indent:
  *         lines = lines[:1] + [line[indent:] for line in lines[1:]]             # <<<<<<<<<<<<<<
  *     while lines and not (<str>lines[0]).strip(" \t"):
  *         lines.pop(0)
 */
-    __pyx_t_2 = __Pyx_PyList_GetSlice(__pyx_v_lines, 0, 1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 102, __pyx_L1_error)
+    __pyx_t_2 = __Pyx_PyList_GetSlice(__pyx_v_lines, 0, 1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 251, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
     { /* enter inner scope */
-      __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 102, __pyx_L10_error)
+      __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 251, __pyx_L10_error)
       __Pyx_GOTREF(__pyx_t_1);
-      __pyx_t_8 = __Pyx_PyList_GetSlice(__pyx_v_lines, 1, PY_SSIZE_T_MAX); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 102, __pyx_L10_error)
+      __pyx_t_8 = __Pyx_PyList_GetSlice(__pyx_v_lines, 1, PY_SSIZE_T_MAX); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 251, __pyx_L10_error)
       __Pyx_GOTREF(__pyx_t_8);
       __pyx_t_7 = __pyx_t_8; __Pyx_INCREF(__pyx_t_7);
       __pyx_t_3 = 0;
@@ -3815,20 +6089,20 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse__block_string(PyObject *__py
         {
           Py_ssize_t __pyx_temp = __Pyx_PyList_GET_SIZE(__pyx_t_7);
           #if !CYTHON_ASSUME_SAFE_SIZE
-          if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 102, __pyx_L10_error)
+          if (unlikely((__pyx_temp < 0))) __PYX_ERR(0, 251, __pyx_L10_error)
           #endif
           if (__pyx_t_3 >= __pyx_temp) break;
         }
         __pyx_t_8 = __Pyx_PyList_GET_ITEM_REF(__pyx_t_7, __pyx_t_3, __Pyx_ReferenceSharing_OwnStrongReference);
         ++__pyx_t_3;
-        if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 102, __pyx_L10_error)
+        if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 251, __pyx_L10_error)
         __Pyx_GOTREF(__pyx_t_8);
-        if (!(likely(PyUnicode_CheckExact(__pyx_t_8))||((__pyx_t_8) == Py_None) || __Pyx_RaiseUnexpectedTypeError("str", __pyx_t_8))) __PYX_ERR(0, 102, __pyx_L10_error)
-        __Pyx_XDECREF_SET(__pyx_7genexpr__pyx_v_line, ((PyObject*)__pyx_t_8));
+        if (!(likely(PyUnicode_CheckExact(__pyx_t_8))||((__pyx_t_8) == Py_None) || __Pyx_RaiseUnexpectedTypeError("str", __pyx_t_8))) __PYX_ERR(0, 251, __pyx_L10_error)
+        __Pyx_XDECREF_SET(__pyx_8genexpr2__pyx_v_line, ((PyObject*)__pyx_t_8));
         __pyx_t_8 = 0;
-        if (unlikely(__pyx_7genexpr__pyx_v_line == Py_None)) {
+        if (unlikely(__pyx_8genexpr2__pyx_v_line == Py_None)) {
           PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-          __PYX_ERR(0, 102, __pyx_L10_error)
+          __PYX_ERR(0, 251, __pyx_L10_error)
         }
         __Pyx_INCREF(__pyx_v_indent);
         __pyx_t_8 = __pyx_v_indent;
@@ -3837,34 +6111,34 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse__block_string(PyObject *__py
 
           __pyx_t_6 = 0;
         } else {
-          __pyx_t_5 = __Pyx_PyIndex_AsSsize_t(__pyx_t_8); if (unlikely((__pyx_t_5 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 102, __pyx_L10_error)
+          __pyx_t_5 = __Pyx_PyIndex_AsSsize_t(__pyx_t_8); if (unlikely((__pyx_t_5 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 251, __pyx_L10_error)
           __pyx_t_6 = __pyx_t_5;
         }
 
         __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
-        __pyx_t_8 = __Pyx_PyUnicode_Substring(__pyx_7genexpr__pyx_v_line, __pyx_t_6, PY_SSIZE_T_MAX); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 102, __pyx_L10_error)
+        __pyx_t_8 = __Pyx_PyUnicode_Substring(__pyx_8genexpr2__pyx_v_line, __pyx_t_6, PY_SSIZE_T_MAX); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 251, __pyx_L10_error)
         __Pyx_GOTREF(__pyx_t_8);
 
         __Pyx_GIVEREF(__pyx_t_8);
-        if (unlikely(__Pyx_ListComp_AppendAndDecref(__pyx_t_1, __pyx_t_8))) __PYX_ERR(0, 102, __pyx_L10_error)
+        if (unlikely(__Pyx_ListComp_AppendAndDecref(__pyx_t_1, __pyx_t_8))) __PYX_ERR(0, 251, __pyx_L10_error)
         __pyx_t_8 = 0;
       }
       __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-      __Pyx_XDECREF(__pyx_7genexpr__pyx_v_line); __pyx_7genexpr__pyx_v_line = 0;
+      __Pyx_XDECREF(__pyx_8genexpr2__pyx_v_line); __pyx_8genexpr2__pyx_v_line = 0;
       goto __pyx_L14_exit_scope;
       __pyx_L10_error:;
-      __Pyx_XDECREF(__pyx_7genexpr__pyx_v_line); __pyx_7genexpr__pyx_v_line = 0;
+      __Pyx_XDECREF(__pyx_8genexpr2__pyx_v_line); __pyx_8genexpr2__pyx_v_line = 0;
       goto __pyx_L1_error;
       __pyx_L14_exit_scope:;
     } /* exit inner scope */
-    __pyx_t_7 = PyNumber_Add(__pyx_t_2, __pyx_t_1); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 102, __pyx_L1_error)
+    __pyx_t_7 = PyNumber_Add(__pyx_t_2, __pyx_t_1); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 251, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_7);
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
     __Pyx_DECREF_SET(__pyx_v_lines, ((PyObject*)__pyx_t_7));
     __pyx_t_7 = 0;
 
-    /* "planner/_op_parse.pyx":101
+    /* "planner/_op_parse.pyx":250
  *             width = len(line) - len(stripped)
  *             indent = width if indent is None else min(indent, width)
  *     if indent:             # <<<<<<<<<<<<<<
@@ -3873,7 +6147,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse__block_string(PyObject *__py
 */
   }
 
-  /* "planner/_op_parse.pyx":103
+  /* "planner/_op_parse.pyx":252
  *     if indent:
  *         lines = lines[:1] + [line[indent:] for line in lines[1:]]
  *     while lines and not (<str>lines[0]).strip(" \t"):             # <<<<<<<<<<<<<<
@@ -3883,7 +6157,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse__block_string(PyObject *__py
   while (1) {
     {
       Py_ssize_t __pyx_temp = __Pyx_PyList_GET_SIZE(__pyx_v_lines);
-      if (unlikely(((!CYTHON_ASSUME_SAFE_SIZE) && __pyx_temp < 0))) __PYX_ERR(0, 103, __pyx_L1_error)
+      if (unlikely(((!CYTHON_ASSUME_SAFE_SIZE) && __pyx_temp < 0))) __PYX_ERR(0, 252, __pyx_L1_error)
       __pyx_t_10 = (__pyx_temp != 0);
     }
 
@@ -3902,15 +6176,15 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse__block_string(PyObject *__py
       PyObject *__pyx_callargs[2] = {__pyx_t_1, __pyx_mstate_global->__pyx_kp_u__5};
       __pyx_t_7 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_strip, __pyx_callargs+__pyx_t_11, (2-__pyx_t_11) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_1); __pyx_t_1 = 0;
-      if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 103, __pyx_L1_error)
+      if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 252, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_7);
     }
-    if (!(likely(PyUnicode_CheckExact(__pyx_t_7))||((__pyx_t_7) == Py_None) || __Pyx_RaiseUnexpectedTypeError("str", __pyx_t_7))) __PYX_ERR(0, 103, __pyx_L1_error)
+    if (!(likely(PyUnicode_CheckExact(__pyx_t_7))||((__pyx_t_7) == Py_None) || __Pyx_RaiseUnexpectedTypeError("str", __pyx_t_7))) __PYX_ERR(0, 252, __pyx_L1_error)
     if (__pyx_t_7 == Py_None) __pyx_t_10 = 0;
     else
     {
       Py_ssize_t __pyx_temp = __Pyx_PyUnicode_IS_TRUE(__pyx_t_7);
-      if (unlikely(((!CYTHON_ASSUME_SAFE_SIZE) && __pyx_temp < 0))) __PYX_ERR(0, 103, __pyx_L1_error)
+      if (unlikely(((!CYTHON_ASSUME_SAFE_SIZE) && __pyx_temp < 0))) __PYX_ERR(0, 252, __pyx_L1_error)
       __pyx_t_10 = (__pyx_temp != 0);
     }
 
@@ -3925,19 +6199,19 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse__block_string(PyObject *__py
 
     if (!__pyx_t_4) break;
 
-    /* "planner/_op_parse.pyx":104
+    /* "planner/_op_parse.pyx":253
  *         lines = lines[:1] + [line[indent:] for line in lines[1:]]
  *     while lines and not (<str>lines[0]).strip(" \t"):
  *         lines.pop(0)             # <<<<<<<<<<<<<<
  *     while lines and not (<str>lines[len(lines) - 1]).strip(" \t"):
  *         lines.pop()
 */
-    __pyx_t_7 = __Pyx_PyList_PopIndex(__pyx_v_lines, __pyx_mstate_global->__pyx_int_0, 0, 1, Py_ssize_t, PyLong_FromSsize_t); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 104, __pyx_L1_error)
+    __pyx_t_7 = __Pyx_PyList_PopIndex(__pyx_v_lines, __pyx_mstate_global->__pyx_int_0, 0, 1, Py_ssize_t, PyLong_FromSsize_t); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 253, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_7);
     __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
   }
 
-  /* "planner/_op_parse.pyx":105
+  /* "planner/_op_parse.pyx":254
  *     while lines and not (<str>lines[0]).strip(" \t"):
  *         lines.pop(0)
  *     while lines and not (<str>lines[len(lines) - 1]).strip(" \t"):             # <<<<<<<<<<<<<<
@@ -3947,7 +6221,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse__block_string(PyObject *__py
   while (1) {
     {
       Py_ssize_t __pyx_temp = __Pyx_PyList_GET_SIZE(__pyx_v_lines);
-      if (unlikely(((!CYTHON_ASSUME_SAFE_SIZE) && __pyx_temp < 0))) __PYX_ERR(0, 105, __pyx_L1_error)
+      if (unlikely(((!CYTHON_ASSUME_SAFE_SIZE) && __pyx_temp < 0))) __PYX_ERR(0, 254, __pyx_L1_error)
       __pyx_t_12 = (__pyx_temp != 0);
     }
 
@@ -3959,7 +6233,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse__block_string(PyObject *__py
 
       goto __pyx_L21_bool_binop_done;
     }
-    __pyx_t_3 = __Pyx_PyList_GET_SIZE(__pyx_v_lines); if (unlikely(__pyx_t_3 == ((Py_ssize_t)-1))) __PYX_ERR(0, 105, __pyx_L1_error)
+    __pyx_t_3 = __Pyx_PyList_GET_SIZE(__pyx_v_lines); if (unlikely(__pyx_t_3 == ((Py_ssize_t)-1))) __PYX_ERR(0, 254, __pyx_L1_error)
     __pyx_t_6 = (__pyx_t_3 - 1);
 
 
@@ -3971,15 +6245,15 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse__block_string(PyObject *__py
       __pyx_t_7 = __Pyx_PyObject_FastCallMethod((PyObject*)__pyx_mstate_global->__pyx_n_u_strip, __pyx_callargs+__pyx_t_11, (2-__pyx_t_11) | (1*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-      if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 105, __pyx_L1_error)
+      if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 254, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_7);
     }
-    if (!(likely(PyUnicode_CheckExact(__pyx_t_7))||((__pyx_t_7) == Py_None) || __Pyx_RaiseUnexpectedTypeError("str", __pyx_t_7))) __PYX_ERR(0, 105, __pyx_L1_error)
+    if (!(likely(PyUnicode_CheckExact(__pyx_t_7))||((__pyx_t_7) == Py_None) || __Pyx_RaiseUnexpectedTypeError("str", __pyx_t_7))) __PYX_ERR(0, 254, __pyx_L1_error)
     if (__pyx_t_7 == Py_None) __pyx_t_12 = 0;
     else
     {
       Py_ssize_t __pyx_temp = __Pyx_PyUnicode_IS_TRUE(__pyx_t_7);
-      if (unlikely(((!CYTHON_ASSUME_SAFE_SIZE) && __pyx_temp < 0))) __PYX_ERR(0, 105, __pyx_L1_error)
+      if (unlikely(((!CYTHON_ASSUME_SAFE_SIZE) && __pyx_temp < 0))) __PYX_ERR(0, 254, __pyx_L1_error)
       __pyx_t_12 = (__pyx_temp != 0);
     }
 
@@ -3994,26 +6268,26 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse__block_string(PyObject *__py
 
     if (!__pyx_t_4) break;
 
-    /* "planner/_op_parse.pyx":106
+    /* "planner/_op_parse.pyx":255
  *         lines.pop(0)
  *     while lines and not (<str>lines[len(lines) - 1]).strip(" \t"):
  *         lines.pop()             # <<<<<<<<<<<<<<
  *     return "\n".join(lines)
  * 
 */
-    __pyx_t_7 = __Pyx_PyList_Pop(__pyx_v_lines); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 106, __pyx_L1_error)
+    __pyx_t_7 = __Pyx_PyList_Pop(__pyx_v_lines); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 255, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_7);
     __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
   }
 
-  /* "planner/_op_parse.pyx":107
+  /* "planner/_op_parse.pyx":256
  *     while lines and not (<str>lines[len(lines) - 1]).strip(" \t"):
  *         lines.pop()
  *     return "\n".join(lines)             # <<<<<<<<<<<<<<
  * 
  * 
 */
-  __pyx_t_7 = PyUnicode_Join(__pyx_mstate_global->__pyx_kp_u__2, __pyx_v_lines); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 107, __pyx_L1_error)
+  __pyx_t_7 = PyUnicode_Join(__pyx_mstate_global->__pyx_kp_u__2, __pyx_v_lines); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 256, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_7);
   {
     PyObject *__pyx_temp;
@@ -4026,7 +6300,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse__block_string(PyObject *__py
   __pyx_t_7 = 0;
   goto __pyx_L0;
 
-  /* "planner/_op_parse.pyx":90
+  /* "planner/_op_parse.pyx":239
  * 
  * 
  * cdef str _block_string(str raw):             # <<<<<<<<<<<<<<
@@ -4049,13 +6323,13 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse__block_string(PyObject *__py
   __Pyx_XDECREF(__pyx_v_line);
   __Pyx_XDECREF(__pyx_v_stripped);
 
-  __Pyx_XDECREF(__pyx_7genexpr__pyx_v_line);
+  __Pyx_XDECREF(__pyx_8genexpr2__pyx_v_line);
   __Pyx_XGIVEREF(__pyx_r);
   __Pyx_RefNannyFinishContext();
   return __pyx_r;
 }
 
-/* "planner/_op_parse.pyx":127
+/* "planner/_op_parse.pyx":276
  *     cdef object syntax_error
  * 
  *     def __cinit__(self):             # <<<<<<<<<<<<<<
@@ -4107,7 +6381,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
 static int __pyx_pf_5plait_7planner_9_op_parse_7_Parser___cinit__(struct __pyx_obj_5plait_7planner_9_op_parse__Parser *__pyx_v_self) {
   int __pyx_r;
 
-  /* "planner/_op_parse.pyx":128
+  /* "planner/_op_parse.pyx":277
  * 
  *     def __cinit__(self):
  *         self.kinds = NULL             # <<<<<<<<<<<<<<
@@ -4116,7 +6390,7 @@ static int __pyx_pf_5plait_7planner_9_op_parse_7_Parser___cinit__(struct __pyx_o
 */
   __pyx_v_self->kinds = NULL;
 
-  /* "planner/_op_parse.pyx":129
+  /* "planner/_op_parse.pyx":278
  *     def __cinit__(self):
  *         self.kinds = NULL
  *         self.starts = NULL             # <<<<<<<<<<<<<<
@@ -4125,7 +6399,7 @@ static int __pyx_pf_5plait_7planner_9_op_parse_7_Parser___cinit__(struct __pyx_o
 */
   __pyx_v_self->starts = NULL;
 
-  /* "planner/_op_parse.pyx":130
+  /* "planner/_op_parse.pyx":279
  *         self.kinds = NULL
  *         self.starts = NULL
  *         self.aux = NULL             # <<<<<<<<<<<<<<
@@ -4134,7 +6408,7 @@ static int __pyx_pf_5plait_7planner_9_op_parse_7_Parser___cinit__(struct __pyx_o
 */
   __pyx_v_self->aux = NULL;
 
-  /* "planner/_op_parse.pyx":131
+  /* "planner/_op_parse.pyx":280
  *         self.starts = NULL
  *         self.aux = NULL
  *         self.n = 0             # <<<<<<<<<<<<<<
@@ -4143,7 +6417,7 @@ static int __pyx_pf_5plait_7planner_9_op_parse_7_Parser___cinit__(struct __pyx_o
 */
   __pyx_v_self->n = 0;
 
-  /* "planner/_op_parse.pyx":132
+  /* "planner/_op_parse.pyx":281
  *         self.aux = NULL
  *         self.n = 0
  *         self.cap = 0             # <<<<<<<<<<<<<<
@@ -4152,7 +6426,7 @@ static int __pyx_pf_5plait_7planner_9_op_parse_7_Parser___cinit__(struct __pyx_o
 */
   __pyx_v_self->cap = 0;
 
-  /* "planner/_op_parse.pyx":127
+  /* "planner/_op_parse.pyx":276
  *     cdef object syntax_error
  * 
  *     def __cinit__(self):             # <<<<<<<<<<<<<<
@@ -4166,7 +6440,7 @@ static int __pyx_pf_5plait_7planner_9_op_parse_7_Parser___cinit__(struct __pyx_o
   return __pyx_r;
 }
 
-/* "planner/_op_parse.pyx":134
+/* "planner/_op_parse.pyx":283
  *         self.cap = 0
  * 
  *     def __dealloc__(self):             # <<<<<<<<<<<<<<
@@ -4189,7 +6463,7 @@ static void __pyx_pw_5plait_7planner_9_op_parse_7_Parser_3__dealloc__(PyObject *
 
 static void __pyx_pf_5plait_7planner_9_op_parse_7_Parser_2__dealloc__(struct __pyx_obj_5plait_7planner_9_op_parse__Parser *__pyx_v_self) {
 
-  /* "planner/_op_parse.pyx":135
+  /* "planner/_op_parse.pyx":284
  * 
  *     def __dealloc__(self):
  *         PyMem_Free(self.kinds)             # <<<<<<<<<<<<<<
@@ -4198,7 +6472,7 @@ static void __pyx_pf_5plait_7planner_9_op_parse_7_Parser_2__dealloc__(struct __p
 */
   PyMem_Free(__pyx_v_self->kinds);
 
-  /* "planner/_op_parse.pyx":136
+  /* "planner/_op_parse.pyx":285
  *     def __dealloc__(self):
  *         PyMem_Free(self.kinds)
  *         PyMem_Free(self.starts)             # <<<<<<<<<<<<<<
@@ -4207,7 +6481,7 @@ static void __pyx_pf_5plait_7planner_9_op_parse_7_Parser_2__dealloc__(struct __p
 */
   PyMem_Free(__pyx_v_self->starts);
 
-  /* "planner/_op_parse.pyx":137
+  /* "planner/_op_parse.pyx":286
  *         PyMem_Free(self.kinds)
  *         PyMem_Free(self.starts)
  *         PyMem_Free(self.aux)             # <<<<<<<<<<<<<<
@@ -4216,7 +6490,7 @@ static void __pyx_pf_5plait_7planner_9_op_parse_7_Parser_2__dealloc__(struct __p
 */
   PyMem_Free(__pyx_v_self->aux);
 
-  /* "planner/_op_parse.pyx":134
+  /* "planner/_op_parse.pyx":283
  *         self.cap = 0
  * 
  *     def __dealloc__(self):             # <<<<<<<<<<<<<<
@@ -4228,7 +6502,7 @@ static void __pyx_pf_5plait_7planner_9_op_parse_7_Parser_2__dealloc__(struct __p
 
 }
 
-/* "planner/_op_parse.pyx":140
+/* "planner/_op_parse.pyx":289
  * 
  *     # -- lexer ---------------------------------------------------------------------------
  *     cdef int grow(self) except -1:             # <<<<<<<<<<<<<<
@@ -4248,7 +6522,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_grow(struct __pyx_obj_5pl
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
 
-  /* "planner/_op_parse.pyx":141
+  /* "planner/_op_parse.pyx":290
  *     # -- lexer ---------------------------------------------------------------------------
  *     cdef int grow(self) except -1:
  *         cdef Py_ssize_t cap = self.cap * 2 if self.cap else 256             # <<<<<<<<<<<<<<
@@ -4267,7 +6541,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_grow(struct __pyx_obj_5pl
 
   __pyx_v_cap = __pyx_t_1;
 
-  /* "planner/_op_parse.pyx":142
+  /* "planner/_op_parse.pyx":291
  *     cdef int grow(self) except -1:
  *         cdef Py_ssize_t cap = self.cap * 2 if self.cap else 256
  *         cdef void *kinds = PyMem_Realloc(self.kinds, cap * sizeof(unsigned char))             # <<<<<<<<<<<<<<
@@ -4276,7 +6550,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_grow(struct __pyx_obj_5pl
 */
   __pyx_v_kinds = PyMem_Realloc(__pyx_v_self->kinds, (__pyx_v_cap * (sizeof(unsigned char))));
 
-  /* "planner/_op_parse.pyx":143
+  /* "planner/_op_parse.pyx":292
  *         cdef Py_ssize_t cap = self.cap * 2 if self.cap else 256
  *         cdef void *kinds = PyMem_Realloc(self.kinds, cap * sizeof(unsigned char))
  *         if kinds == NULL:             # <<<<<<<<<<<<<<
@@ -4288,16 +6562,16 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_grow(struct __pyx_obj_5pl
   if (unlikely(__pyx_t_2)) {
 
 
-    /* "planner/_op_parse.pyx":144
+    /* "planner/_op_parse.pyx":293
  *         cdef void *kinds = PyMem_Realloc(self.kinds, cap * sizeof(unsigned char))
  *         if kinds == NULL:
  *             raise MemoryError()             # <<<<<<<<<<<<<<
  *         self.kinds = <unsigned char *>kinds
  *         cdef void *starts = PyMem_Realloc(self.starts, cap * sizeof(Py_ssize_t))
 */
-    PyErr_NoMemory(); __PYX_ERR(0, 144, __pyx_L1_error)
+    PyErr_NoMemory(); __PYX_ERR(0, 293, __pyx_L1_error)
 
-    /* "planner/_op_parse.pyx":143
+    /* "planner/_op_parse.pyx":292
  *         cdef Py_ssize_t cap = self.cap * 2 if self.cap else 256
  *         cdef void *kinds = PyMem_Realloc(self.kinds, cap * sizeof(unsigned char))
  *         if kinds == NULL:             # <<<<<<<<<<<<<<
@@ -4306,7 +6580,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_grow(struct __pyx_obj_5pl
 */
   }
 
-  /* "planner/_op_parse.pyx":145
+  /* "planner/_op_parse.pyx":294
  *         if kinds == NULL:
  *             raise MemoryError()
  *         self.kinds = <unsigned char *>kinds             # <<<<<<<<<<<<<<
@@ -4315,7 +6589,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_grow(struct __pyx_obj_5pl
 */
   __pyx_v_self->kinds = ((unsigned char *)__pyx_v_kinds);
 
-  /* "planner/_op_parse.pyx":146
+  /* "planner/_op_parse.pyx":295
  *             raise MemoryError()
  *         self.kinds = <unsigned char *>kinds
  *         cdef void *starts = PyMem_Realloc(self.starts, cap * sizeof(Py_ssize_t))             # <<<<<<<<<<<<<<
@@ -4324,7 +6598,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_grow(struct __pyx_obj_5pl
 */
   __pyx_v_starts = PyMem_Realloc(__pyx_v_self->starts, (__pyx_v_cap * (sizeof(Py_ssize_t))));
 
-  /* "planner/_op_parse.pyx":147
+  /* "planner/_op_parse.pyx":296
  *         self.kinds = <unsigned char *>kinds
  *         cdef void *starts = PyMem_Realloc(self.starts, cap * sizeof(Py_ssize_t))
  *         if starts == NULL:             # <<<<<<<<<<<<<<
@@ -4336,16 +6610,16 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_grow(struct __pyx_obj_5pl
   if (unlikely(__pyx_t_2)) {
 
 
-    /* "planner/_op_parse.pyx":148
+    /* "planner/_op_parse.pyx":297
  *         cdef void *starts = PyMem_Realloc(self.starts, cap * sizeof(Py_ssize_t))
  *         if starts == NULL:
  *             raise MemoryError()             # <<<<<<<<<<<<<<
  *         self.starts = <Py_ssize_t *>starts
  *         cdef void *aux = PyMem_Realloc(self.aux, cap * sizeof(Py_ssize_t))
 */
-    PyErr_NoMemory(); __PYX_ERR(0, 148, __pyx_L1_error)
+    PyErr_NoMemory(); __PYX_ERR(0, 297, __pyx_L1_error)
 
-    /* "planner/_op_parse.pyx":147
+    /* "planner/_op_parse.pyx":296
  *         self.kinds = <unsigned char *>kinds
  *         cdef void *starts = PyMem_Realloc(self.starts, cap * sizeof(Py_ssize_t))
  *         if starts == NULL:             # <<<<<<<<<<<<<<
@@ -4354,7 +6628,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_grow(struct __pyx_obj_5pl
 */
   }
 
-  /* "planner/_op_parse.pyx":149
+  /* "planner/_op_parse.pyx":298
  *         if starts == NULL:
  *             raise MemoryError()
  *         self.starts = <Py_ssize_t *>starts             # <<<<<<<<<<<<<<
@@ -4363,7 +6637,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_grow(struct __pyx_obj_5pl
 */
   __pyx_v_self->starts = ((Py_ssize_t *)__pyx_v_starts);
 
-  /* "planner/_op_parse.pyx":150
+  /* "planner/_op_parse.pyx":299
  *             raise MemoryError()
  *         self.starts = <Py_ssize_t *>starts
  *         cdef void *aux = PyMem_Realloc(self.aux, cap * sizeof(Py_ssize_t))             # <<<<<<<<<<<<<<
@@ -4372,7 +6646,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_grow(struct __pyx_obj_5pl
 */
   __pyx_v_aux = PyMem_Realloc(__pyx_v_self->aux, (__pyx_v_cap * (sizeof(Py_ssize_t))));
 
-  /* "planner/_op_parse.pyx":151
+  /* "planner/_op_parse.pyx":300
  *         self.starts = <Py_ssize_t *>starts
  *         cdef void *aux = PyMem_Realloc(self.aux, cap * sizeof(Py_ssize_t))
  *         if aux == NULL:             # <<<<<<<<<<<<<<
@@ -4384,16 +6658,16 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_grow(struct __pyx_obj_5pl
   if (unlikely(__pyx_t_2)) {
 
 
-    /* "planner/_op_parse.pyx":152
+    /* "planner/_op_parse.pyx":301
  *         cdef void *aux = PyMem_Realloc(self.aux, cap * sizeof(Py_ssize_t))
  *         if aux == NULL:
  *             raise MemoryError()             # <<<<<<<<<<<<<<
  *         self.aux = <Py_ssize_t *>aux
  *         self.cap = cap
 */
-    PyErr_NoMemory(); __PYX_ERR(0, 152, __pyx_L1_error)
+    PyErr_NoMemory(); __PYX_ERR(0, 301, __pyx_L1_error)
 
-    /* "planner/_op_parse.pyx":151
+    /* "planner/_op_parse.pyx":300
  *         self.starts = <Py_ssize_t *>starts
  *         cdef void *aux = PyMem_Realloc(self.aux, cap * sizeof(Py_ssize_t))
  *         if aux == NULL:             # <<<<<<<<<<<<<<
@@ -4402,7 +6676,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_grow(struct __pyx_obj_5pl
 */
   }
 
-  /* "planner/_op_parse.pyx":153
+  /* "planner/_op_parse.pyx":302
  *         if aux == NULL:
  *             raise MemoryError()
  *         self.aux = <Py_ssize_t *>aux             # <<<<<<<<<<<<<<
@@ -4411,7 +6685,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_grow(struct __pyx_obj_5pl
 */
   __pyx_v_self->aux = ((Py_ssize_t *)__pyx_v_aux);
 
-  /* "planner/_op_parse.pyx":154
+  /* "planner/_op_parse.pyx":303
  *             raise MemoryError()
  *         self.aux = <Py_ssize_t *>aux
  *         self.cap = cap             # <<<<<<<<<<<<<<
@@ -4420,7 +6694,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_grow(struct __pyx_obj_5pl
 */
   __pyx_v_self->cap = __pyx_v_cap;
 
-  /* "planner/_op_parse.pyx":155
+  /* "planner/_op_parse.pyx":304
  *         self.aux = <Py_ssize_t *>aux
  *         self.cap = cap
  *         return 0             # <<<<<<<<<<<<<<
@@ -4433,7 +6707,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_grow(struct __pyx_obj_5pl
   }
   goto __pyx_L0;
 
-  /* "planner/_op_parse.pyx":140
+  /* "planner/_op_parse.pyx":289
  * 
  *     # -- lexer ---------------------------------------------------------------------------
  *     cdef int grow(self) except -1:             # <<<<<<<<<<<<<<
@@ -4454,7 +6728,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_grow(struct __pyx_obj_5pl
   return __pyx_r;
 }
 
-/* "planner/_op_parse.pyx":157
+/* "planner/_op_parse.pyx":306
  *         return 0
  * 
  *     cdef inline int push(self, unsigned char kind, Py_ssize_t start, Py_ssize_t aux) except -1:             # <<<<<<<<<<<<<<
@@ -4470,7 +6744,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(struct
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
 
-  /* "planner/_op_parse.pyx":158
+  /* "planner/_op_parse.pyx":307
  * 
  *     cdef inline int push(self, unsigned char kind, Py_ssize_t start, Py_ssize_t aux) except -1:
  *         if self.n == self.cap:             # <<<<<<<<<<<<<<
@@ -4482,17 +6756,17 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(struct
   if (__pyx_t_1) {
 
 
-    /* "planner/_op_parse.pyx":159
+    /* "planner/_op_parse.pyx":308
  *     cdef inline int push(self, unsigned char kind, Py_ssize_t start, Py_ssize_t aux) except -1:
  *         if self.n == self.cap:
  *             self.grow()             # <<<<<<<<<<<<<<
  *         self.kinds[self.n] = kind
  *         self.starts[self.n] = start
 */
-    __pyx_t_2 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->grow(__pyx_v_self); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 159, __pyx_L1_error)
+    __pyx_t_2 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->grow(__pyx_v_self); if (unlikely(__pyx_t_2 == ((int)-1))) __PYX_ERR(0, 308, __pyx_L1_error)
 
 
-    /* "planner/_op_parse.pyx":158
+    /* "planner/_op_parse.pyx":307
  * 
  *     cdef inline int push(self, unsigned char kind, Py_ssize_t start, Py_ssize_t aux) except -1:
  *         if self.n == self.cap:             # <<<<<<<<<<<<<<
@@ -4501,7 +6775,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(struct
 */
   }
 
-  /* "planner/_op_parse.pyx":160
+  /* "planner/_op_parse.pyx":309
  *         if self.n == self.cap:
  *             self.grow()
  *         self.kinds[self.n] = kind             # <<<<<<<<<<<<<<
@@ -4510,7 +6784,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(struct
 */
   (__pyx_v_self->kinds[__pyx_v_self->n]) = __pyx_v_kind;
 
-  /* "planner/_op_parse.pyx":161
+  /* "planner/_op_parse.pyx":310
  *             self.grow()
  *         self.kinds[self.n] = kind
  *         self.starts[self.n] = start             # <<<<<<<<<<<<<<
@@ -4519,7 +6793,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(struct
 */
   (__pyx_v_self->starts[__pyx_v_self->n]) = __pyx_v_start;
 
-  /* "planner/_op_parse.pyx":162
+  /* "planner/_op_parse.pyx":311
  *         self.kinds[self.n] = kind
  *         self.starts[self.n] = start
  *         self.aux[self.n] = aux             # <<<<<<<<<<<<<<
@@ -4528,7 +6802,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(struct
 */
   (__pyx_v_self->aux[__pyx_v_self->n]) = __pyx_v_aux;
 
-  /* "planner/_op_parse.pyx":163
+  /* "planner/_op_parse.pyx":312
  *         self.starts[self.n] = start
  *         self.aux[self.n] = aux
  *         self.n += 1             # <<<<<<<<<<<<<<
@@ -4537,7 +6811,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(struct
 */
   __pyx_v_self->n = (__pyx_v_self->n + 1);
 
-  /* "planner/_op_parse.pyx":164
+  /* "planner/_op_parse.pyx":313
  *         self.aux[self.n] = aux
  *         self.n += 1
  *         return 0             # <<<<<<<<<<<<<<
@@ -4550,7 +6824,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(struct
   }
   goto __pyx_L0;
 
-  /* "planner/_op_parse.pyx":157
+  /* "planner/_op_parse.pyx":306
  *         return 0
  * 
  *     cdef inline int push(self, unsigned char kind, Py_ssize_t start, Py_ssize_t aux) except -1:             # <<<<<<<<<<<<<<
@@ -4567,7 +6841,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(struct
   return __pyx_r;
 }
 
-/* "planner/_op_parse.pyx":166
+/* "planner/_op_parse.pyx":315
  *         return 0
  * 
  *     cdef inline int push_literal(self, unsigned char kind, Py_ssize_t start,             # <<<<<<<<<<<<<<
@@ -4587,7 +6861,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse_7_Parser_push_litera
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("push_literal", 0);
 
-  /* "planner/_op_parse.pyx":168
+  /* "planner/_op_parse.pyx":317
  *     cdef inline int push_literal(self, unsigned char kind, Py_ssize_t start,
  *                                  object value) except -1:
  *         self.literals.append(value)             # <<<<<<<<<<<<<<
@@ -4596,12 +6870,12 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse_7_Parser_push_litera
 */
   if (unlikely(__pyx_v_self->literals == Py_None)) {
     PyErr_Format(PyExc_AttributeError, "\047NoneType\047 object has no attribute \047%.30s\047", "append");
-    __PYX_ERR(0, 168, __pyx_L1_error)
+    __PYX_ERR(0, 317, __pyx_L1_error)
   }
-  __pyx_t_1 = __Pyx_PyList_Append(__pyx_v_self->literals, __pyx_v_value); if (unlikely(__pyx_t_1 == ((int)-1))) __PYX_ERR(0, 168, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyList_Append(__pyx_v_self->literals, __pyx_v_value); if (unlikely(__pyx_t_1 == ((int)-1))) __PYX_ERR(0, 317, __pyx_L1_error)
 
 
-  /* "planner/_op_parse.pyx":169
+  /* "planner/_op_parse.pyx":318
  *                                  object value) except -1:
  *         self.literals.append(value)
  *         return self.push(kind, start, len(self.literals) - 1)             # <<<<<<<<<<<<<<
@@ -4612,18 +6886,18 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse_7_Parser_push_litera
   __Pyx_INCREF(__pyx_t_2);
   if (unlikely(__pyx_t_2 == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "object of type \047NoneType\047 has no len()");
-    __PYX_ERR(0, 169, __pyx_L1_error)
+    __PYX_ERR(0, 318, __pyx_L1_error)
   }
-  __pyx_t_3 = __Pyx_PyList_GET_SIZE(__pyx_t_2); if (unlikely(__pyx_t_3 == ((Py_ssize_t)-1))) __PYX_ERR(0, 169, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_PyList_GET_SIZE(__pyx_t_2); if (unlikely(__pyx_t_3 == ((Py_ssize_t)-1))) __PYX_ERR(0, 318, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-  __pyx_t_4 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_v_kind, __pyx_v_start, (__pyx_t_3 - 1)); if (unlikely(__pyx_t_4 == ((int)-1))) __PYX_ERR(0, 169, __pyx_L1_error)
+  __pyx_t_4 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_v_kind, __pyx_v_start, (__pyx_t_3 - 1)); if (unlikely(__pyx_t_4 == ((int)-1))) __PYX_ERR(0, 318, __pyx_L1_error)
 
   {
     __pyx_r = __pyx_t_4;
   }
   goto __pyx_L0;
 
-  /* "planner/_op_parse.pyx":166
+  /* "planner/_op_parse.pyx":315
  *         return 0
  * 
  *     cdef inline int push_literal(self, unsigned char kind, Py_ssize_t start,             # <<<<<<<<<<<<<<
@@ -4642,7 +6916,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse_7_Parser_push_litera
   return __pyx_r;
 }
 
-/* "planner/_op_parse.pyx":171
+/* "planner/_op_parse.pyx":320
  *         return self.push(kind, start, len(self.literals) - 1)
  * 
  *     cdef object unexpected(self, Py_ssize_t pos):             # <<<<<<<<<<<<<<
@@ -4669,7 +6943,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_unexpected(struct _
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("unexpected", 0);
 
-  /* "planner/_op_parse.pyx":172
+  /* "planner/_op_parse.pyx":321
  * 
  *     cdef object unexpected(self, Py_ssize_t pos):
  *         cdef str char = self.body[pos:pos + 1]             # <<<<<<<<<<<<<<
@@ -4678,25 +6952,25 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_unexpected(struct _
 */
   if (unlikely(__pyx_v_self->body == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-    __PYX_ERR(0, 172, __pyx_L1_error)
+    __PYX_ERR(0, 321, __pyx_L1_error)
   }
-  __pyx_t_1 = __Pyx_PyUnicode_Substring(__pyx_v_self->body, __pyx_v_pos, (__pyx_v_pos + 1)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 172, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyUnicode_Substring(__pyx_v_self->body, __pyx_v_pos, (__pyx_v_pos + 1)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 321, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_char = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "planner/_op_parse.pyx":173
+  /* "planner/_op_parse.pyx":322
  *     cdef object unexpected(self, Py_ssize_t pos):
  *         cdef str char = self.body[pos:pos + 1]
  *         if char == '"':             # <<<<<<<<<<<<<<
  *             return self.syntax_error("Syntax Error: Unterminated string.", pos)
  *         return self.syntax_error(f"Syntax Error: Unexpected character {char!r}.", pos)
 */
-  __pyx_t_2 = (__Pyx_PyObject_Equals_str_ch34(__pyx_v_char, __pyx_mstate_global->__pyx_kp_u__6, Py_EQ)); if (unlikely((__pyx_t_2 < 0))) __PYX_ERR(0, 173, __pyx_L1_error)
+  __pyx_t_2 = (__Pyx_PyObject_Equals_str_ch34(__pyx_v_char, __pyx_mstate_global->__pyx_kp_u__6, Py_EQ)); if (unlikely((__pyx_t_2 < 0))) __PYX_ERR(0, 322, __pyx_L1_error)
   if (__pyx_t_2) {
 
 
-    /* "planner/_op_parse.pyx":174
+    /* "planner/_op_parse.pyx":323
  *         cdef str char = self.body[pos:pos + 1]
  *         if char == '"':
  *             return self.syntax_error("Syntax Error: Unterminated string.", pos)             # <<<<<<<<<<<<<<
@@ -4706,7 +6980,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_unexpected(struct _
     __pyx_t_3 = NULL;
     __Pyx_INCREF(__pyx_v_self->syntax_error);
     __pyx_t_4 = __pyx_v_self->syntax_error; 
-    __pyx_t_5 = PyLong_FromSsize_t(__pyx_v_pos); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 174, __pyx_L1_error)
+    __pyx_t_5 = PyLong_FromSsize_t(__pyx_v_pos); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 323, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
     __pyx_t_6 = 1;
     #if CYTHON_UNPACK_METHODS
@@ -4726,7 +7000,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_unexpected(struct _
       __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
       __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
       __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-      if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 174, __pyx_L1_error)
+      if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 323, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
     }
     {
@@ -4740,7 +7014,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_unexpected(struct _
     __pyx_t_1 = 0;
     goto __pyx_L0;
 
-    /* "planner/_op_parse.pyx":173
+    /* "planner/_op_parse.pyx":322
  *     cdef object unexpected(self, Py_ssize_t pos):
  *         cdef str char = self.body[pos:pos + 1]
  *         if char == '"':             # <<<<<<<<<<<<<<
@@ -4749,7 +7023,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_unexpected(struct _
 */
   }
 
-  /* "planner/_op_parse.pyx":175
+  /* "planner/_op_parse.pyx":324
  *         if char == '"':
  *             return self.syntax_error("Syntax Error: Unterminated string.", pos)
  *         return self.syntax_error(f"Syntax Error: Unexpected character {char!r}.", pos)             # <<<<<<<<<<<<<<
@@ -4759,7 +7033,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_unexpected(struct _
   __pyx_t_4 = NULL;
   __Pyx_INCREF(__pyx_v_self->syntax_error);
   __pyx_t_5 = __pyx_v_self->syntax_error; 
-  __pyx_t_3 = __Pyx_PyObject_FormatSimpleAndDecref(PyObject_Repr(__pyx_v_char), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 175, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_PyObject_FormatSimpleAndDecref(PyObject_Repr(__pyx_v_char), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 324, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __pyx_t_7[0] = __pyx_mstate_global->__pyx_kp_u_Syntax_Error_Unexpected_characte;
   __pyx_t_7[1] = __pyx_t_3;
@@ -4773,10 +7047,10 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_unexpected(struct _
   __pyx_t_9 |= __Pyx_PyUnicode_KIND_04(__pyx_t_7[1]);
   #endif
   __pyx_t_10 = __Pyx_PyUnicode_Join(__pyx_t_7, 3, __pyx_t_8, __pyx_t_9);
-  if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 175, __pyx_L1_error)
+  if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 324, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-  __pyx_t_3 = PyLong_FromSsize_t(__pyx_v_pos); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 175, __pyx_L1_error)
+  __pyx_t_3 = PyLong_FromSsize_t(__pyx_v_pos); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 324, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __pyx_t_6 = 1;
   #if CYTHON_UNPACK_METHODS
@@ -4797,7 +7071,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_unexpected(struct _
     __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 175, __pyx_L1_error)
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 324, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
   }
   {
@@ -4811,7 +7085,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_unexpected(struct _
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "planner/_op_parse.pyx":171
+  /* "planner/_op_parse.pyx":320
  *         return self.push(kind, start, len(self.literals) - 1)
  * 
  *     cdef object unexpected(self, Py_ssize_t pos):             # <<<<<<<<<<<<<<
@@ -4835,7 +7109,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_unexpected(struct _
   return __pyx_r;
 }
 
-/* "planner/_op_parse.pyx":177
+/* "planner/_op_parse.pyx":326
  *         return self.syntax_error(f"Syntax Error: Unexpected character {char!r}.", pos)
  * 
  *     cdef int lex(self, Py_ssize_t max_tokens, object max_tokens_text) except -1:             # <<<<<<<<<<<<<<
@@ -4877,7 +7151,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("lex", 0);
 
-  /* "planner/_op_parse.pyx":178
+  /* "planner/_op_parse.pyx":327
  * 
  *     cdef int lex(self, Py_ssize_t max_tokens, object max_tokens_text) except -1:
  *         cdef str body = self.body             # <<<<<<<<<<<<<<
@@ -4889,7 +7163,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
   __pyx_v_body = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "planner/_op_parse.pyx":179
+  /* "planner/_op_parse.pyx":328
  *     cdef int lex(self, Py_ssize_t max_tokens, object max_tokens_text) except -1:
  *         cdef str body = self.body
  *         cdef Py_ssize_t end = self.length             # <<<<<<<<<<<<<<
@@ -4900,7 +7174,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 
   __pyx_v_end = __pyx_t_2;
 
-  /* "planner/_op_parse.pyx":180
+  /* "planner/_op_parse.pyx":329
  *         cdef str body = self.body
  *         cdef Py_ssize_t end = self.length
  *         cdef Py_ssize_t pos = 0, start, j, k, last_escape             # <<<<<<<<<<<<<<
@@ -4909,7 +7183,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
   __pyx_v_pos = 0;
 
-  /* "planner/_op_parse.pyx":181
+  /* "planner/_op_parse.pyx":330
  *         cdef Py_ssize_t end = self.length
  *         cdef Py_ssize_t pos = 0, start, j, k, last_escape
  *         cdef unsigned int ukind = PyUnicode_KIND(body)             # <<<<<<<<<<<<<<
@@ -4918,7 +7192,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
   __pyx_v_ukind = PyUnicode_KIND(__pyx_v_body);
 
-  /* "planner/_op_parse.pyx":182
+  /* "planner/_op_parse.pyx":331
  *         cdef Py_ssize_t pos = 0, start, j, k, last_escape
  *         cdef unsigned int ukind = PyUnicode_KIND(body)
  *         cdef void *data = PyUnicode_DATA(body)             # <<<<<<<<<<<<<<
@@ -4927,7 +7201,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
   __pyx_v_data = PyUnicode_DATA(__pyx_v_body);
 
-  /* "planner/_op_parse.pyx":187
+  /* "planner/_op_parse.pyx":336
  *         cdef unsigned char kind
  *         cdef str text
  *         while pos < end:             # <<<<<<<<<<<<<<
@@ -4940,7 +7214,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 
     if (!__pyx_t_3) break;
 
-    /* "planner/_op_parse.pyx":188
+    /* "planner/_op_parse.pyx":337
  *         cdef str text
  *         while pos < end:
  *             c = PyUnicode_READ(ukind, data, pos)             # <<<<<<<<<<<<<<
@@ -4949,7 +7223,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
     __pyx_v_c = PyUnicode_READ(__pyx_v_ukind, __pyx_v_data, __pyx_v_pos);
 
-    /* "planner/_op_parse.pyx":190
+    /* "planner/_op_parse.pyx":339
  *             c = PyUnicode_READ(ukind, data, pos)
  *             # Ignored tokens: whitespace, line terminators, commas, BOM, comments.
  *             if c == u' ' or c == u'\t' or c == u'\n' or c == u'\r' or c == u',' or \             # <<<<<<<<<<<<<<
@@ -4964,7 +7238,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
       case 44:
       case 0xFEFF:
 
-      /* "planner/_op_parse.pyx":192
+      /* "planner/_op_parse.pyx":341
  *             if c == u' ' or c == u'\t' or c == u'\n' or c == u'\r' or c == u',' or \
  *                     c == 0xFEFF:
  *                 pos += 1             # <<<<<<<<<<<<<<
@@ -4973,7 +7247,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
       __pyx_v_pos = (__pyx_v_pos + 1);
 
-      /* "planner/_op_parse.pyx":193
+      /* "planner/_op_parse.pyx":342
  *                     c == 0xFEFF:
  *                 pos += 1
  *                 continue             # <<<<<<<<<<<<<<
@@ -4982,7 +7256,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
       goto __pyx_L3_continue;
 
-      /* "planner/_op_parse.pyx":190
+      /* "planner/_op_parse.pyx":339
  *             c = PyUnicode_READ(ukind, data, pos)
  *             # Ignored tokens: whitespace, line terminators, commas, BOM, comments.
  *             if c == u' ' or c == u'\t' or c == u'\n' or c == u'\r' or c == u',' or \             # <<<<<<<<<<<<<<
@@ -4993,7 +7267,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
       default: break;
     }
 
-    /* "planner/_op_parse.pyx":194
+    /* "planner/_op_parse.pyx":343
  *                 pos += 1
  *                 continue
  *             if c == u'#':             # <<<<<<<<<<<<<<
@@ -5005,7 +7279,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
     if (__pyx_t_3) {
 
 
-      /* "planner/_op_parse.pyx":195
+      /* "planner/_op_parse.pyx":344
  *                 continue
  *             if c == u'#':
  *                 pos += 1             # <<<<<<<<<<<<<<
@@ -5014,7 +7288,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
       __pyx_v_pos = (__pyx_v_pos + 1);
 
-      /* "planner/_op_parse.pyx":196
+      /* "planner/_op_parse.pyx":345
  *             if c == u'#':
  *                 pos += 1
  *                 while pos < end:             # <<<<<<<<<<<<<<
@@ -5027,7 +7301,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 
         if (!__pyx_t_3) break;
 
-        /* "planner/_op_parse.pyx":197
+        /* "planner/_op_parse.pyx":346
  *                 pos += 1
  *                 while pos < end:
  *                     c = PyUnicode_READ(ukind, data, pos)             # <<<<<<<<<<<<<<
@@ -5036,7 +7310,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
         __pyx_v_c = PyUnicode_READ(__pyx_v_ukind, __pyx_v_data, __pyx_v_pos);
 
-        /* "planner/_op_parse.pyx":198
+        /* "planner/_op_parse.pyx":347
  *                 while pos < end:
  *                     c = PyUnicode_READ(ukind, data, pos)
  *                     if c == u'\n' or c == u'\r':             # <<<<<<<<<<<<<<
@@ -5047,7 +7321,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
           case 10:
           case 13:
 
-          /* "planner/_op_parse.pyx":199
+          /* "planner/_op_parse.pyx":348
  *                     c = PyUnicode_READ(ukind, data, pos)
  *                     if c == u'\n' or c == u'\r':
  *                         break             # <<<<<<<<<<<<<<
@@ -5056,7 +7330,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
           goto __pyx_L7_break;
 
-          /* "planner/_op_parse.pyx":198
+          /* "planner/_op_parse.pyx":347
  *                 while pos < end:
  *                     c = PyUnicode_READ(ukind, data, pos)
  *                     if c == u'\n' or c == u'\r':             # <<<<<<<<<<<<<<
@@ -5067,7 +7341,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
           default: break;
         }
 
-        /* "planner/_op_parse.pyx":200
+        /* "planner/_op_parse.pyx":349
  *                     if c == u'\n' or c == u'\r':
  *                         break
  *                     pos += 1             # <<<<<<<<<<<<<<
@@ -5078,7 +7352,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
       }
       __pyx_L7_break:;
 
-      /* "planner/_op_parse.pyx":201
+      /* "planner/_op_parse.pyx":350
  *                         break
  *                     pos += 1
  *                 continue             # <<<<<<<<<<<<<<
@@ -5087,7 +7361,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
       goto __pyx_L3_continue;
 
-      /* "planner/_op_parse.pyx":194
+      /* "planner/_op_parse.pyx":343
  *                 pos += 1
  *                 continue
  *             if c == u'#':             # <<<<<<<<<<<<<<
@@ -5096,7 +7370,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
     }
 
-    /* "planner/_op_parse.pyx":202
+    /* "planner/_op_parse.pyx":351
  *                     pos += 1
  *                 continue
  *             start = pos             # <<<<<<<<<<<<<<
@@ -5105,7 +7379,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
     __pyx_v_start = __pyx_v_pos;
 
-    /* "planner/_op_parse.pyx":203
+    /* "planner/_op_parse.pyx":352
  *                 continue
  *             start = pos
  *             if _is_name_start(c):             # <<<<<<<<<<<<<<
@@ -5117,7 +7391,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
     if (__pyx_t_3) {
 
 
-      /* "planner/_op_parse.pyx":204
+      /* "planner/_op_parse.pyx":353
  *             start = pos
  *             if _is_name_start(c):
  *                 pos += 1             # <<<<<<<<<<<<<<
@@ -5126,7 +7400,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
       __pyx_v_pos = (__pyx_v_pos + 1);
 
-      /* "planner/_op_parse.pyx":205
+      /* "planner/_op_parse.pyx":354
  *             if _is_name_start(c):
  *                 pos += 1
  *                 while pos < end and _is_name_char(PyUnicode_READ(ukind, data, pos)):             # <<<<<<<<<<<<<<
@@ -5153,7 +7427,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 
         if (!__pyx_t_3) break;
 
-        /* "planner/_op_parse.pyx":206
+        /* "planner/_op_parse.pyx":355
  *                 pos += 1
  *                 while pos < end and _is_name_char(PyUnicode_READ(ukind, data, pos)):
  *                     pos += 1             # <<<<<<<<<<<<<<
@@ -5163,17 +7437,17 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
         __pyx_v_pos = (__pyx_v_pos + 1);
       }
 
-      /* "planner/_op_parse.pyx":207
+      /* "planner/_op_parse.pyx":356
  *                 while pos < end and _is_name_char(PyUnicode_READ(ukind, data, pos)):
  *                     pos += 1
  *                 self.push(K_NAME, start, pos)             # <<<<<<<<<<<<<<
  *             elif c == u'{':
  *                 self.push(K_LBRACE, start, 0)
 */
-      __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_NAME, __pyx_v_start, __pyx_v_pos); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 207, __pyx_L1_error)
+      __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_NAME, __pyx_v_start, __pyx_v_pos); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 356, __pyx_L1_error)
 
 
-      /* "planner/_op_parse.pyx":203
+      /* "planner/_op_parse.pyx":352
  *                 continue
  *             start = pos
  *             if _is_name_start(c):             # <<<<<<<<<<<<<<
@@ -5183,7 +7457,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
       goto __pyx_L8;
     }
 
-    /* "planner/_op_parse.pyx":208
+    /* "planner/_op_parse.pyx":357
  *                     pos += 1
  *                 self.push(K_NAME, start, pos)
  *             elif c == u'{':             # <<<<<<<<<<<<<<
@@ -5195,17 +7469,17 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
     if (__pyx_t_3) {
 
 
-      /* "planner/_op_parse.pyx":209
+      /* "planner/_op_parse.pyx":358
  *                 self.push(K_NAME, start, pos)
  *             elif c == u'{':
  *                 self.push(K_LBRACE, start, 0)             # <<<<<<<<<<<<<<
  *                 pos += 1
  *             elif c == u'}':
 */
-      __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_LBRACE, __pyx_v_start, 0); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 209, __pyx_L1_error)
+      __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_LBRACE, __pyx_v_start, 0); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 358, __pyx_L1_error)
 
 
-      /* "planner/_op_parse.pyx":210
+      /* "planner/_op_parse.pyx":359
  *             elif c == u'{':
  *                 self.push(K_LBRACE, start, 0)
  *                 pos += 1             # <<<<<<<<<<<<<<
@@ -5214,7 +7488,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
       __pyx_v_pos = (__pyx_v_pos + 1);
 
-      /* "planner/_op_parse.pyx":208
+      /* "planner/_op_parse.pyx":357
  *                     pos += 1
  *                 self.push(K_NAME, start, pos)
  *             elif c == u'{':             # <<<<<<<<<<<<<<
@@ -5224,7 +7498,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
       goto __pyx_L8;
     }
 
-    /* "planner/_op_parse.pyx":211
+    /* "planner/_op_parse.pyx":360
  *                 self.push(K_LBRACE, start, 0)
  *                 pos += 1
  *             elif c == u'}':             # <<<<<<<<<<<<<<
@@ -5236,17 +7510,17 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
     if (__pyx_t_3) {
 
 
-      /* "planner/_op_parse.pyx":212
+      /* "planner/_op_parse.pyx":361
  *                 pos += 1
  *             elif c == u'}':
  *                 self.push(K_RBRACE, start, 0)             # <<<<<<<<<<<<<<
  *                 pos += 1
  *             elif c == u':':
 */
-      __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_RBRACE, __pyx_v_start, 0); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 212, __pyx_L1_error)
+      __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_RBRACE, __pyx_v_start, 0); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 361, __pyx_L1_error)
 
 
-      /* "planner/_op_parse.pyx":213
+      /* "planner/_op_parse.pyx":362
  *             elif c == u'}':
  *                 self.push(K_RBRACE, start, 0)
  *                 pos += 1             # <<<<<<<<<<<<<<
@@ -5255,7 +7529,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
       __pyx_v_pos = (__pyx_v_pos + 1);
 
-      /* "planner/_op_parse.pyx":211
+      /* "planner/_op_parse.pyx":360
  *                 self.push(K_LBRACE, start, 0)
  *                 pos += 1
  *             elif c == u'}':             # <<<<<<<<<<<<<<
@@ -5265,7 +7539,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
       goto __pyx_L8;
     }
 
-    /* "planner/_op_parse.pyx":214
+    /* "planner/_op_parse.pyx":363
  *                 self.push(K_RBRACE, start, 0)
  *                 pos += 1
  *             elif c == u':':             # <<<<<<<<<<<<<<
@@ -5277,17 +7551,17 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
     if (__pyx_t_3) {
 
 
-      /* "planner/_op_parse.pyx":215
+      /* "planner/_op_parse.pyx":364
  *                 pos += 1
  *             elif c == u':':
  *                 self.push(K_COLON, start, 0)             # <<<<<<<<<<<<<<
  *                 pos += 1
  *             elif c == u'(':
 */
-      __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_COLON, __pyx_v_start, 0); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 215, __pyx_L1_error)
+      __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_COLON, __pyx_v_start, 0); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 364, __pyx_L1_error)
 
 
-      /* "planner/_op_parse.pyx":216
+      /* "planner/_op_parse.pyx":365
  *             elif c == u':':
  *                 self.push(K_COLON, start, 0)
  *                 pos += 1             # <<<<<<<<<<<<<<
@@ -5296,7 +7570,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
       __pyx_v_pos = (__pyx_v_pos + 1);
 
-      /* "planner/_op_parse.pyx":214
+      /* "planner/_op_parse.pyx":363
  *                 self.push(K_RBRACE, start, 0)
  *                 pos += 1
  *             elif c == u':':             # <<<<<<<<<<<<<<
@@ -5306,7 +7580,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
       goto __pyx_L8;
     }
 
-    /* "planner/_op_parse.pyx":217
+    /* "planner/_op_parse.pyx":366
  *                 self.push(K_COLON, start, 0)
  *                 pos += 1
  *             elif c == u'(':             # <<<<<<<<<<<<<<
@@ -5318,17 +7592,17 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
     if (__pyx_t_3) {
 
 
-      /* "planner/_op_parse.pyx":218
+      /* "planner/_op_parse.pyx":367
  *                 pos += 1
  *             elif c == u'(':
  *                 self.push(K_LPAREN, start, 0)             # <<<<<<<<<<<<<<
  *                 pos += 1
  *             elif c == u')':
 */
-      __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_LPAREN, __pyx_v_start, 0); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 218, __pyx_L1_error)
+      __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_LPAREN, __pyx_v_start, 0); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 367, __pyx_L1_error)
 
 
-      /* "planner/_op_parse.pyx":219
+      /* "planner/_op_parse.pyx":368
  *             elif c == u'(':
  *                 self.push(K_LPAREN, start, 0)
  *                 pos += 1             # <<<<<<<<<<<<<<
@@ -5337,7 +7611,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
       __pyx_v_pos = (__pyx_v_pos + 1);
 
-      /* "planner/_op_parse.pyx":217
+      /* "planner/_op_parse.pyx":366
  *                 self.push(K_COLON, start, 0)
  *                 pos += 1
  *             elif c == u'(':             # <<<<<<<<<<<<<<
@@ -5347,7 +7621,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
       goto __pyx_L8;
     }
 
-    /* "planner/_op_parse.pyx":220
+    /* "planner/_op_parse.pyx":369
  *                 self.push(K_LPAREN, start, 0)
  *                 pos += 1
  *             elif c == u')':             # <<<<<<<<<<<<<<
@@ -5359,17 +7633,17 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
     if (__pyx_t_3) {
 
 
-      /* "planner/_op_parse.pyx":221
+      /* "planner/_op_parse.pyx":370
  *                 pos += 1
  *             elif c == u')':
  *                 self.push(K_RPAREN, start, 0)             # <<<<<<<<<<<<<<
  *                 pos += 1
  *             elif c == u'$':
 */
-      __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_RPAREN, __pyx_v_start, 0); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 221, __pyx_L1_error)
+      __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_RPAREN, __pyx_v_start, 0); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 370, __pyx_L1_error)
 
 
-      /* "planner/_op_parse.pyx":222
+      /* "planner/_op_parse.pyx":371
  *             elif c == u')':
  *                 self.push(K_RPAREN, start, 0)
  *                 pos += 1             # <<<<<<<<<<<<<<
@@ -5378,7 +7652,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
       __pyx_v_pos = (__pyx_v_pos + 1);
 
-      /* "planner/_op_parse.pyx":220
+      /* "planner/_op_parse.pyx":369
  *                 self.push(K_LPAREN, start, 0)
  *                 pos += 1
  *             elif c == u')':             # <<<<<<<<<<<<<<
@@ -5388,7 +7662,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
       goto __pyx_L8;
     }
 
-    /* "planner/_op_parse.pyx":223
+    /* "planner/_op_parse.pyx":372
  *                 self.push(K_RPAREN, start, 0)
  *                 pos += 1
  *             elif c == u'$':             # <<<<<<<<<<<<<<
@@ -5400,17 +7674,17 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
     if (__pyx_t_3) {
 
 
-      /* "planner/_op_parse.pyx":224
+      /* "planner/_op_parse.pyx":373
  *                 pos += 1
  *             elif c == u'$':
  *                 self.push(K_DOLLAR, start, 0)             # <<<<<<<<<<<<<<
  *                 pos += 1
  *             elif c == u'@':
 */
-      __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_DOLLAR, __pyx_v_start, 0); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 224, __pyx_L1_error)
+      __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_DOLLAR, __pyx_v_start, 0); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 373, __pyx_L1_error)
 
 
-      /* "planner/_op_parse.pyx":225
+      /* "planner/_op_parse.pyx":374
  *             elif c == u'$':
  *                 self.push(K_DOLLAR, start, 0)
  *                 pos += 1             # <<<<<<<<<<<<<<
@@ -5419,7 +7693,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
       __pyx_v_pos = (__pyx_v_pos + 1);
 
-      /* "planner/_op_parse.pyx":223
+      /* "planner/_op_parse.pyx":372
  *                 self.push(K_RPAREN, start, 0)
  *                 pos += 1
  *             elif c == u'$':             # <<<<<<<<<<<<<<
@@ -5429,7 +7703,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
       goto __pyx_L8;
     }
 
-    /* "planner/_op_parse.pyx":226
+    /* "planner/_op_parse.pyx":375
  *                 self.push(K_DOLLAR, start, 0)
  *                 pos += 1
  *             elif c == u'@':             # <<<<<<<<<<<<<<
@@ -5441,17 +7715,17 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
     if (__pyx_t_3) {
 
 
-      /* "planner/_op_parse.pyx":227
+      /* "planner/_op_parse.pyx":376
  *                 pos += 1
  *             elif c == u'@':
  *                 self.push(K_AT, start, 0)             # <<<<<<<<<<<<<<
  *                 pos += 1
  *             elif c == u'[':
 */
-      __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_AT, __pyx_v_start, 0); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 227, __pyx_L1_error)
+      __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_AT, __pyx_v_start, 0); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 376, __pyx_L1_error)
 
 
-      /* "planner/_op_parse.pyx":228
+      /* "planner/_op_parse.pyx":377
  *             elif c == u'@':
  *                 self.push(K_AT, start, 0)
  *                 pos += 1             # <<<<<<<<<<<<<<
@@ -5460,7 +7734,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
       __pyx_v_pos = (__pyx_v_pos + 1);
 
-      /* "planner/_op_parse.pyx":226
+      /* "planner/_op_parse.pyx":375
  *                 self.push(K_DOLLAR, start, 0)
  *                 pos += 1
  *             elif c == u'@':             # <<<<<<<<<<<<<<
@@ -5470,7 +7744,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
       goto __pyx_L8;
     }
 
-    /* "planner/_op_parse.pyx":229
+    /* "planner/_op_parse.pyx":378
  *                 self.push(K_AT, start, 0)
  *                 pos += 1
  *             elif c == u'[':             # <<<<<<<<<<<<<<
@@ -5482,17 +7756,17 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
     if (__pyx_t_3) {
 
 
-      /* "planner/_op_parse.pyx":230
+      /* "planner/_op_parse.pyx":379
  *                 pos += 1
  *             elif c == u'[':
  *                 self.push(K_LBRACKET, start, 0)             # <<<<<<<<<<<<<<
  *                 pos += 1
  *             elif c == u']':
 */
-      __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_LBRACKET, __pyx_v_start, 0); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 230, __pyx_L1_error)
+      __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_LBRACKET, __pyx_v_start, 0); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 379, __pyx_L1_error)
 
 
-      /* "planner/_op_parse.pyx":231
+      /* "planner/_op_parse.pyx":380
  *             elif c == u'[':
  *                 self.push(K_LBRACKET, start, 0)
  *                 pos += 1             # <<<<<<<<<<<<<<
@@ -5501,7 +7775,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
       __pyx_v_pos = (__pyx_v_pos + 1);
 
-      /* "planner/_op_parse.pyx":229
+      /* "planner/_op_parse.pyx":378
  *                 self.push(K_AT, start, 0)
  *                 pos += 1
  *             elif c == u'[':             # <<<<<<<<<<<<<<
@@ -5511,7 +7785,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
       goto __pyx_L8;
     }
 
-    /* "planner/_op_parse.pyx":232
+    /* "planner/_op_parse.pyx":381
  *                 self.push(K_LBRACKET, start, 0)
  *                 pos += 1
  *             elif c == u']':             # <<<<<<<<<<<<<<
@@ -5523,17 +7797,17 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
     if (__pyx_t_3) {
 
 
-      /* "planner/_op_parse.pyx":233
+      /* "planner/_op_parse.pyx":382
  *                 pos += 1
  *             elif c == u']':
  *                 self.push(K_RBRACKET, start, 0)             # <<<<<<<<<<<<<<
  *                 pos += 1
  *             elif c == u'!':
 */
-      __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_RBRACKET, __pyx_v_start, 0); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 233, __pyx_L1_error)
+      __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_RBRACKET, __pyx_v_start, 0); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 382, __pyx_L1_error)
 
 
-      /* "planner/_op_parse.pyx":234
+      /* "planner/_op_parse.pyx":383
  *             elif c == u']':
  *                 self.push(K_RBRACKET, start, 0)
  *                 pos += 1             # <<<<<<<<<<<<<<
@@ -5542,7 +7816,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
       __pyx_v_pos = (__pyx_v_pos + 1);
 
-      /* "planner/_op_parse.pyx":232
+      /* "planner/_op_parse.pyx":381
  *                 self.push(K_LBRACKET, start, 0)
  *                 pos += 1
  *             elif c == u']':             # <<<<<<<<<<<<<<
@@ -5552,7 +7826,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
       goto __pyx_L8;
     }
 
-    /* "planner/_op_parse.pyx":235
+    /* "planner/_op_parse.pyx":384
  *                 self.push(K_RBRACKET, start, 0)
  *                 pos += 1
  *             elif c == u'!':             # <<<<<<<<<<<<<<
@@ -5564,17 +7838,17 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
     if (__pyx_t_3) {
 
 
-      /* "planner/_op_parse.pyx":236
+      /* "planner/_op_parse.pyx":385
  *                 pos += 1
  *             elif c == u'!':
  *                 self.push(K_BANG, start, 0)             # <<<<<<<<<<<<<<
  *                 pos += 1
  *             elif c == u'=':
 */
-      __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_BANG, __pyx_v_start, 0); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 236, __pyx_L1_error)
+      __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_BANG, __pyx_v_start, 0); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 385, __pyx_L1_error)
 
 
-      /* "planner/_op_parse.pyx":237
+      /* "planner/_op_parse.pyx":386
  *             elif c == u'!':
  *                 self.push(K_BANG, start, 0)
  *                 pos += 1             # <<<<<<<<<<<<<<
@@ -5583,7 +7857,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
       __pyx_v_pos = (__pyx_v_pos + 1);
 
-      /* "planner/_op_parse.pyx":235
+      /* "planner/_op_parse.pyx":384
  *                 self.push(K_RBRACKET, start, 0)
  *                 pos += 1
  *             elif c == u'!':             # <<<<<<<<<<<<<<
@@ -5593,7 +7867,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
       goto __pyx_L8;
     }
 
-    /* "planner/_op_parse.pyx":238
+    /* "planner/_op_parse.pyx":387
  *                 self.push(K_BANG, start, 0)
  *                 pos += 1
  *             elif c == u'=':             # <<<<<<<<<<<<<<
@@ -5605,17 +7879,17 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
     if (__pyx_t_3) {
 
 
-      /* "planner/_op_parse.pyx":239
+      /* "planner/_op_parse.pyx":388
  *                 pos += 1
  *             elif c == u'=':
  *                 self.push(K_EQUALS, start, 0)             # <<<<<<<<<<<<<<
  *                 pos += 1
  *             elif c == u'&':
 */
-      __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_EQUALS, __pyx_v_start, 0); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 239, __pyx_L1_error)
+      __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_EQUALS, __pyx_v_start, 0); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 388, __pyx_L1_error)
 
 
-      /* "planner/_op_parse.pyx":240
+      /* "planner/_op_parse.pyx":389
  *             elif c == u'=':
  *                 self.push(K_EQUALS, start, 0)
  *                 pos += 1             # <<<<<<<<<<<<<<
@@ -5624,7 +7898,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
       __pyx_v_pos = (__pyx_v_pos + 1);
 
-      /* "planner/_op_parse.pyx":238
+      /* "planner/_op_parse.pyx":387
  *                 self.push(K_BANG, start, 0)
  *                 pos += 1
  *             elif c == u'=':             # <<<<<<<<<<<<<<
@@ -5634,7 +7908,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
       goto __pyx_L8;
     }
 
-    /* "planner/_op_parse.pyx":241
+    /* "planner/_op_parse.pyx":390
  *                 self.push(K_EQUALS, start, 0)
  *                 pos += 1
  *             elif c == u'&':             # <<<<<<<<<<<<<<
@@ -5646,17 +7920,17 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
     if (__pyx_t_3) {
 
 
-      /* "planner/_op_parse.pyx":242
+      /* "planner/_op_parse.pyx":391
  *                 pos += 1
  *             elif c == u'&':
  *                 self.push(K_AMP, start, 0)             # <<<<<<<<<<<<<<
  *                 pos += 1
  *             elif c == u'|':
 */
-      __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_AMP, __pyx_v_start, 0); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 242, __pyx_L1_error)
+      __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_AMP, __pyx_v_start, 0); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 391, __pyx_L1_error)
 
 
-      /* "planner/_op_parse.pyx":243
+      /* "planner/_op_parse.pyx":392
  *             elif c == u'&':
  *                 self.push(K_AMP, start, 0)
  *                 pos += 1             # <<<<<<<<<<<<<<
@@ -5665,7 +7939,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
       __pyx_v_pos = (__pyx_v_pos + 1);
 
-      /* "planner/_op_parse.pyx":241
+      /* "planner/_op_parse.pyx":390
  *                 self.push(K_EQUALS, start, 0)
  *                 pos += 1
  *             elif c == u'&':             # <<<<<<<<<<<<<<
@@ -5675,7 +7949,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
       goto __pyx_L8;
     }
 
-    /* "planner/_op_parse.pyx":244
+    /* "planner/_op_parse.pyx":393
  *                 self.push(K_AMP, start, 0)
  *                 pos += 1
  *             elif c == u'|':             # <<<<<<<<<<<<<<
@@ -5687,17 +7961,17 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
     if (__pyx_t_3) {
 
 
-      /* "planner/_op_parse.pyx":245
+      /* "planner/_op_parse.pyx":394
  *                 pos += 1
  *             elif c == u'|':
  *                 self.push(K_PIPE, start, 0)             # <<<<<<<<<<<<<<
  *                 pos += 1
  *             elif c == u'.':
 */
-      __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_PIPE, __pyx_v_start, 0); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 245, __pyx_L1_error)
+      __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_PIPE, __pyx_v_start, 0); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 394, __pyx_L1_error)
 
 
-      /* "planner/_op_parse.pyx":246
+      /* "planner/_op_parse.pyx":395
  *             elif c == u'|':
  *                 self.push(K_PIPE, start, 0)
  *                 pos += 1             # <<<<<<<<<<<<<<
@@ -5706,7 +7980,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
       __pyx_v_pos = (__pyx_v_pos + 1);
 
-      /* "planner/_op_parse.pyx":244
+      /* "planner/_op_parse.pyx":393
  *                 self.push(K_AMP, start, 0)
  *                 pos += 1
  *             elif c == u'|':             # <<<<<<<<<<<<<<
@@ -5716,7 +7990,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
       goto __pyx_L8;
     }
 
-    /* "planner/_op_parse.pyx":247
+    /* "planner/_op_parse.pyx":396
  *                 self.push(K_PIPE, start, 0)
  *                 pos += 1
  *             elif c == u'.':             # <<<<<<<<<<<<<<
@@ -5728,7 +8002,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
     if (__pyx_t_3) {
 
 
-      /* "planner/_op_parse.pyx":248
+      /* "planner/_op_parse.pyx":397
  *                 pos += 1
  *             elif c == u'.':
  *                 if pos + 2 < end and PyUnicode_READ(ukind, data, pos + 1) == u'.' and \             # <<<<<<<<<<<<<<
@@ -5756,7 +8030,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
         goto __pyx_L14_bool_binop_done;
       }
 
-      /* "planner/_op_parse.pyx":249
+      /* "planner/_op_parse.pyx":398
  *             elif c == u'.':
  *                 if pos + 2 < end and PyUnicode_READ(ukind, data, pos + 1) == u'.' and \
  *                         PyUnicode_READ(ukind, data, pos + 2) == u'.':             # <<<<<<<<<<<<<<
@@ -5770,7 +8044,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 
       __pyx_L14_bool_binop_done:;
 
-      /* "planner/_op_parse.pyx":248
+      /* "planner/_op_parse.pyx":397
  *                 pos += 1
  *             elif c == u'.':
  *                 if pos + 2 < end and PyUnicode_READ(ukind, data, pos + 1) == u'.' and \             # <<<<<<<<<<<<<<
@@ -5780,17 +8054,17 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
       if (likely(__pyx_t_3)) {
 
 
-        /* "planner/_op_parse.pyx":250
+        /* "planner/_op_parse.pyx":399
  *                 if pos + 2 < end and PyUnicode_READ(ukind, data, pos + 1) == u'.' and \
  *                         PyUnicode_READ(ukind, data, pos + 2) == u'.':
  *                     self.push(K_SPREAD, start, 0)             # <<<<<<<<<<<<<<
  *                     pos += 3
  *                 else:
 */
-        __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_SPREAD, __pyx_v_start, 0); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 250, __pyx_L1_error)
+        __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_SPREAD, __pyx_v_start, 0); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 399, __pyx_L1_error)
 
 
-        /* "planner/_op_parse.pyx":251
+        /* "planner/_op_parse.pyx":400
  *                         PyUnicode_READ(ukind, data, pos + 2) == u'.':
  *                     self.push(K_SPREAD, start, 0)
  *                     pos += 3             # <<<<<<<<<<<<<<
@@ -5799,7 +8073,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
         __pyx_v_pos = (__pyx_v_pos + 3);
 
-        /* "planner/_op_parse.pyx":248
+        /* "planner/_op_parse.pyx":397
  *                 pos += 1
  *             elif c == u'.':
  *                 if pos + 2 < end and PyUnicode_READ(ukind, data, pos + 1) == u'.' and \             # <<<<<<<<<<<<<<
@@ -5809,7 +8083,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
         goto __pyx_L13;
       }
 
-      /* "planner/_op_parse.pyx":253
+      /* "planner/_op_parse.pyx":402
  *                     pos += 3
  *                 else:
  *                     raise self.unexpected(pos)             # <<<<<<<<<<<<<<
@@ -5817,15 +8091,15 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
  *                 # -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, each optional part taken
 */
       /*else*/ {
-        __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->unexpected(__pyx_v_self, __pyx_v_pos); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 253, __pyx_L1_error)
+        __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->unexpected(__pyx_v_self, __pyx_v_pos); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 402, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_1);
         __Pyx_Raise(__pyx_t_1, 0, 0, 0);
         __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-        __PYX_ERR(0, 253, __pyx_L1_error)
+        __PYX_ERR(0, 402, __pyx_L1_error)
       }
       __pyx_L13:;
 
-      /* "planner/_op_parse.pyx":247
+      /* "planner/_op_parse.pyx":396
  *                 self.push(K_PIPE, start, 0)
  *                 pos += 1
  *             elif c == u'.':             # <<<<<<<<<<<<<<
@@ -5835,7 +8109,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
       goto __pyx_L8;
     }
 
-    /* "planner/_op_parse.pyx":254
+    /* "planner/_op_parse.pyx":403
  *                 else:
  *                     raise self.unexpected(pos)
  *             elif c == u'-' or _is_digit(c):             # <<<<<<<<<<<<<<
@@ -5861,7 +8135,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
     if (__pyx_t_3) {
 
 
-      /* "planner/_op_parse.pyx":257
+      /* "planner/_op_parse.pyx":406
  *                 # -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, each optional part taken
  *                 # only when complete (as the regular expression backtracks).
  *                 j = pos             # <<<<<<<<<<<<<<
@@ -5870,7 +8144,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
       __pyx_v_j = __pyx_v_pos;
 
-      /* "planner/_op_parse.pyx":258
+      /* "planner/_op_parse.pyx":407
  *                 # only when complete (as the regular expression backtracks).
  *                 j = pos
  *                 d = c             # <<<<<<<<<<<<<<
@@ -5879,7 +8153,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
       __pyx_v_d = __pyx_v_c;
 
-      /* "planner/_op_parse.pyx":259
+      /* "planner/_op_parse.pyx":408
  *                 j = pos
  *                 d = c
  *                 if c == u'-':             # <<<<<<<<<<<<<<
@@ -5891,7 +8165,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
       if (__pyx_t_3) {
 
 
-        /* "planner/_op_parse.pyx":260
+        /* "planner/_op_parse.pyx":409
  *                 d = c
  *                 if c == u'-':
  *                     j += 1             # <<<<<<<<<<<<<<
@@ -5900,7 +8174,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
         __pyx_v_j = (__pyx_v_j + 1);
 
-        /* "planner/_op_parse.pyx":261
+        /* "planner/_op_parse.pyx":410
  *                 if c == u'-':
  *                     j += 1
  *                     if j >= end:             # <<<<<<<<<<<<<<
@@ -5912,20 +8186,20 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
         if (unlikely(__pyx_t_3)) {
 
 
-          /* "planner/_op_parse.pyx":262
+          /* "planner/_op_parse.pyx":411
  *                     j += 1
  *                     if j >= end:
  *                         raise self.unexpected(pos)             # <<<<<<<<<<<<<<
  *                     d = PyUnicode_READ(ukind, data, j)
  *                 if d == u'0':
 */
-          __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->unexpected(__pyx_v_self, __pyx_v_pos); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 262, __pyx_L1_error)
+          __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->unexpected(__pyx_v_self, __pyx_v_pos); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 411, __pyx_L1_error)
           __Pyx_GOTREF(__pyx_t_1);
           __Pyx_Raise(__pyx_t_1, 0, 0, 0);
           __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-          __PYX_ERR(0, 262, __pyx_L1_error)
+          __PYX_ERR(0, 411, __pyx_L1_error)
 
-          /* "planner/_op_parse.pyx":261
+          /* "planner/_op_parse.pyx":410
  *                 if c == u'-':
  *                     j += 1
  *                     if j >= end:             # <<<<<<<<<<<<<<
@@ -5934,7 +8208,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
         }
 
-        /* "planner/_op_parse.pyx":263
+        /* "planner/_op_parse.pyx":412
  *                     if j >= end:
  *                         raise self.unexpected(pos)
  *                     d = PyUnicode_READ(ukind, data, j)             # <<<<<<<<<<<<<<
@@ -5943,7 +8217,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
         __pyx_v_d = PyUnicode_READ(__pyx_v_ukind, __pyx_v_data, __pyx_v_j);
 
-        /* "planner/_op_parse.pyx":259
+        /* "planner/_op_parse.pyx":408
  *                 j = pos
  *                 d = c
  *                 if c == u'-':             # <<<<<<<<<<<<<<
@@ -5952,7 +8226,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
       }
 
-      /* "planner/_op_parse.pyx":264
+      /* "planner/_op_parse.pyx":413
  *                         raise self.unexpected(pos)
  *                     d = PyUnicode_READ(ukind, data, j)
  *                 if d == u'0':             # <<<<<<<<<<<<<<
@@ -5964,7 +8238,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
       if (__pyx_t_3) {
 
 
-        /* "planner/_op_parse.pyx":265
+        /* "planner/_op_parse.pyx":414
  *                     d = PyUnicode_READ(ukind, data, j)
  *                 if d == u'0':
  *                     j += 1             # <<<<<<<<<<<<<<
@@ -5973,7 +8247,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
         __pyx_v_j = (__pyx_v_j + 1);
 
-        /* "planner/_op_parse.pyx":264
+        /* "planner/_op_parse.pyx":413
  *                         raise self.unexpected(pos)
  *                     d = PyUnicode_READ(ukind, data, j)
  *                 if d == u'0':             # <<<<<<<<<<<<<<
@@ -5983,7 +8257,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
         goto __pyx_L21;
       }
 
-      /* "planner/_op_parse.pyx":266
+      /* "planner/_op_parse.pyx":415
  *                 if d == u'0':
  *                     j += 1
  *                 elif _is_digit(d):             # <<<<<<<<<<<<<<
@@ -5995,7 +8269,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
       if (likely(__pyx_t_3)) {
 
 
-        /* "planner/_op_parse.pyx":267
+        /* "planner/_op_parse.pyx":416
  *                     j += 1
  *                 elif _is_digit(d):
  *                     j += 1             # <<<<<<<<<<<<<<
@@ -6004,7 +8278,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
         __pyx_v_j = (__pyx_v_j + 1);
 
-        /* "planner/_op_parse.pyx":268
+        /* "planner/_op_parse.pyx":417
  *                 elif _is_digit(d):
  *                     j += 1
  *                     while j < end and _is_digit(PyUnicode_READ(ukind, data, j)):             # <<<<<<<<<<<<<<
@@ -6031,7 +8305,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 
           if (!__pyx_t_3) break;
 
-          /* "planner/_op_parse.pyx":269
+          /* "planner/_op_parse.pyx":418
  *                     j += 1
  *                     while j < end and _is_digit(PyUnicode_READ(ukind, data, j)):
  *                         j += 1             # <<<<<<<<<<<<<<
@@ -6041,7 +8315,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
           __pyx_v_j = (__pyx_v_j + 1);
         }
 
-        /* "planner/_op_parse.pyx":266
+        /* "planner/_op_parse.pyx":415
  *                 if d == u'0':
  *                     j += 1
  *                 elif _is_digit(d):             # <<<<<<<<<<<<<<
@@ -6051,7 +8325,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
         goto __pyx_L21;
       }
 
-      /* "planner/_op_parse.pyx":271
+      /* "planner/_op_parse.pyx":420
  *                         j += 1
  *                 else:
  *                     raise self.unexpected(pos)             # <<<<<<<<<<<<<<
@@ -6059,15 +8333,15 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
  *                 if j + 1 < end and PyUnicode_READ(ukind, data, j) == u'.' and \
 */
       /*else*/ {
-        __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->unexpected(__pyx_v_self, __pyx_v_pos); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 271, __pyx_L1_error)
+        __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->unexpected(__pyx_v_self, __pyx_v_pos); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 420, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_1);
         __Pyx_Raise(__pyx_t_1, 0, 0, 0);
         __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-        __PYX_ERR(0, 271, __pyx_L1_error)
+        __PYX_ERR(0, 420, __pyx_L1_error)
       }
       __pyx_L21:;
 
-      /* "planner/_op_parse.pyx":272
+      /* "planner/_op_parse.pyx":421
  *                 else:
  *                     raise self.unexpected(pos)
  *                 is_float = False             # <<<<<<<<<<<<<<
@@ -6076,7 +8350,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
       __pyx_v_is_float = 0;
 
-      /* "planner/_op_parse.pyx":273
+      /* "planner/_op_parse.pyx":422
  *                     raise self.unexpected(pos)
  *                 is_float = False
  *                 if j + 1 < end and PyUnicode_READ(ukind, data, j) == u'.' and \             # <<<<<<<<<<<<<<
@@ -6104,7 +8378,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
         goto __pyx_L27_bool_binop_done;
       }
 
-      /* "planner/_op_parse.pyx":274
+      /* "planner/_op_parse.pyx":423
  *                 is_float = False
  *                 if j + 1 < end and PyUnicode_READ(ukind, data, j) == u'.' and \
  *                         _is_digit(PyUnicode_READ(ukind, data, j + 1)):             # <<<<<<<<<<<<<<
@@ -6118,7 +8392,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 
       __pyx_L27_bool_binop_done:;
 
-      /* "planner/_op_parse.pyx":273
+      /* "planner/_op_parse.pyx":422
  *                     raise self.unexpected(pos)
  *                 is_float = False
  *                 if j + 1 < end and PyUnicode_READ(ukind, data, j) == u'.' and \             # <<<<<<<<<<<<<<
@@ -6128,7 +8402,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
       if (__pyx_t_3) {
 
 
-        /* "planner/_op_parse.pyx":275
+        /* "planner/_op_parse.pyx":424
  *                 if j + 1 < end and PyUnicode_READ(ukind, data, j) == u'.' and \
  *                         _is_digit(PyUnicode_READ(ukind, data, j + 1)):
  *                     j += 2             # <<<<<<<<<<<<<<
@@ -6137,7 +8411,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
         __pyx_v_j = (__pyx_v_j + 2);
 
-        /* "planner/_op_parse.pyx":276
+        /* "planner/_op_parse.pyx":425
  *                         _is_digit(PyUnicode_READ(ukind, data, j + 1)):
  *                     j += 2
  *                     while j < end and _is_digit(PyUnicode_READ(ukind, data, j)):             # <<<<<<<<<<<<<<
@@ -6164,7 +8438,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 
           if (!__pyx_t_3) break;
 
-          /* "planner/_op_parse.pyx":277
+          /* "planner/_op_parse.pyx":426
  *                     j += 2
  *                     while j < end and _is_digit(PyUnicode_READ(ukind, data, j)):
  *                         j += 1             # <<<<<<<<<<<<<<
@@ -6174,7 +8448,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
           __pyx_v_j = (__pyx_v_j + 1);
         }
 
-        /* "planner/_op_parse.pyx":278
+        /* "planner/_op_parse.pyx":427
  *                     while j < end and _is_digit(PyUnicode_READ(ukind, data, j)):
  *                         j += 1
  *                     is_float = True             # <<<<<<<<<<<<<<
@@ -6183,7 +8457,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
         __pyx_v_is_float = 1;
 
-        /* "planner/_op_parse.pyx":273
+        /* "planner/_op_parse.pyx":422
  *                     raise self.unexpected(pos)
  *                 is_float = False
  *                 if j + 1 < end and PyUnicode_READ(ukind, data, j) == u'.' and \             # <<<<<<<<<<<<<<
@@ -6192,7 +8466,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
       }
 
-      /* "planner/_op_parse.pyx":279
+      /* "planner/_op_parse.pyx":428
  *                         j += 1
  *                     is_float = True
  *                 if j < end:             # <<<<<<<<<<<<<<
@@ -6204,7 +8478,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
       if (__pyx_t_3) {
 
 
-        /* "planner/_op_parse.pyx":280
+        /* "planner/_op_parse.pyx":429
  *                     is_float = True
  *                 if j < end:
  *                     d = PyUnicode_READ(ukind, data, j)             # <<<<<<<<<<<<<<
@@ -6213,7 +8487,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
         __pyx_v_d = PyUnicode_READ(__pyx_v_ukind, __pyx_v_data, __pyx_v_j);
 
-        /* "planner/_op_parse.pyx":281
+        /* "planner/_op_parse.pyx":430
  *                 if j < end:
  *                     d = PyUnicode_READ(ukind, data, j)
  *                     if d == u'e' or d == u'E':             # <<<<<<<<<<<<<<
@@ -6224,7 +8498,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
           case 0x65:
           case 69:
 
-          /* "planner/_op_parse.pyx":282
+          /* "planner/_op_parse.pyx":431
  *                     d = PyUnicode_READ(ukind, data, j)
  *                     if d == u'e' or d == u'E':
  *                         k = j + 1             # <<<<<<<<<<<<<<
@@ -6233,7 +8507,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
           __pyx_v_k = (__pyx_v_j + 1);
 
-          /* "planner/_op_parse.pyx":283
+          /* "planner/_op_parse.pyx":432
  *                     if d == u'e' or d == u'E':
  *                         k = j + 1
  *                         if k < end:             # <<<<<<<<<<<<<<
@@ -6245,7 +8519,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
           if (__pyx_t_3) {
 
 
-            /* "planner/_op_parse.pyx":284
+            /* "planner/_op_parse.pyx":433
  *                         k = j + 1
  *                         if k < end:
  *                             d = PyUnicode_READ(ukind, data, k)             # <<<<<<<<<<<<<<
@@ -6254,7 +8528,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
             __pyx_v_d = PyUnicode_READ(__pyx_v_ukind, __pyx_v_data, __pyx_v_k);
 
-            /* "planner/_op_parse.pyx":285
+            /* "planner/_op_parse.pyx":434
  *                         if k < end:
  *                             d = PyUnicode_READ(ukind, data, k)
  *                             if d == u'+' or d == u'-':             # <<<<<<<<<<<<<<
@@ -6265,7 +8539,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
               case 43:
               case 45:
 
-              /* "planner/_op_parse.pyx":286
+              /* "planner/_op_parse.pyx":435
  *                             d = PyUnicode_READ(ukind, data, k)
  *                             if d == u'+' or d == u'-':
  *                                 k += 1             # <<<<<<<<<<<<<<
@@ -6274,7 +8548,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
               __pyx_v_k = (__pyx_v_k + 1);
 
-              /* "planner/_op_parse.pyx":285
+              /* "planner/_op_parse.pyx":434
  *                         if k < end:
  *                             d = PyUnicode_READ(ukind, data, k)
  *                             if d == u'+' or d == u'-':             # <<<<<<<<<<<<<<
@@ -6285,7 +8559,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
               default: break;
             }
 
-            /* "planner/_op_parse.pyx":283
+            /* "planner/_op_parse.pyx":432
  *                     if d == u'e' or d == u'E':
  *                         k = j + 1
  *                         if k < end:             # <<<<<<<<<<<<<<
@@ -6294,7 +8568,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
           }
 
-          /* "planner/_op_parse.pyx":287
+          /* "planner/_op_parse.pyx":436
  *                             if d == u'+' or d == u'-':
  *                                 k += 1
  *                         if k < end and _is_digit(PyUnicode_READ(ukind, data, k)):             # <<<<<<<<<<<<<<
@@ -6320,7 +8594,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
           if (__pyx_t_3) {
 
 
-            /* "planner/_op_parse.pyx":288
+            /* "planner/_op_parse.pyx":437
  *                                 k += 1
  *                         if k < end and _is_digit(PyUnicode_READ(ukind, data, k)):
  *                             k += 1             # <<<<<<<<<<<<<<
@@ -6329,7 +8603,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
             __pyx_v_k = (__pyx_v_k + 1);
 
-            /* "planner/_op_parse.pyx":289
+            /* "planner/_op_parse.pyx":438
  *                         if k < end and _is_digit(PyUnicode_READ(ukind, data, k)):
  *                             k += 1
  *                             while k < end and _is_digit(PyUnicode_READ(ukind, data, k)):             # <<<<<<<<<<<<<<
@@ -6356,7 +8630,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 
               if (!__pyx_t_3) break;
 
-              /* "planner/_op_parse.pyx":290
+              /* "planner/_op_parse.pyx":439
  *                             k += 1
  *                             while k < end and _is_digit(PyUnicode_READ(ukind, data, k)):
  *                                 k += 1             # <<<<<<<<<<<<<<
@@ -6366,7 +8640,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
               __pyx_v_k = (__pyx_v_k + 1);
             }
 
-            /* "planner/_op_parse.pyx":291
+            /* "planner/_op_parse.pyx":440
  *                             while k < end and _is_digit(PyUnicode_READ(ukind, data, k)):
  *                                 k += 1
  *                             j = k             # <<<<<<<<<<<<<<
@@ -6375,7 +8649,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
             __pyx_v_j = __pyx_v_k;
 
-            /* "planner/_op_parse.pyx":292
+            /* "planner/_op_parse.pyx":441
  *                                 k += 1
  *                             j = k
  *                             is_float = True             # <<<<<<<<<<<<<<
@@ -6384,7 +8658,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
             __pyx_v_is_float = 1;
 
-            /* "planner/_op_parse.pyx":287
+            /* "planner/_op_parse.pyx":436
  *                             if d == u'+' or d == u'-':
  *                                 k += 1
  *                         if k < end and _is_digit(PyUnicode_READ(ukind, data, k)):             # <<<<<<<<<<<<<<
@@ -6393,7 +8667,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
           }
 
-          /* "planner/_op_parse.pyx":281
+          /* "planner/_op_parse.pyx":430
  *                 if j < end:
  *                     d = PyUnicode_READ(ukind, data, j)
  *                     if d == u'e' or d == u'E':             # <<<<<<<<<<<<<<
@@ -6404,7 +8678,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
           default: break;
         }
 
-        /* "planner/_op_parse.pyx":279
+        /* "planner/_op_parse.pyx":428
  *                         j += 1
  *                     is_float = True
  *                 if j < end:             # <<<<<<<<<<<<<<
@@ -6413,7 +8687,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
       }
 
-      /* "planner/_op_parse.pyx":293
+      /* "planner/_op_parse.pyx":442
  *                             j = k
  *                             is_float = True
  *                 if j < end:             # <<<<<<<<<<<<<<
@@ -6425,7 +8699,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
       if (__pyx_t_3) {
 
 
-        /* "planner/_op_parse.pyx":294
+        /* "planner/_op_parse.pyx":443
  *                             is_float = True
  *                 if j < end:
  *                     d = PyUnicode_READ(ukind, data, j)             # <<<<<<<<<<<<<<
@@ -6434,7 +8708,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
         __pyx_v_d = PyUnicode_READ(__pyx_v_ukind, __pyx_v_data, __pyx_v_j);
 
-        /* "planner/_op_parse.pyx":295
+        /* "planner/_op_parse.pyx":444
  *                 if j < end:
  *                     d = PyUnicode_READ(ukind, data, j)
  *                     if _is_name_start(d) or d == u'.':             # <<<<<<<<<<<<<<
@@ -6460,7 +8734,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
         if (unlikely(__pyx_t_3)) {
 
 
-          /* "planner/_op_parse.pyx":296
+          /* "planner/_op_parse.pyx":445
  *                     d = PyUnicode_READ(ukind, data, j)
  *                     if _is_name_start(d) or d == u'.':
  *                         raise self.syntax_error(             # <<<<<<<<<<<<<<
@@ -6471,7 +8745,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
           __Pyx_INCREF(__pyx_v_self->syntax_error);
           __pyx_t_7 = __pyx_v_self->syntax_error; 
 
-          /* "planner/_op_parse.pyx":297
+          /* "planner/_op_parse.pyx":446
  *                     if _is_name_start(d) or d == u'.':
  *                         raise self.syntax_error(
  *                             f"Syntax Error: Invalid number, unexpected {body[j:j + 1]!r}.", j)             # <<<<<<<<<<<<<<
@@ -6480,11 +8754,11 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
           if (unlikely(__pyx_v_body == Py_None)) {
             PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-            __PYX_ERR(0, 297, __pyx_L1_error)
+            __PYX_ERR(0, 446, __pyx_L1_error)
           }
-          __pyx_t_8 = __Pyx_PyUnicode_Substring(__pyx_v_body, __pyx_v_j, (__pyx_v_j + 1)); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 297, __pyx_L1_error)
+          __pyx_t_8 = __Pyx_PyUnicode_Substring(__pyx_v_body, __pyx_v_j, (__pyx_v_j + 1)); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 446, __pyx_L1_error)
           __Pyx_GOTREF(__pyx_t_8);
-          __pyx_t_9 = __Pyx_PyObject_FormatSimpleAndDecref(PyObject_Repr(__pyx_t_8), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 297, __pyx_L1_error)
+          __pyx_t_9 = __Pyx_PyObject_FormatSimpleAndDecref(PyObject_Repr(__pyx_t_8), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 446, __pyx_L1_error)
           __Pyx_GOTREF(__pyx_t_9);
           __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
           __pyx_t_10[0] = __pyx_mstate_global->__pyx_kp_u_Syntax_Error_Invalid_number_unex;
@@ -6499,10 +8773,10 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
           __pyx_t_5 |= __Pyx_PyUnicode_KIND_04(__pyx_t_10[1]);
           #endif
           __pyx_t_8 = __Pyx_PyUnicode_Join(__pyx_t_10, 3, __pyx_t_2, __pyx_t_5);
-          if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 297, __pyx_L1_error)
+          if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 446, __pyx_L1_error)
           __Pyx_GOTREF(__pyx_t_8);
           __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
-          __pyx_t_9 = PyLong_FromSsize_t(__pyx_v_j); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 297, __pyx_L1_error)
+          __pyx_t_9 = PyLong_FromSsize_t(__pyx_v_j); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 446, __pyx_L1_error)
           __Pyx_GOTREF(__pyx_t_9);
           __pyx_t_11 = 1;
           #if CYTHON_UNPACK_METHODS
@@ -6523,14 +8797,14 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
             __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
             __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
             __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-            if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 296, __pyx_L1_error)
+            if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 445, __pyx_L1_error)
             __Pyx_GOTREF(__pyx_t_1);
           }
           __Pyx_Raise(__pyx_t_1, 0, 0, 0);
           __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-          __PYX_ERR(0, 296, __pyx_L1_error)
+          __PYX_ERR(0, 445, __pyx_L1_error)
 
-          /* "planner/_op_parse.pyx":295
+          /* "planner/_op_parse.pyx":444
  *                 if j < end:
  *                     d = PyUnicode_READ(ukind, data, j)
  *                     if _is_name_start(d) or d == u'.':             # <<<<<<<<<<<<<<
@@ -6539,7 +8813,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
         }
 
-        /* "planner/_op_parse.pyx":293
+        /* "planner/_op_parse.pyx":442
  *                             j = k
  *                             is_float = True
  *                 if j < end:             # <<<<<<<<<<<<<<
@@ -6548,7 +8822,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
       }
 
-      /* "planner/_op_parse.pyx":298
+      /* "planner/_op_parse.pyx":447
  *                         raise self.syntax_error(
  *                             f"Syntax Error: Invalid number, unexpected {body[j:j + 1]!r}.", j)
  *                 text = body[pos:j]             # <<<<<<<<<<<<<<
@@ -6557,14 +8831,14 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
       if (unlikely(__pyx_v_body == Py_None)) {
         PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-        __PYX_ERR(0, 298, __pyx_L1_error)
+        __PYX_ERR(0, 447, __pyx_L1_error)
       }
-      __pyx_t_1 = __Pyx_PyUnicode_Substring(__pyx_v_body, __pyx_v_pos, __pyx_v_j); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 298, __pyx_L1_error)
+      __pyx_t_1 = __Pyx_PyUnicode_Substring(__pyx_v_body, __pyx_v_pos, __pyx_v_j); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 447, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
       __Pyx_XDECREF_SET(__pyx_v_text, ((PyObject*)__pyx_t_1));
       __pyx_t_1 = 0;
 
-      /* "planner/_op_parse.pyx":299
+      /* "planner/_op_parse.pyx":448
  *                             f"Syntax Error: Invalid number, unexpected {body[j:j + 1]!r}.", j)
  *                 text = body[pos:j]
  *                 if is_float:             # <<<<<<<<<<<<<<
@@ -6573,7 +8847,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
       if (__pyx_v_is_float) {
 
-        /* "planner/_op_parse.pyx":300
+        /* "planner/_op_parse.pyx":449
  *                 text = body[pos:j]
  *                 if is_float:
  *                     self.push_literal(K_FLOAT, start, _py_float(text))             # <<<<<<<<<<<<<<
@@ -6600,14 +8874,14 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
           __pyx_t_1 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_9, __pyx_callargs+__pyx_t_11, (2-__pyx_t_11) | (__pyx_t_11*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
           __Pyx_XDECREF(__pyx_t_7); __pyx_t_7 = 0;
           __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
-          if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 300, __pyx_L1_error)
+          if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 449, __pyx_L1_error)
           __Pyx_GOTREF(__pyx_t_1);
         }
-        __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push_literal(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_FLOAT, __pyx_v_start, __pyx_t_1); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 300, __pyx_L1_error)
+        __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push_literal(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_FLOAT, __pyx_v_start, __pyx_t_1); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 449, __pyx_L1_error)
         __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
 
-        /* "planner/_op_parse.pyx":299
+        /* "planner/_op_parse.pyx":448
  *                             f"Syntax Error: Invalid number, unexpected {body[j:j + 1]!r}.", j)
  *                 text = body[pos:j]
  *                 if is_float:             # <<<<<<<<<<<<<<
@@ -6617,7 +8891,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
         goto __pyx_L47;
       }
 
-      /* "planner/_op_parse.pyx":302
+      /* "planner/_op_parse.pyx":451
  *                     self.push_literal(K_FLOAT, start, _py_float(text))
  *                 else:
  *                     self.push_literal(K_INT, start, _py_int(text))             # <<<<<<<<<<<<<<
@@ -6645,16 +8919,16 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
           __pyx_t_1 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_7, __pyx_callargs+__pyx_t_11, (2-__pyx_t_11) | (__pyx_t_11*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
           __Pyx_XDECREF(__pyx_t_9); __pyx_t_9 = 0;
           __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-          if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 302, __pyx_L1_error)
+          if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 451, __pyx_L1_error)
           __Pyx_GOTREF(__pyx_t_1);
         }
-        __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push_literal(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_INT, __pyx_v_start, __pyx_t_1); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 302, __pyx_L1_error)
+        __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push_literal(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_INT, __pyx_v_start, __pyx_t_1); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 451, __pyx_L1_error)
         __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
       }
       __pyx_L47:;
 
-      /* "planner/_op_parse.pyx":303
+      /* "planner/_op_parse.pyx":452
  *                 else:
  *                     self.push_literal(K_INT, start, _py_int(text))
  *                 pos = j             # <<<<<<<<<<<<<<
@@ -6663,7 +8937,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
       __pyx_v_pos = __pyx_v_j;
 
-      /* "planner/_op_parse.pyx":254
+      /* "planner/_op_parse.pyx":403
  *                 else:
  *                     raise self.unexpected(pos)
  *             elif c == u'-' or _is_digit(c):             # <<<<<<<<<<<<<<
@@ -6673,7 +8947,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
       goto __pyx_L8;
     }
 
-    /* "planner/_op_parse.pyx":304
+    /* "planner/_op_parse.pyx":453
  *                     self.push_literal(K_INT, start, _py_int(text))
  *                 pos = j
  *             elif c == u'"':             # <<<<<<<<<<<<<<
@@ -6685,7 +8959,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
     if (likely(__pyx_t_3)) {
 
 
-      /* "planner/_op_parse.pyx":305
+      /* "planner/_op_parse.pyx":454
  *                 pos = j
  *             elif c == u'"':
  *                 kind = 0             # <<<<<<<<<<<<<<
@@ -6694,7 +8968,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
       __pyx_v_kind = 0;
 
-      /* "planner/_op_parse.pyx":306
+      /* "planner/_op_parse.pyx":455
  *             elif c == u'"':
  *                 kind = 0
  *                 if pos + 2 < end and PyUnicode_READ(ukind, data, pos + 1) == u'"' and \             # <<<<<<<<<<<<<<
@@ -6722,7 +8996,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
         goto __pyx_L49_bool_binop_done;
       }
 
-      /* "planner/_op_parse.pyx":307
+      /* "planner/_op_parse.pyx":456
  *                 kind = 0
  *                 if pos + 2 < end and PyUnicode_READ(ukind, data, pos + 1) == u'"' and \
  *                         PyUnicode_READ(ukind, data, pos + 2) == u'"':             # <<<<<<<<<<<<<<
@@ -6736,7 +9010,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 
       __pyx_L49_bool_binop_done:;
 
-      /* "planner/_op_parse.pyx":306
+      /* "planner/_op_parse.pyx":455
  *             elif c == u'"':
  *                 kind = 0
  *                 if pos + 2 < end and PyUnicode_READ(ukind, data, pos + 1) == u'"' and \             # <<<<<<<<<<<<<<
@@ -6746,7 +9020,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
       if (__pyx_t_3) {
 
 
-        /* "planner/_op_parse.pyx":311
+        /* "planner/_op_parse.pyx":460
  *                     # first """ not taken as \"""; at the end of the document the
  *                     # expression backtracks to the last \""", closing right after its \.
  *                     j = pos + 3             # <<<<<<<<<<<<<<
@@ -6755,7 +9029,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
         __pyx_v_j = (__pyx_v_pos + 3);
 
-        /* "planner/_op_parse.pyx":312
+        /* "planner/_op_parse.pyx":461
  *                     # expression backtracks to the last \""", closing right after its \.
  *                     j = pos + 3
  *                     last_escape = -1             # <<<<<<<<<<<<<<
@@ -6764,7 +9038,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
         __pyx_v_last_escape = -1L;
 
-        /* "planner/_op_parse.pyx":313
+        /* "planner/_op_parse.pyx":462
  *                     j = pos + 3
  *                     last_escape = -1
  *                     while j < end:             # <<<<<<<<<<<<<<
@@ -6777,7 +9051,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 
           if (!__pyx_t_3) break;
 
-          /* "planner/_op_parse.pyx":314
+          /* "planner/_op_parse.pyx":463
  *                     last_escape = -1
  *                     while j < end:
  *                         d = PyUnicode_READ(ukind, data, j)             # <<<<<<<<<<<<<<
@@ -6786,7 +9060,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
           __pyx_v_d = PyUnicode_READ(__pyx_v_ukind, __pyx_v_data, __pyx_v_j);
 
-          /* "planner/_op_parse.pyx":315
+          /* "planner/_op_parse.pyx":464
  *                     while j < end:
  *                         d = PyUnicode_READ(ukind, data, j)
  *                         if d == u'\\':             # <<<<<<<<<<<<<<
@@ -6796,7 +9070,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
           switch (__pyx_v_d) {
             case 92:
 
-            /* "planner/_op_parse.pyx":316
+            /* "planner/_op_parse.pyx":465
  *                         d = PyUnicode_READ(ukind, data, j)
  *                         if d == u'\\':
  *                             if j + 3 < end and PyUnicode_READ(ukind, data, j + 1) == u'"' and \             # <<<<<<<<<<<<<<
@@ -6824,7 +9098,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
               goto __pyx_L55_bool_binop_done;
             }
 
-            /* "planner/_op_parse.pyx":317
+            /* "planner/_op_parse.pyx":466
  *                         if d == u'\\':
  *                             if j + 3 < end and PyUnicode_READ(ukind, data, j + 1) == u'"' and \
  *                                     PyUnicode_READ(ukind, data, j + 2) == u'"' and \             # <<<<<<<<<<<<<<
@@ -6842,7 +9116,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
               goto __pyx_L55_bool_binop_done;
             }
 
-            /* "planner/_op_parse.pyx":318
+            /* "planner/_op_parse.pyx":467
  *                             if j + 3 < end and PyUnicode_READ(ukind, data, j + 1) == u'"' and \
  *                                     PyUnicode_READ(ukind, data, j + 2) == u'"' and \
  *                                     PyUnicode_READ(ukind, data, j + 3) == u'"':             # <<<<<<<<<<<<<<
@@ -6856,7 +9130,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 
             __pyx_L55_bool_binop_done:;
 
-            /* "planner/_op_parse.pyx":316
+            /* "planner/_op_parse.pyx":465
  *                         d = PyUnicode_READ(ukind, data, j)
  *                         if d == u'\\':
  *                             if j + 3 < end and PyUnicode_READ(ukind, data, j + 1) == u'"' and \             # <<<<<<<<<<<<<<
@@ -6866,7 +9140,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
             if (__pyx_t_3) {
 
 
-              /* "planner/_op_parse.pyx":319
+              /* "planner/_op_parse.pyx":468
  *                                     PyUnicode_READ(ukind, data, j + 2) == u'"' and \
  *                                     PyUnicode_READ(ukind, data, j + 3) == u'"':
  *                                 last_escape = j             # <<<<<<<<<<<<<<
@@ -6875,7 +9149,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
               __pyx_v_last_escape = __pyx_v_j;
 
-              /* "planner/_op_parse.pyx":320
+              /* "planner/_op_parse.pyx":469
  *                                     PyUnicode_READ(ukind, data, j + 3) == u'"':
  *                                 last_escape = j
  *                                 j += 4             # <<<<<<<<<<<<<<
@@ -6884,7 +9158,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
               __pyx_v_j = (__pyx_v_j + 4);
 
-              /* "planner/_op_parse.pyx":316
+              /* "planner/_op_parse.pyx":465
  *                         d = PyUnicode_READ(ukind, data, j)
  *                         if d == u'\\':
  *                             if j + 3 < end and PyUnicode_READ(ukind, data, j + 1) == u'"' and \             # <<<<<<<<<<<<<<
@@ -6894,7 +9168,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
               goto __pyx_L54;
             }
 
-            /* "planner/_op_parse.pyx":322
+            /* "planner/_op_parse.pyx":471
  *                                 j += 4
  *                             else:
  *                                 j += 1             # <<<<<<<<<<<<<<
@@ -6906,7 +9180,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
             }
             __pyx_L54:;
 
-            /* "planner/_op_parse.pyx":315
+            /* "planner/_op_parse.pyx":464
  *                     while j < end:
  *                         d = PyUnicode_READ(ukind, data, j)
  *                         if d == u'\\':             # <<<<<<<<<<<<<<
@@ -6916,7 +9190,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
             break;
             case 34:
 
-            /* "planner/_op_parse.pyx":324
+            /* "planner/_op_parse.pyx":473
  *                                 j += 1
  *                         elif d == u'"':
  *                             if j + 2 < end and PyUnicode_READ(ukind, data, j + 1) == u'"' and \             # <<<<<<<<<<<<<<
@@ -6944,7 +9218,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
               goto __pyx_L60_bool_binop_done;
             }
 
-            /* "planner/_op_parse.pyx":325
+            /* "planner/_op_parse.pyx":474
  *                         elif d == u'"':
  *                             if j + 2 < end and PyUnicode_READ(ukind, data, j + 1) == u'"' and \
  *                                     PyUnicode_READ(ukind, data, j + 2) == u'"':             # <<<<<<<<<<<<<<
@@ -6958,7 +9232,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 
             __pyx_L60_bool_binop_done:;
 
-            /* "planner/_op_parse.pyx":324
+            /* "planner/_op_parse.pyx":473
  *                                 j += 1
  *                         elif d == u'"':
  *                             if j + 2 < end and PyUnicode_READ(ukind, data, j + 1) == u'"' and \             # <<<<<<<<<<<<<<
@@ -6968,7 +9242,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
             if (__pyx_t_3) {
 
 
-              /* "planner/_op_parse.pyx":326
+              /* "planner/_op_parse.pyx":475
  *                             if j + 2 < end and PyUnicode_READ(ukind, data, j + 1) == u'"' and \
  *                                     PyUnicode_READ(ukind, data, j + 2) == u'"':
  *                                 kind = K_STRING             # <<<<<<<<<<<<<<
@@ -6977,7 +9251,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
               __pyx_v_kind = __pyx_e_5plait_7planner_9_op_parse_K_STRING;
 
-              /* "planner/_op_parse.pyx":327
+              /* "planner/_op_parse.pyx":476
  *                                     PyUnicode_READ(ukind, data, j + 2) == u'"':
  *                                 kind = K_STRING
  *                                 break             # <<<<<<<<<<<<<<
@@ -6986,7 +9260,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
               goto __pyx_L53_break;
 
-              /* "planner/_op_parse.pyx":324
+              /* "planner/_op_parse.pyx":473
  *                                 j += 1
  *                         elif d == u'"':
  *                             if j + 2 < end and PyUnicode_READ(ukind, data, j + 1) == u'"' and \             # <<<<<<<<<<<<<<
@@ -6995,7 +9269,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
             }
 
-            /* "planner/_op_parse.pyx":328
+            /* "planner/_op_parse.pyx":477
  *                                 kind = K_STRING
  *                                 break
  *                             j += 1             # <<<<<<<<<<<<<<
@@ -7004,7 +9278,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
             __pyx_v_j = (__pyx_v_j + 1);
 
-            /* "planner/_op_parse.pyx":323
+            /* "planner/_op_parse.pyx":472
  *                             else:
  *                                 j += 1
  *                         elif d == u'"':             # <<<<<<<<<<<<<<
@@ -7014,7 +9288,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
             break;
             default:
 
-            /* "planner/_op_parse.pyx":330
+            /* "planner/_op_parse.pyx":479
  *                             j += 1
  *                         else:
  *                             j += 1             # <<<<<<<<<<<<<<
@@ -7027,7 +9301,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
         }
         __pyx_L53_break:;
 
-        /* "planner/_op_parse.pyx":331
+        /* "planner/_op_parse.pyx":480
  *                         else:
  *                             j += 1
  *                     if kind == 0 and last_escape >= 0:             # <<<<<<<<<<<<<<
@@ -7053,7 +9327,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
         if (__pyx_t_3) {
 
 
-          /* "planner/_op_parse.pyx":332
+          /* "planner/_op_parse.pyx":481
  *                             j += 1
  *                     if kind == 0 and last_escape >= 0:
  *                         j = last_escape + 1             # <<<<<<<<<<<<<<
@@ -7062,7 +9336,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
           __pyx_v_j = (__pyx_v_last_escape + 1);
 
-          /* "planner/_op_parse.pyx":333
+          /* "planner/_op_parse.pyx":482
  *                     if kind == 0 and last_escape >= 0:
  *                         j = last_escape + 1
  *                         kind = K_STRING             # <<<<<<<<<<<<<<
@@ -7071,7 +9345,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
           __pyx_v_kind = __pyx_e_5plait_7planner_9_op_parse_K_STRING;
 
-          /* "planner/_op_parse.pyx":331
+          /* "planner/_op_parse.pyx":480
  *                         else:
  *                             j += 1
  *                     if kind == 0 and last_escape >= 0:             # <<<<<<<<<<<<<<
@@ -7080,7 +9354,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
         }
 
-        /* "planner/_op_parse.pyx":334
+        /* "planner/_op_parse.pyx":483
  *                         j = last_escape + 1
  *                         kind = K_STRING
  *                     if kind:             # <<<<<<<<<<<<<<
@@ -7092,7 +9366,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
         if (__pyx_t_3) {
 
 
-          /* "planner/_op_parse.pyx":336
+          /* "planner/_op_parse.pyx":485
  *                     if kind:
  *                         self.push_literal(K_STRING, start, _block_string(
  *                             body[pos + 3:j].replace('\\"""', '"""')))             # <<<<<<<<<<<<<<
@@ -7101,29 +9375,29 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
           if (unlikely(__pyx_v_body == Py_None)) {
             PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-            __PYX_ERR(0, 336, __pyx_L1_error)
+            __PYX_ERR(0, 485, __pyx_L1_error)
           }
-          __pyx_t_1 = __Pyx_PyUnicode_Substring(__pyx_v_body, (__pyx_v_pos + 3), __pyx_v_j); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 336, __pyx_L1_error)
+          __pyx_t_1 = __Pyx_PyUnicode_Substring(__pyx_v_body, (__pyx_v_pos + 3), __pyx_v_j); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 485, __pyx_L1_error)
           __Pyx_GOTREF(__pyx_t_1);
-          __pyx_t_7 = PyUnicode_Replace(((PyObject*)__pyx_t_1), __pyx_mstate_global->__pyx_kp_u__8, __pyx_mstate_global->__pyx_kp_u__9, -1); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 336, __pyx_L1_error)
+          __pyx_t_7 = PyUnicode_Replace(((PyObject*)__pyx_t_1), __pyx_mstate_global->__pyx_kp_u__8, __pyx_mstate_global->__pyx_kp_u__9, -1); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 485, __pyx_L1_error)
           __Pyx_GOTREF(__pyx_t_7);
           __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
-          /* "planner/_op_parse.pyx":335
+          /* "planner/_op_parse.pyx":484
  *                         kind = K_STRING
  *                     if kind:
  *                         self.push_literal(K_STRING, start, _block_string(             # <<<<<<<<<<<<<<
  *                             body[pos + 3:j].replace('\\"""', '"""')))
  *                         pos = j + 3
 */
-          __pyx_t_1 = __pyx_f_5plait_7planner_9_op_parse__block_string(((PyObject*)__pyx_t_7)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 335, __pyx_L1_error)
+          __pyx_t_1 = __pyx_f_5plait_7planner_9_op_parse__block_string(((PyObject*)__pyx_t_7)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 484, __pyx_L1_error)
           __Pyx_GOTREF(__pyx_t_1);
           __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-          __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push_literal(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_STRING, __pyx_v_start, __pyx_t_1); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 335, __pyx_L1_error)
+          __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push_literal(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_STRING, __pyx_v_start, __pyx_t_1); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 484, __pyx_L1_error)
           __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
 
-          /* "planner/_op_parse.pyx":337
+          /* "planner/_op_parse.pyx":486
  *                         self.push_literal(K_STRING, start, _block_string(
  *                             body[pos + 3:j].replace('\\"""', '"""')))
  *                         pos = j + 3             # <<<<<<<<<<<<<<
@@ -7132,7 +9406,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
           __pyx_v_pos = (__pyx_v_j + 3);
 
-          /* "planner/_op_parse.pyx":334
+          /* "planner/_op_parse.pyx":483
  *                         j = last_escape + 1
  *                         kind = K_STRING
  *                     if kind:             # <<<<<<<<<<<<<<
@@ -7141,7 +9415,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
         }
 
-        /* "planner/_op_parse.pyx":306
+        /* "planner/_op_parse.pyx":455
  *             elif c == u'"':
  *                 kind = 0
  *                 if pos + 2 < end and PyUnicode_READ(ukind, data, pos + 1) == u'"' and \             # <<<<<<<<<<<<<<
@@ -7150,7 +9424,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
       }
 
-      /* "planner/_op_parse.pyx":338
+      /* "planner/_op_parse.pyx":487
  *                             body[pos + 3:j].replace('\\"""', '"""')))
  *                         pos = j + 3
  *                 if kind == 0:             # <<<<<<<<<<<<<<
@@ -7162,7 +9436,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
       if (__pyx_t_3) {
 
 
-        /* "planner/_op_parse.pyx":340
+        /* "planner/_op_parse.pyx":489
  *                 if kind == 0:
  *                     # "(?:[^"\\\n\r]|\\(?:["\\/bfnrt]|u[0-9A-Fa-f]{4}))*"
  *                     j = pos + 1             # <<<<<<<<<<<<<<
@@ -7171,7 +9445,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
         __pyx_v_j = (__pyx_v_pos + 1);
 
-        /* "planner/_op_parse.pyx":341
+        /* "planner/_op_parse.pyx":490
  *                     # "(?:[^"\\\n\r]|\\(?:["\\/bfnrt]|u[0-9A-Fa-f]{4}))*"
  *                     j = pos + 1
  *                     escaped = False             # <<<<<<<<<<<<<<
@@ -7180,7 +9454,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
         __pyx_v_escaped = 0;
 
-        /* "planner/_op_parse.pyx":342
+        /* "planner/_op_parse.pyx":491
  *                     j = pos + 1
  *                     escaped = False
  *                     while True:             # <<<<<<<<<<<<<<
@@ -7189,7 +9463,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
         while (1) {
 
-          /* "planner/_op_parse.pyx":343
+          /* "planner/_op_parse.pyx":492
  *                     escaped = False
  *                     while True:
  *                         if j >= end:             # <<<<<<<<<<<<<<
@@ -7201,20 +9475,20 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
           if (unlikely(__pyx_t_3)) {
 
 
-            /* "planner/_op_parse.pyx":344
+            /* "planner/_op_parse.pyx":493
  *                     while True:
  *                         if j >= end:
  *                             raise self.unexpected(pos)             # <<<<<<<<<<<<<<
  *                         d = PyUnicode_READ(ukind, data, j)
  *                         if d == u'"':
 */
-            __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->unexpected(__pyx_v_self, __pyx_v_pos); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 344, __pyx_L1_error)
+            __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->unexpected(__pyx_v_self, __pyx_v_pos); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 493, __pyx_L1_error)
             __Pyx_GOTREF(__pyx_t_1);
             __Pyx_Raise(__pyx_t_1, 0, 0, 0);
             __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-            __PYX_ERR(0, 344, __pyx_L1_error)
+            __PYX_ERR(0, 493, __pyx_L1_error)
 
-            /* "planner/_op_parse.pyx":343
+            /* "planner/_op_parse.pyx":492
  *                     escaped = False
  *                     while True:
  *                         if j >= end:             # <<<<<<<<<<<<<<
@@ -7223,7 +9497,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
           }
 
-          /* "planner/_op_parse.pyx":345
+          /* "planner/_op_parse.pyx":494
  *                         if j >= end:
  *                             raise self.unexpected(pos)
  *                         d = PyUnicode_READ(ukind, data, j)             # <<<<<<<<<<<<<<
@@ -7232,7 +9506,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
           __pyx_v_d = PyUnicode_READ(__pyx_v_ukind, __pyx_v_data, __pyx_v_j);
 
-          /* "planner/_op_parse.pyx":346
+          /* "planner/_op_parse.pyx":495
  *                             raise self.unexpected(pos)
  *                         d = PyUnicode_READ(ukind, data, j)
  *                         if d == u'"':             # <<<<<<<<<<<<<<
@@ -7244,7 +9518,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
           if (__pyx_t_3) {
 
 
-            /* "planner/_op_parse.pyx":347
+            /* "planner/_op_parse.pyx":496
  *                         d = PyUnicode_READ(ukind, data, j)
  *                         if d == u'"':
  *                             break             # <<<<<<<<<<<<<<
@@ -7253,7 +9527,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
             goto __pyx_L69_break;
 
-            /* "planner/_op_parse.pyx":346
+            /* "planner/_op_parse.pyx":495
  *                             raise self.unexpected(pos)
  *                         d = PyUnicode_READ(ukind, data, j)
  *                         if d == u'"':             # <<<<<<<<<<<<<<
@@ -7262,7 +9536,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
           }
 
-          /* "planner/_op_parse.pyx":348
+          /* "planner/_op_parse.pyx":497
  *                         if d == u'"':
  *                             break
  *                         if d == u'\n' or d == u'\r':             # <<<<<<<<<<<<<<
@@ -7273,20 +9547,20 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
             case 10:
             case 13:
 
-            /* "planner/_op_parse.pyx":349
+            /* "planner/_op_parse.pyx":498
  *                             break
  *                         if d == u'\n' or d == u'\r':
  *                             raise self.unexpected(pos)             # <<<<<<<<<<<<<<
  *                         if d == u'\\':
  *                             escaped = True
 */
-            __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->unexpected(__pyx_v_self, __pyx_v_pos); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 349, __pyx_L1_error)
+            __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->unexpected(__pyx_v_self, __pyx_v_pos); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 498, __pyx_L1_error)
             __Pyx_GOTREF(__pyx_t_1);
             __Pyx_Raise(__pyx_t_1, 0, 0, 0);
             __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-            __PYX_ERR(0, 349, __pyx_L1_error)
+            __PYX_ERR(0, 498, __pyx_L1_error)
 
-            /* "planner/_op_parse.pyx":348
+            /* "planner/_op_parse.pyx":497
  *                         if d == u'"':
  *                             break
  *                         if d == u'\n' or d == u'\r':             # <<<<<<<<<<<<<<
@@ -7297,7 +9571,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
             default: break;
           }
 
-          /* "planner/_op_parse.pyx":350
+          /* "planner/_op_parse.pyx":499
  *                         if d == u'\n' or d == u'\r':
  *                             raise self.unexpected(pos)
  *                         if d == u'\\':             # <<<<<<<<<<<<<<
@@ -7309,7 +9583,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
           if (__pyx_t_3) {
 
 
-            /* "planner/_op_parse.pyx":351
+            /* "planner/_op_parse.pyx":500
  *                             raise self.unexpected(pos)
  *                         if d == u'\\':
  *                             escaped = True             # <<<<<<<<<<<<<<
@@ -7318,7 +9592,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
             __pyx_v_escaped = 1;
 
-            /* "planner/_op_parse.pyx":352
+            /* "planner/_op_parse.pyx":501
  *                         if d == u'\\':
  *                             escaped = True
  *                             if j + 1 >= end:             # <<<<<<<<<<<<<<
@@ -7330,20 +9604,20 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
             if (unlikely(__pyx_t_3)) {
 
 
-              /* "planner/_op_parse.pyx":353
+              /* "planner/_op_parse.pyx":502
  *                             escaped = True
  *                             if j + 1 >= end:
  *                                 raise self.unexpected(pos)             # <<<<<<<<<<<<<<
  *                             d = PyUnicode_READ(ukind, data, j + 1)
  *                             if d == u'"' or d == u'\\' or d == u'/' or d == u'b' or \
 */
-              __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->unexpected(__pyx_v_self, __pyx_v_pos); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 353, __pyx_L1_error)
+              __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->unexpected(__pyx_v_self, __pyx_v_pos); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 502, __pyx_L1_error)
               __Pyx_GOTREF(__pyx_t_1);
               __Pyx_Raise(__pyx_t_1, 0, 0, 0);
               __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-              __PYX_ERR(0, 353, __pyx_L1_error)
+              __PYX_ERR(0, 502, __pyx_L1_error)
 
-              /* "planner/_op_parse.pyx":352
+              /* "planner/_op_parse.pyx":501
  *                         if d == u'\\':
  *                             escaped = True
  *                             if j + 1 >= end:             # <<<<<<<<<<<<<<
@@ -7352,7 +9626,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
             }
 
-            /* "planner/_op_parse.pyx":354
+            /* "planner/_op_parse.pyx":503
  *                             if j + 1 >= end:
  *                                 raise self.unexpected(pos)
  *                             d = PyUnicode_READ(ukind, data, j + 1)             # <<<<<<<<<<<<<<
@@ -7361,7 +9635,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
             __pyx_v_d = PyUnicode_READ(__pyx_v_ukind, __pyx_v_data, (__pyx_v_j + 1));
 
-            /* "planner/_op_parse.pyx":355
+            /* "planner/_op_parse.pyx":504
  *                                 raise self.unexpected(pos)
  *                             d = PyUnicode_READ(ukind, data, j + 1)
  *                             if d == u'"' or d == u'\\' or d == u'/' or d == u'b' or \             # <<<<<<<<<<<<<<
@@ -7375,7 +9649,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
               case 98:
               case 0x66:
 
-              /* "planner/_op_parse.pyx":356
+              /* "planner/_op_parse.pyx":505
  *                             d = PyUnicode_READ(ukind, data, j + 1)
  *                             if d == u'"' or d == u'\\' or d == u'/' or d == u'b' or \
  *                                     d == u'f' or d == u'n' or d == u'r' or d == u't':             # <<<<<<<<<<<<<<
@@ -7386,7 +9660,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
               case 0x72:
               case 0x74:
 
-              /* "planner/_op_parse.pyx":355
+              /* "planner/_op_parse.pyx":504
  *                                 raise self.unexpected(pos)
  *                             d = PyUnicode_READ(ukind, data, j + 1)
  *                             if d == u'"' or d == u'\\' or d == u'/' or d == u'b' or \             # <<<<<<<<<<<<<<
@@ -7402,7 +9676,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
             if (__pyx_t_3) {
 
 
-              /* "planner/_op_parse.pyx":357
+              /* "planner/_op_parse.pyx":506
  *                             if d == u'"' or d == u'\\' or d == u'/' or d == u'b' or \
  *                                     d == u'f' or d == u'n' or d == u'r' or d == u't':
  *                                 j += 2             # <<<<<<<<<<<<<<
@@ -7411,7 +9685,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
               __pyx_v_j = (__pyx_v_j + 2);
 
-              /* "planner/_op_parse.pyx":355
+              /* "planner/_op_parse.pyx":504
  *                                 raise self.unexpected(pos)
  *                             d = PyUnicode_READ(ukind, data, j + 1)
  *                             if d == u'"' or d == u'\\' or d == u'/' or d == u'b' or \             # <<<<<<<<<<<<<<
@@ -7421,7 +9695,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
               goto __pyx_L74;
             }
 
-            /* "planner/_op_parse.pyx":358
+            /* "planner/_op_parse.pyx":507
  *                                     d == u'f' or d == u'n' or d == u'r' or d == u't':
  *                                 j += 2
  *                             elif d == u'u' and j + 5 < end and \             # <<<<<<<<<<<<<<
@@ -7449,7 +9723,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
               goto __pyx_L75_bool_binop_done;
             }
 
-            /* "planner/_op_parse.pyx":359
+            /* "planner/_op_parse.pyx":508
  *                                 j += 2
  *                             elif d == u'u' and j + 5 < end and \
  *                                     _is_hex(PyUnicode_READ(ukind, data, j + 2)) and \             # <<<<<<<<<<<<<<
@@ -7467,7 +9741,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
               goto __pyx_L75_bool_binop_done;
             }
 
-            /* "planner/_op_parse.pyx":360
+            /* "planner/_op_parse.pyx":509
  *                             elif d == u'u' and j + 5 < end and \
  *                                     _is_hex(PyUnicode_READ(ukind, data, j + 2)) and \
  *                                     _is_hex(PyUnicode_READ(ukind, data, j + 3)) and \             # <<<<<<<<<<<<<<
@@ -7485,7 +9759,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
               goto __pyx_L75_bool_binop_done;
             }
 
-            /* "planner/_op_parse.pyx":361
+            /* "planner/_op_parse.pyx":510
  *                                     _is_hex(PyUnicode_READ(ukind, data, j + 2)) and \
  *                                     _is_hex(PyUnicode_READ(ukind, data, j + 3)) and \
  *                                     _is_hex(PyUnicode_READ(ukind, data, j + 4)) and \             # <<<<<<<<<<<<<<
@@ -7503,7 +9777,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
               goto __pyx_L75_bool_binop_done;
             }
 
-            /* "planner/_op_parse.pyx":362
+            /* "planner/_op_parse.pyx":511
  *                                     _is_hex(PyUnicode_READ(ukind, data, j + 3)) and \
  *                                     _is_hex(PyUnicode_READ(ukind, data, j + 4)) and \
  *                                     _is_hex(PyUnicode_READ(ukind, data, j + 5)):             # <<<<<<<<<<<<<<
@@ -7517,7 +9791,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 
             __pyx_L75_bool_binop_done:;
 
-            /* "planner/_op_parse.pyx":358
+            /* "planner/_op_parse.pyx":507
  *                                     d == u'f' or d == u'n' or d == u'r' or d == u't':
  *                                 j += 2
  *                             elif d == u'u' and j + 5 < end and \             # <<<<<<<<<<<<<<
@@ -7527,7 +9801,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
             if (likely(__pyx_t_3)) {
 
 
-              /* "planner/_op_parse.pyx":363
+              /* "planner/_op_parse.pyx":512
  *                                     _is_hex(PyUnicode_READ(ukind, data, j + 4)) and \
  *                                     _is_hex(PyUnicode_READ(ukind, data, j + 5)):
  *                                 j += 6             # <<<<<<<<<<<<<<
@@ -7536,7 +9810,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
               __pyx_v_j = (__pyx_v_j + 6);
 
-              /* "planner/_op_parse.pyx":358
+              /* "planner/_op_parse.pyx":507
  *                                     d == u'f' or d == u'n' or d == u'r' or d == u't':
  *                                 j += 2
  *                             elif d == u'u' and j + 5 < end and \             # <<<<<<<<<<<<<<
@@ -7546,7 +9820,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
               goto __pyx_L74;
             }
 
-            /* "planner/_op_parse.pyx":365
+            /* "planner/_op_parse.pyx":514
  *                                 j += 6
  *                             else:
  *                                 raise self.unexpected(pos)             # <<<<<<<<<<<<<<
@@ -7554,15 +9828,15 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
  *                             j += 1
 */
             /*else*/ {
-              __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->unexpected(__pyx_v_self, __pyx_v_pos); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 365, __pyx_L1_error)
+              __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->unexpected(__pyx_v_self, __pyx_v_pos); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 514, __pyx_L1_error)
               __Pyx_GOTREF(__pyx_t_1);
               __Pyx_Raise(__pyx_t_1, 0, 0, 0);
               __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-              __PYX_ERR(0, 365, __pyx_L1_error)
+              __PYX_ERR(0, 514, __pyx_L1_error)
             }
             __pyx_L74:;
 
-            /* "planner/_op_parse.pyx":350
+            /* "planner/_op_parse.pyx":499
  *                         if d == u'\n' or d == u'\r':
  *                             raise self.unexpected(pos)
  *                         if d == u'\\':             # <<<<<<<<<<<<<<
@@ -7572,7 +9846,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
             goto __pyx_L72;
           }
 
-          /* "planner/_op_parse.pyx":367
+          /* "planner/_op_parse.pyx":516
  *                                 raise self.unexpected(pos)
  *                         else:
  *                             j += 1             # <<<<<<<<<<<<<<
@@ -7586,7 +9860,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
         }
         __pyx_L69_break:;
 
-        /* "planner/_op_parse.pyx":368
+        /* "planner/_op_parse.pyx":517
  *                         else:
  *                             j += 1
  *                     if escaped:             # <<<<<<<<<<<<<<
@@ -7595,7 +9869,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
         if (__pyx_v_escaped) {
 
-          /* "planner/_op_parse.pyx":369
+          /* "planner/_op_parse.pyx":518
  *                             j += 1
  *                     if escaped:
  *                         self.push_literal(K_STRING, start, _json_loads(body[pos:j + 1]))             # <<<<<<<<<<<<<<
@@ -7607,9 +9881,9 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
           __pyx_t_9 = __pyx_v_5plait_7planner_9_op_parse__json_loads; 
           if (unlikely(__pyx_v_body == Py_None)) {
             PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-            __PYX_ERR(0, 369, __pyx_L1_error)
+            __PYX_ERR(0, 518, __pyx_L1_error)
           }
-          __pyx_t_8 = __Pyx_PyUnicode_Substring(__pyx_v_body, __pyx_v_pos, (__pyx_v_j + 1)); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 369, __pyx_L1_error)
+          __pyx_t_8 = __Pyx_PyUnicode_Substring(__pyx_v_body, __pyx_v_pos, (__pyx_v_j + 1)); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 518, __pyx_L1_error)
           __Pyx_GOTREF(__pyx_t_8);
           __pyx_t_11 = 1;
           #if CYTHON_UNPACK_METHODS
@@ -7629,14 +9903,14 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
             __Pyx_XDECREF(__pyx_t_7); __pyx_t_7 = 0;
             __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
             __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
-            if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 369, __pyx_L1_error)
+            if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 518, __pyx_L1_error)
             __Pyx_GOTREF(__pyx_t_1);
           }
-          __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push_literal(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_STRING, __pyx_v_start, __pyx_t_1); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 369, __pyx_L1_error)
+          __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push_literal(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_STRING, __pyx_v_start, __pyx_t_1); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 518, __pyx_L1_error)
           __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
 
-          /* "planner/_op_parse.pyx":368
+          /* "planner/_op_parse.pyx":517
  *                         else:
  *                             j += 1
  *                     if escaped:             # <<<<<<<<<<<<<<
@@ -7646,7 +9920,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
           goto __pyx_L81;
         }
 
-        /* "planner/_op_parse.pyx":371
+        /* "planner/_op_parse.pyx":520
  *                         self.push_literal(K_STRING, start, _json_loads(body[pos:j + 1]))
  *                     else:
  *                         self.push_literal(K_STRING, start, body[pos + 1:j])             # <<<<<<<<<<<<<<
@@ -7656,17 +9930,17 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
         /*else*/ {
           if (unlikely(__pyx_v_body == Py_None)) {
             PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-            __PYX_ERR(0, 371, __pyx_L1_error)
+            __PYX_ERR(0, 520, __pyx_L1_error)
           }
-          __pyx_t_1 = __Pyx_PyUnicode_Substring(__pyx_v_body, (__pyx_v_pos + 1), __pyx_v_j); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 371, __pyx_L1_error)
+          __pyx_t_1 = __Pyx_PyUnicode_Substring(__pyx_v_body, (__pyx_v_pos + 1), __pyx_v_j); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 520, __pyx_L1_error)
           __Pyx_GOTREF(__pyx_t_1);
-          __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push_literal(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_STRING, __pyx_v_start, __pyx_t_1); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 371, __pyx_L1_error)
+          __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push_literal(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_STRING, __pyx_v_start, __pyx_t_1); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 520, __pyx_L1_error)
           __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
 
         }
         __pyx_L81:;
 
-        /* "planner/_op_parse.pyx":372
+        /* "planner/_op_parse.pyx":521
  *                     else:
  *                         self.push_literal(K_STRING, start, body[pos + 1:j])
  *                     pos = j + 1             # <<<<<<<<<<<<<<
@@ -7675,7 +9949,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
         __pyx_v_pos = (__pyx_v_j + 1);
 
-        /* "planner/_op_parse.pyx":338
+        /* "planner/_op_parse.pyx":487
  *                             body[pos + 3:j].replace('\\"""', '"""')))
  *                         pos = j + 3
  *                 if kind == 0:             # <<<<<<<<<<<<<<
@@ -7684,7 +9958,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
 */
       }
 
-      /* "planner/_op_parse.pyx":304
+      /* "planner/_op_parse.pyx":453
  *                     self.push_literal(K_INT, start, _py_int(text))
  *                 pos = j
  *             elif c == u'"':             # <<<<<<<<<<<<<<
@@ -7694,7 +9968,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
       goto __pyx_L8;
     }
 
-    /* "planner/_op_parse.pyx":374
+    /* "planner/_op_parse.pyx":523
  *                     pos = j + 1
  *             else:
  *                 raise self.unexpected(pos)             # <<<<<<<<<<<<<<
@@ -7702,15 +9976,15 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
  *                 raise self.syntax_error(
 */
     /*else*/ {
-      __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->unexpected(__pyx_v_self, __pyx_v_pos); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 374, __pyx_L1_error)
+      __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->unexpected(__pyx_v_self, __pyx_v_pos); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 523, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
       __Pyx_Raise(__pyx_t_1, 0, 0, 0);
       __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-      __PYX_ERR(0, 374, __pyx_L1_error)
+      __PYX_ERR(0, 523, __pyx_L1_error)
     }
     __pyx_L8:;
 
-    /* "planner/_op_parse.pyx":375
+    /* "planner/_op_parse.pyx":524
  *             else:
  *                 raise self.unexpected(pos)
  *             if self.n > max_tokens:             # <<<<<<<<<<<<<<
@@ -7722,7 +9996,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
     if (unlikely(__pyx_t_3)) {
 
 
-      /* "planner/_op_parse.pyx":376
+      /* "planner/_op_parse.pyx":525
  *                 raise self.unexpected(pos)
  *             if self.n > max_tokens:
  *                 raise self.syntax_error(             # <<<<<<<<<<<<<<
@@ -7733,14 +10007,14 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
       __Pyx_INCREF(__pyx_v_self->syntax_error);
       __pyx_t_8 = __pyx_v_self->syntax_error; 
 
-      /* "planner/_op_parse.pyx":377
+      /* "planner/_op_parse.pyx":526
  *             if self.n > max_tokens:
  *                 raise self.syntax_error(
  *                     f"Syntax Error: Document contains more than {max_tokens_text} tokens.",             # <<<<<<<<<<<<<<
  *                     start)
  *         self.push(K_EOF, end, 0)
 */
-      __pyx_t_7 = __Pyx_PyObject_FormatSimple(__pyx_v_max_tokens_text, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 377, __pyx_L1_error)
+      __pyx_t_7 = __Pyx_PyObject_FormatSimple(__pyx_v_max_tokens_text, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 526, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_7);
       __pyx_t_10[0] = __pyx_mstate_global->__pyx_kp_u_Syntax_Error_Document_contains_m;
       __pyx_t_10[1] = __pyx_t_7;
@@ -7754,18 +10028,18 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
       __pyx_t_5 |= __Pyx_PyUnicode_KIND_04(__pyx_t_10[1]);
       #endif
       __pyx_t_6 = __Pyx_PyUnicode_Join(__pyx_t_10, 3, __pyx_t_2, __pyx_t_5);
-      if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 377, __pyx_L1_error)
+      if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 526, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_6);
       __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
 
-      /* "planner/_op_parse.pyx":378
+      /* "planner/_op_parse.pyx":527
  *                 raise self.syntax_error(
  *                     f"Syntax Error: Document contains more than {max_tokens_text} tokens.",
  *                     start)             # <<<<<<<<<<<<<<
  *         self.push(K_EOF, end, 0)
  *         return 0
 */
-      __pyx_t_7 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 378, __pyx_L1_error)
+      __pyx_t_7 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 527, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_7);
       __pyx_t_11 = 1;
       #if CYTHON_UNPACK_METHODS
@@ -7786,14 +10060,14 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
         __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
         __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
         __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
-        if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 376, __pyx_L1_error)
+        if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 525, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_1);
       }
       __Pyx_Raise(__pyx_t_1, 0, 0, 0);
       __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-      __PYX_ERR(0, 376, __pyx_L1_error)
+      __PYX_ERR(0, 525, __pyx_L1_error)
 
-      /* "planner/_op_parse.pyx":375
+      /* "planner/_op_parse.pyx":524
  *             else:
  *                 raise self.unexpected(pos)
  *             if self.n > max_tokens:             # <<<<<<<<<<<<<<
@@ -7804,17 +10078,17 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
     __pyx_L3_continue:;
   }
 
-  /* "planner/_op_parse.pyx":379
+  /* "planner/_op_parse.pyx":528
  *                     f"Syntax Error: Document contains more than {max_tokens_text} tokens.",
  *                     start)
  *         self.push(K_EOF, end, 0)             # <<<<<<<<<<<<<<
  *         return 0
  * 
 */
-  __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_EOF, __pyx_v_end, 0); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 379, __pyx_L1_error)
+  __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_push(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_EOF, __pyx_v_end, 0); if (unlikely(__pyx_t_5 == ((int)-1))) __PYX_ERR(0, 528, __pyx_L1_error)
 
 
-  /* "planner/_op_parse.pyx":380
+  /* "planner/_op_parse.pyx":529
  *                     start)
  *         self.push(K_EOF, end, 0)
  *         return 0             # <<<<<<<<<<<<<<
@@ -7827,7 +10101,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
   }
   goto __pyx_L0;
 
-  /* "planner/_op_parse.pyx":177
+  /* "planner/_op_parse.pyx":326
  *         return self.syntax_error(f"Syntax Error: Unexpected character {char!r}.", pos)
  * 
  *     cdef int lex(self, Py_ssize_t max_tokens, object max_tokens_text) except -1:             # <<<<<<<<<<<<<<
@@ -7865,7 +10139,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_lex(struct __pyx_obj_5pla
   return __pyx_r;
 }
 
-/* "planner/_op_parse.pyx":383
+/* "planner/_op_parse.pyx":532
  * 
  *     # -- token helpers -------------------------------------------------------------------
  *     cdef inline str name_at(self, Py_ssize_t i):             # <<<<<<<<<<<<<<
@@ -7882,7 +10156,7 @@ static CYTHON_INLINE PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_name_
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("name_at", 0);
 
-  /* "planner/_op_parse.pyx":384
+  /* "planner/_op_parse.pyx":533
  *     # -- token helpers -------------------------------------------------------------------
  *     cdef inline str name_at(self, Py_ssize_t i):
  *         return self.body[self.starts[i]:self.aux[i]]             # <<<<<<<<<<<<<<
@@ -7891,9 +10165,9 @@ static CYTHON_INLINE PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_name_
 */
   if (unlikely(__pyx_v_self->body == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-    __PYX_ERR(0, 384, __pyx_L1_error)
+    __PYX_ERR(0, 533, __pyx_L1_error)
   }
-  __pyx_t_1 = __Pyx_PyUnicode_Substring(__pyx_v_self->body, (__pyx_v_self->starts[__pyx_v_i]), (__pyx_v_self->aux[__pyx_v_i])); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 384, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyUnicode_Substring(__pyx_v_self->body, (__pyx_v_self->starts[__pyx_v_i]), (__pyx_v_self->aux[__pyx_v_i])); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 533, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   {
     PyObject *__pyx_temp;
@@ -7906,7 +10180,7 @@ static CYTHON_INLINE PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_name_
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "planner/_op_parse.pyx":383
+  /* "planner/_op_parse.pyx":532
  * 
  *     # -- token helpers -------------------------------------------------------------------
  *     cdef inline str name_at(self, Py_ssize_t i):             # <<<<<<<<<<<<<<
@@ -7925,7 +10199,7 @@ static CYTHON_INLINE PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_name_
   return __pyx_r;
 }
 
-/* "planner/_op_parse.pyx":386
+/* "planner/_op_parse.pyx":535
  *         return self.body[self.starts[i]:self.aux[i]]
  * 
  *     cdef object value_at(self, Py_ssize_t i):             # <<<<<<<<<<<<<<
@@ -7944,7 +10218,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value_at(struct __p
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("value_at", 0);
 
-  /* "planner/_op_parse.pyx":387
+  /* "planner/_op_parse.pyx":536
  * 
  *     cdef object value_at(self, Py_ssize_t i):
  *         cdef unsigned char kind = self.kinds[i]             # <<<<<<<<<<<<<<
@@ -7953,7 +10227,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value_at(struct __p
 */
   __pyx_v_kind = (__pyx_v_self->kinds[__pyx_v_i]);
 
-  /* "planner/_op_parse.pyx":388
+  /* "planner/_op_parse.pyx":537
  *     cdef object value_at(self, Py_ssize_t i):
  *         cdef unsigned char kind = self.kinds[i]
  *         if kind == K_EOF:             # <<<<<<<<<<<<<<
@@ -7965,7 +10239,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value_at(struct __p
   if (__pyx_t_1) {
 
 
-    /* "planner/_op_parse.pyx":389
+    /* "planner/_op_parse.pyx":538
  *         cdef unsigned char kind = self.kinds[i]
  *         if kind == K_EOF:
  *             return None             # <<<<<<<<<<<<<<
@@ -7982,7 +10256,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value_at(struct __p
     }
     goto __pyx_L0;
 
-    /* "planner/_op_parse.pyx":388
+    /* "planner/_op_parse.pyx":537
  *     cdef object value_at(self, Py_ssize_t i):
  *         cdef unsigned char kind = self.kinds[i]
  *         if kind == K_EOF:             # <<<<<<<<<<<<<<
@@ -7991,7 +10265,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value_at(struct __p
 */
   }
 
-  /* "planner/_op_parse.pyx":390
+  /* "planner/_op_parse.pyx":539
  *         if kind == K_EOF:
  *             return None
  *         if kind == K_NAME:             # <<<<<<<<<<<<<<
@@ -8003,14 +10277,14 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value_at(struct __p
   if (__pyx_t_1) {
 
 
-    /* "planner/_op_parse.pyx":391
+    /* "planner/_op_parse.pyx":540
  *             return None
  *         if kind == K_NAME:
  *             return self.name_at(i)             # <<<<<<<<<<<<<<
  *         if kind == K_INT or kind == K_FLOAT or kind == K_STRING:
  *             return self.literals[self.aux[i]]
 */
-    __pyx_t_2 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_at(__pyx_v_self, __pyx_v_i); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 391, __pyx_L1_error)
+    __pyx_t_2 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_at(__pyx_v_self, __pyx_v_i); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 540, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
     {
       PyObject *__pyx_temp;
@@ -8023,7 +10297,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value_at(struct __p
     __pyx_t_2 = 0;
     goto __pyx_L0;
 
-    /* "planner/_op_parse.pyx":390
+    /* "planner/_op_parse.pyx":539
  *         if kind == K_EOF:
  *             return None
  *         if kind == K_NAME:             # <<<<<<<<<<<<<<
@@ -8032,7 +10306,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value_at(struct __p
 */
   }
 
-  /* "planner/_op_parse.pyx":392
+  /* "planner/_op_parse.pyx":541
  *         if kind == K_NAME:
  *             return self.name_at(i)
  *         if kind == K_INT or kind == K_FLOAT or kind == K_STRING:             # <<<<<<<<<<<<<<
@@ -8044,7 +10318,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value_at(struct __p
     case __pyx_e_5plait_7planner_9_op_parse_K_FLOAT:
     case __pyx_e_5plait_7planner_9_op_parse_K_STRING:
 
-    /* "planner/_op_parse.pyx":393
+    /* "planner/_op_parse.pyx":542
  *             return self.name_at(i)
  *         if kind == K_INT or kind == K_FLOAT or kind == K_STRING:
  *             return self.literals[self.aux[i]]             # <<<<<<<<<<<<<<
@@ -8053,7 +10327,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value_at(struct __p
 */
     if (unlikely(__pyx_v_self->literals == Py_None)) {
       PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-      __PYX_ERR(0, 393, __pyx_L1_error)
+      __PYX_ERR(0, 542, __pyx_L1_error)
     }
     {
       PyObject *__pyx_temp;
@@ -8066,7 +10340,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value_at(struct __p
     }
     goto __pyx_L0;
 
-    /* "planner/_op_parse.pyx":392
+    /* "planner/_op_parse.pyx":541
  *         if kind == K_NAME:
  *             return self.name_at(i)
  *         if kind == K_INT or kind == K_FLOAT or kind == K_STRING:             # <<<<<<<<<<<<<<
@@ -8077,7 +10351,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value_at(struct __p
     default: break;
   }
 
-  /* "planner/_op_parse.pyx":394
+  /* "planner/_op_parse.pyx":543
  *         if kind == K_INT or kind == K_FLOAT or kind == K_STRING:
  *             return self.literals[self.aux[i]]
  *         return _KIND_TEXT[kind]             # <<<<<<<<<<<<<<
@@ -8086,7 +10360,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value_at(struct __p
 */
   if (unlikely(__pyx_v_5plait_7planner_9_op_parse__KIND_TEXT == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-    __PYX_ERR(0, 394, __pyx_L1_error)
+    __PYX_ERR(0, 543, __pyx_L1_error)
   }
   {
     PyObject *__pyx_temp;
@@ -8099,7 +10373,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value_at(struct __p
   }
   goto __pyx_L0;
 
-  /* "planner/_op_parse.pyx":386
+  /* "planner/_op_parse.pyx":535
  *         return self.body[self.starts[i]:self.aux[i]]
  * 
  *     cdef object value_at(self, Py_ssize_t i):             # <<<<<<<<<<<<<<
@@ -8119,7 +10393,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value_at(struct __p
   return __pyx_r;
 }
 
-/* "planner/_op_parse.pyx":396
+/* "planner/_op_parse.pyx":545
  *         return _KIND_TEXT[kind]
  * 
  *     cdef str describe(self, Py_ssize_t i):             # <<<<<<<<<<<<<<
@@ -8144,7 +10418,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_describe(struct __p
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("describe", 0);
 
-  /* "planner/_op_parse.pyx":397
+  /* "planner/_op_parse.pyx":546
  * 
  *     cdef str describe(self, Py_ssize_t i):
  *         cdef unsigned char kind = self.kinds[i]             # <<<<<<<<<<<<<<
@@ -8153,7 +10427,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_describe(struct __p
 */
   __pyx_v_kind = (__pyx_v_self->kinds[__pyx_v_i]);
 
-  /* "planner/_op_parse.pyx":398
+  /* "planner/_op_parse.pyx":547
  *     cdef str describe(self, Py_ssize_t i):
  *         cdef unsigned char kind = self.kinds[i]
  *         if kind == K_EOF:             # <<<<<<<<<<<<<<
@@ -8165,7 +10439,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_describe(struct __p
   if (__pyx_t_1) {
 
 
-    /* "planner/_op_parse.pyx":399
+    /* "planner/_op_parse.pyx":548
  *         cdef unsigned char kind = self.kinds[i]
  *         if kind == K_EOF:
  *             return "<EOF>"             # <<<<<<<<<<<<<<
@@ -8183,7 +10457,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_describe(struct __p
     }
     goto __pyx_L0;
 
-    /* "planner/_op_parse.pyx":398
+    /* "planner/_op_parse.pyx":547
  *     cdef str describe(self, Py_ssize_t i):
  *         cdef unsigned char kind = self.kinds[i]
  *         if kind == K_EOF:             # <<<<<<<<<<<<<<
@@ -8192,7 +10466,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_describe(struct __p
 */
   }
 
-  /* "planner/_op_parse.pyx":400
+  /* "planner/_op_parse.pyx":549
  *         if kind == K_EOF:
  *             return "<EOF>"
  *         if kind == K_NAME:             # <<<<<<<<<<<<<<
@@ -8204,16 +10478,16 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_describe(struct __p
   if (__pyx_t_1) {
 
 
-    /* "planner/_op_parse.pyx":401
+    /* "planner/_op_parse.pyx":550
  *             return "<EOF>"
  *         if kind == K_NAME:
  *             return f'Name "{self.name_at(i)}"'             # <<<<<<<<<<<<<<
  *         if kind == K_INT or kind == K_FLOAT:
  *             return f'{_KIND_TEXT[kind]} "{self.literals[self.aux[i]]}"'
 */
-    __pyx_t_2 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_at(__pyx_v_self, __pyx_v_i); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 401, __pyx_L1_error)
+    __pyx_t_2 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_at(__pyx_v_self, __pyx_v_i); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 550, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
-    __pyx_t_3 = __Pyx_PyUnicode_Unicode(__pyx_t_2); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 401, __pyx_L1_error)
+    __pyx_t_3 = __Pyx_PyUnicode_Unicode(__pyx_t_2); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 550, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
     __pyx_t_4[0] = __pyx_mstate_global->__pyx_kp_u_Name;
@@ -8228,7 +10502,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_describe(struct __p
     __pyx_t_6 |= __Pyx_PyUnicode_KIND_04(__pyx_t_4[1]);
     #endif
     __pyx_t_2 = __Pyx_PyUnicode_Join(__pyx_t_4, 3, __pyx_t_5, __pyx_t_6);
-    if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 401, __pyx_L1_error)
+    if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 550, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     {
@@ -8242,7 +10516,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_describe(struct __p
     __pyx_t_2 = 0;
     goto __pyx_L0;
 
-    /* "planner/_op_parse.pyx":400
+    /* "planner/_op_parse.pyx":549
  *         if kind == K_EOF:
  *             return "<EOF>"
  *         if kind == K_NAME:             # <<<<<<<<<<<<<<
@@ -8251,7 +10525,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_describe(struct __p
 */
   }
 
-  /* "planner/_op_parse.pyx":402
+  /* "planner/_op_parse.pyx":551
  *         if kind == K_NAME:
  *             return f'Name "{self.name_at(i)}"'
  *         if kind == K_INT or kind == K_FLOAT:             # <<<<<<<<<<<<<<
@@ -8262,7 +10536,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_describe(struct __p
     case __pyx_e_5plait_7planner_9_op_parse_K_INT:
     case __pyx_e_5plait_7planner_9_op_parse_K_FLOAT:
 
-    /* "planner/_op_parse.pyx":403
+    /* "planner/_op_parse.pyx":552
  *             return f'Name "{self.name_at(i)}"'
  *         if kind == K_INT or kind == K_FLOAT:
  *             return f'{_KIND_TEXT[kind]} "{self.literals[self.aux[i]]}"'             # <<<<<<<<<<<<<<
@@ -8271,15 +10545,15 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_describe(struct __p
 */
     if (unlikely(__pyx_v_5plait_7planner_9_op_parse__KIND_TEXT == Py_None)) {
       PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-      __PYX_ERR(0, 403, __pyx_L1_error)
+      __PYX_ERR(0, 552, __pyx_L1_error)
     }
-    __pyx_t_2 = __Pyx_PyObject_FormatSimple(__Pyx_PyTuple_GET_ITEM(__pyx_v_5plait_7planner_9_op_parse__KIND_TEXT, __pyx_v_kind), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 403, __pyx_L1_error)
+    __pyx_t_2 = __Pyx_PyObject_FormatSimple(__Pyx_PyTuple_GET_ITEM(__pyx_v_5plait_7planner_9_op_parse__KIND_TEXT, __pyx_v_kind), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 552, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
     if (unlikely(__pyx_v_self->literals == Py_None)) {
       PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-      __PYX_ERR(0, 403, __pyx_L1_error)
+      __PYX_ERR(0, 552, __pyx_L1_error)
     }
-    __pyx_t_3 = __Pyx_PyObject_FormatSimple(__Pyx_PyList_GET_ITEM(__pyx_v_self->literals, (__pyx_v_self->aux[__pyx_v_i])), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 403, __pyx_L1_error)
+    __pyx_t_3 = __Pyx_PyObject_FormatSimple(__Pyx_PyList_GET_ITEM(__pyx_v_self->literals, (__pyx_v_self->aux[__pyx_v_i])), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 552, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
     __pyx_t_7[0] = __pyx_t_2;
     __pyx_t_7[1] = __pyx_mstate_global->__pyx_kp_u__10;
@@ -8294,7 +10568,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_describe(struct __p
     __pyx_t_6 |= __Pyx_PyUnicode_KIND_04(__pyx_t_7[0]) | __Pyx_PyUnicode_KIND_04(__pyx_t_7[2]);
     #endif
     __pyx_t_8 = __Pyx_PyUnicode_Join(__pyx_t_7, 4, __pyx_t_5, __pyx_t_6);
-    if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 403, __pyx_L1_error)
+    if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 552, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
@@ -8309,7 +10583,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_describe(struct __p
     __pyx_t_8 = 0;
     goto __pyx_L0;
 
-    /* "planner/_op_parse.pyx":402
+    /* "planner/_op_parse.pyx":551
  *         if kind == K_NAME:
  *             return f'Name "{self.name_at(i)}"'
  *         if kind == K_INT or kind == K_FLOAT:             # <<<<<<<<<<<<<<
@@ -8320,7 +10594,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_describe(struct __p
     default: break;
   }
 
-  /* "planner/_op_parse.pyx":404
+  /* "planner/_op_parse.pyx":553
  *         if kind == K_INT or kind == K_FLOAT:
  *             return f'{_KIND_TEXT[kind]} "{self.literals[self.aux[i]]}"'
  *         if kind == K_STRING:             # <<<<<<<<<<<<<<
@@ -8332,7 +10606,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_describe(struct __p
   if (__pyx_t_1) {
 
 
-    /* "planner/_op_parse.pyx":405
+    /* "planner/_op_parse.pyx":554
  *             return f'{_KIND_TEXT[kind]} "{self.literals[self.aux[i]]}"'
  *         if kind == K_STRING:
  *             return "String"             # <<<<<<<<<<<<<<
@@ -8350,7 +10624,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_describe(struct __p
     }
     goto __pyx_L0;
 
-    /* "planner/_op_parse.pyx":404
+    /* "planner/_op_parse.pyx":553
  *         if kind == K_INT or kind == K_FLOAT:
  *             return f'{_KIND_TEXT[kind]} "{self.literals[self.aux[i]]}"'
  *         if kind == K_STRING:             # <<<<<<<<<<<<<<
@@ -8359,7 +10633,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_describe(struct __p
 */
   }
 
-  /* "planner/_op_parse.pyx":406
+  /* "planner/_op_parse.pyx":555
  *         if kind == K_STRING:
  *             return "String"
  *         return f'"{_KIND_TEXT[kind]}"'             # <<<<<<<<<<<<<<
@@ -8368,9 +10642,9 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_describe(struct __p
 */
   if (unlikely(__pyx_v_5plait_7planner_9_op_parse__KIND_TEXT == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-    __PYX_ERR(0, 406, __pyx_L1_error)
+    __PYX_ERR(0, 555, __pyx_L1_error)
   }
-  __pyx_t_8 = __Pyx_PyObject_FormatSimple(__Pyx_PyTuple_GET_ITEM(__pyx_v_5plait_7planner_9_op_parse__KIND_TEXT, __pyx_v_kind), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 406, __pyx_L1_error)
+  __pyx_t_8 = __Pyx_PyObject_FormatSimple(__Pyx_PyTuple_GET_ITEM(__pyx_v_5plait_7planner_9_op_parse__KIND_TEXT, __pyx_v_kind), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 555, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_8);
   __pyx_t_4[0] = __pyx_mstate_global->__pyx_kp_u__6;
   __pyx_t_4[1] = __pyx_t_8;
@@ -8384,7 +10658,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_describe(struct __p
   __pyx_t_6 |= __Pyx_PyUnicode_KIND_04(__pyx_t_4[1]);
   #endif
   __pyx_t_3 = __Pyx_PyUnicode_Join(__pyx_t_4, 3, __pyx_t_5, __pyx_t_6);
-  if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 406, __pyx_L1_error)
+  if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 555, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
   {
@@ -8398,7 +10672,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_describe(struct __p
   __pyx_t_3 = 0;
   goto __pyx_L0;
 
-  /* "planner/_op_parse.pyx":396
+  /* "planner/_op_parse.pyx":545
  *         return _KIND_TEXT[kind]
  * 
  *     cdef str describe(self, Py_ssize_t i):             # <<<<<<<<<<<<<<
@@ -8420,7 +10694,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_describe(struct __p
   return __pyx_r;
 }
 
-/* "planner/_op_parse.pyx":408
+/* "planner/_op_parse.pyx":557
  *         return f'"{_KIND_TEXT[kind]}"'
  * 
  *     cdef object fail(self, str expected):             # <<<<<<<<<<<<<<
@@ -8446,7 +10720,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_fail(struct __pyx_o
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("fail", 0);
 
-  /* "planner/_op_parse.pyx":409
+  /* "planner/_op_parse.pyx":558
  * 
  *     cdef object fail(self, str expected):
  *         return self.syntax_error(             # <<<<<<<<<<<<<<
@@ -8457,18 +10731,18 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_fail(struct __pyx_o
   __Pyx_INCREF(__pyx_v_self->syntax_error);
   __pyx_t_3 = __pyx_v_self->syntax_error; 
 
-  /* "planner/_op_parse.pyx":410
+  /* "planner/_op_parse.pyx":559
  *     cdef object fail(self, str expected):
  *         return self.syntax_error(
  *             f"Syntax Error: Expected {expected}, found {self.describe(self.i)}.",             # <<<<<<<<<<<<<<
  *             self.starts[self.i])
  * 
 */
-  __pyx_t_4 = __Pyx_PyUnicode_Unicode(__pyx_v_expected); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 410, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyUnicode_Unicode(__pyx_v_expected); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 559, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  __pyx_t_5 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->describe(__pyx_v_self, __pyx_v_self->i); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 410, __pyx_L1_error)
+  __pyx_t_5 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->describe(__pyx_v_self, __pyx_v_self->i); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 559, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  __pyx_t_6 = __Pyx_PyUnicode_Unicode(__pyx_t_5); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 410, __pyx_L1_error)
+  __pyx_t_6 = __Pyx_PyUnicode_Unicode(__pyx_t_5); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 559, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_6);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
   __pyx_t_7[0] = __pyx_mstate_global->__pyx_kp_u_Syntax_Error_Expected;
@@ -8485,19 +10759,19 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_fail(struct __pyx_o
   __pyx_t_9 |= __Pyx_PyUnicode_KIND_04(__pyx_t_7[1]) | __Pyx_PyUnicode_KIND_04(__pyx_t_7[3]);
   #endif
   __pyx_t_5 = __Pyx_PyUnicode_Join(__pyx_t_7, 5, __pyx_t_8, __pyx_t_9);
-  if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 410, __pyx_L1_error)
+  if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 559, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
   __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
 
-  /* "planner/_op_parse.pyx":411
+  /* "planner/_op_parse.pyx":560
  *         return self.syntax_error(
  *             f"Syntax Error: Expected {expected}, found {self.describe(self.i)}.",
  *             self.starts[self.i])             # <<<<<<<<<<<<<<
  * 
  *     cdef Py_ssize_t expect(self, unsigned char kind) except -1:
 */
-  __pyx_t_6 = PyLong_FromSsize_t((__pyx_v_self->starts[__pyx_v_self->i])); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 411, __pyx_L1_error)
+  __pyx_t_6 = PyLong_FromSsize_t((__pyx_v_self->starts[__pyx_v_self->i])); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 560, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_6);
   __pyx_t_10 = 1;
   #if CYTHON_UNPACK_METHODS
@@ -8518,7 +10792,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_fail(struct __pyx_o
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 409, __pyx_L1_error)
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 558, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
   }
   {
@@ -8532,7 +10806,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_fail(struct __pyx_o
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "planner/_op_parse.pyx":408
+  /* "planner/_op_parse.pyx":557
  *         return f'"{_KIND_TEXT[kind]}"'
  * 
  *     cdef object fail(self, str expected):             # <<<<<<<<<<<<<<
@@ -8556,7 +10830,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_fail(struct __pyx_o
   return __pyx_r;
 }
 
-/* "planner/_op_parse.pyx":413
+/* "planner/_op_parse.pyx":562
  *             self.starts[self.i])
  * 
  *     cdef Py_ssize_t expect(self, unsigned char kind) except -1:             # <<<<<<<<<<<<<<
@@ -8580,7 +10854,7 @@ static Py_ssize_t __pyx_f_5plait_7planner_9_op_parse_7_Parser_expect(struct __py
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("expect", 0);
 
-  /* "planner/_op_parse.pyx":414
+  /* "planner/_op_parse.pyx":563
  * 
  *     cdef Py_ssize_t expect(self, unsigned char kind) except -1:
  *         cdef Py_ssize_t i = self.i             # <<<<<<<<<<<<<<
@@ -8591,7 +10865,7 @@ static Py_ssize_t __pyx_f_5plait_7planner_9_op_parse_7_Parser_expect(struct __py
 
   __pyx_v_i = __pyx_t_1;
 
-  /* "planner/_op_parse.pyx":415
+  /* "planner/_op_parse.pyx":564
  *     cdef Py_ssize_t expect(self, unsigned char kind) except -1:
  *         cdef Py_ssize_t i = self.i
  *         if self.kinds[i] != kind:             # <<<<<<<<<<<<<<
@@ -8603,7 +10877,7 @@ static Py_ssize_t __pyx_f_5plait_7planner_9_op_parse_7_Parser_expect(struct __py
   if (unlikely(__pyx_t_2)) {
 
 
-    /* "planner/_op_parse.pyx":416
+    /* "planner/_op_parse.pyx":565
  *         cdef Py_ssize_t i = self.i
  *         if self.kinds[i] != kind:
  *             raise self.fail("Name" if kind == K_NAME else f'"{_KIND_TEXT[kind]}"')             # <<<<<<<<<<<<<<
@@ -8618,9 +10892,9 @@ static Py_ssize_t __pyx_f_5plait_7planner_9_op_parse_7_Parser_expect(struct __py
     } else {
       if (unlikely(__pyx_v_5plait_7planner_9_op_parse__KIND_TEXT == Py_None)) {
         PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-        __PYX_ERR(0, 416, __pyx_L1_error)
+        __PYX_ERR(0, 565, __pyx_L1_error)
       }
-      __pyx_t_4 = __Pyx_PyObject_FormatSimple(__Pyx_PyTuple_GET_ITEM(__pyx_v_5plait_7planner_9_op_parse__KIND_TEXT, __pyx_v_kind), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 416, __pyx_L1_error)
+      __pyx_t_4 = __Pyx_PyObject_FormatSimple(__Pyx_PyTuple_GET_ITEM(__pyx_v_5plait_7planner_9_op_parse__KIND_TEXT, __pyx_v_kind), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 565, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_4);
       __pyx_t_5[0] = __pyx_mstate_global->__pyx_kp_u__6;
       __pyx_t_5[1] = __pyx_t_4;
@@ -8634,21 +10908,21 @@ static Py_ssize_t __pyx_f_5plait_7planner_9_op_parse_7_Parser_expect(struct __py
       __pyx_t_6 |= __Pyx_PyUnicode_KIND_04(__pyx_t_5[1]);
       #endif
       __pyx_t_7 = __Pyx_PyUnicode_Join(__pyx_t_5, 3, __pyx_t_1, __pyx_t_6);
-      if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 416, __pyx_L1_error)
+      if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 565, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_7);
       __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
       __pyx_t_3 = __pyx_t_7;
       __pyx_t_7 = 0;
     }
 
-    __pyx_t_7 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->fail(__pyx_v_self, ((PyObject*)__pyx_t_3)); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 416, __pyx_L1_error)
+    __pyx_t_7 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->fail(__pyx_v_self, ((PyObject*)__pyx_t_3)); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 565, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_7);
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __Pyx_Raise(__pyx_t_7, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-    __PYX_ERR(0, 416, __pyx_L1_error)
+    __PYX_ERR(0, 565, __pyx_L1_error)
 
-    /* "planner/_op_parse.pyx":415
+    /* "planner/_op_parse.pyx":564
  *     cdef Py_ssize_t expect(self, unsigned char kind) except -1:
  *         cdef Py_ssize_t i = self.i
  *         if self.kinds[i] != kind:             # <<<<<<<<<<<<<<
@@ -8657,7 +10931,7 @@ static Py_ssize_t __pyx_f_5plait_7planner_9_op_parse_7_Parser_expect(struct __py
 */
   }
 
-  /* "planner/_op_parse.pyx":417
+  /* "planner/_op_parse.pyx":566
  *         if self.kinds[i] != kind:
  *             raise self.fail("Name" if kind == K_NAME else f'"{_KIND_TEXT[kind]}"')
  *         self.i = i + 1             # <<<<<<<<<<<<<<
@@ -8666,7 +10940,7 @@ static Py_ssize_t __pyx_f_5plait_7planner_9_op_parse_7_Parser_expect(struct __py
 */
   __pyx_v_self->i = (__pyx_v_i + 1);
 
-  /* "planner/_op_parse.pyx":418
+  /* "planner/_op_parse.pyx":567
  *             raise self.fail("Name" if kind == K_NAME else f'"{_KIND_TEXT[kind]}"')
  *         self.i = i + 1
  *         return self.starts[i]             # <<<<<<<<<<<<<<
@@ -8679,7 +10953,7 @@ static Py_ssize_t __pyx_f_5plait_7planner_9_op_parse_7_Parser_expect(struct __py
   }
   goto __pyx_L0;
 
-  /* "planner/_op_parse.pyx":413
+  /* "planner/_op_parse.pyx":562
  *             self.starts[self.i])
  * 
  *     cdef Py_ssize_t expect(self, unsigned char kind) except -1:             # <<<<<<<<<<<<<<
@@ -8701,7 +10975,7 @@ static Py_ssize_t __pyx_f_5plait_7planner_9_op_parse_7_Parser_expect(struct __py
   return __pyx_r;
 }
 
-/* "planner/_op_parse.pyx":420
+/* "planner/_op_parse.pyx":569
  *         return self.starts[i]
  * 
  *     cdef str name(self):             # <<<<<<<<<<<<<<
@@ -8721,7 +10995,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_name(struct __pyx_o
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("name", 0);
 
-  /* "planner/_op_parse.pyx":421
+  /* "planner/_op_parse.pyx":570
  * 
  *     cdef str name(self):
  *         cdef Py_ssize_t i = self.i             # <<<<<<<<<<<<<<
@@ -8732,7 +11006,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_name(struct __pyx_o
 
   __pyx_v_i = __pyx_t_1;
 
-  /* "planner/_op_parse.pyx":422
+  /* "planner/_op_parse.pyx":571
  *     cdef str name(self):
  *         cdef Py_ssize_t i = self.i
  *         if self.kinds[i] != K_NAME:             # <<<<<<<<<<<<<<
@@ -8744,20 +11018,20 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_name(struct __pyx_o
   if (unlikely(__pyx_t_2)) {
 
 
-    /* "planner/_op_parse.pyx":423
+    /* "planner/_op_parse.pyx":572
  *         cdef Py_ssize_t i = self.i
  *         if self.kinds[i] != K_NAME:
  *             raise self.fail("Name")             # <<<<<<<<<<<<<<
  *         self.i = i + 1
  *         return self.name_at(i)
 */
-    __pyx_t_3 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->fail(__pyx_v_self, __pyx_mstate_global->__pyx_n_u_Name_2); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 423, __pyx_L1_error)
+    __pyx_t_3 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->fail(__pyx_v_self, __pyx_mstate_global->__pyx_n_u_Name_2); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 572, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
     __Pyx_Raise(__pyx_t_3, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    __PYX_ERR(0, 423, __pyx_L1_error)
+    __PYX_ERR(0, 572, __pyx_L1_error)
 
-    /* "planner/_op_parse.pyx":422
+    /* "planner/_op_parse.pyx":571
  *     cdef str name(self):
  *         cdef Py_ssize_t i = self.i
  *         if self.kinds[i] != K_NAME:             # <<<<<<<<<<<<<<
@@ -8766,7 +11040,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_name(struct __pyx_o
 */
   }
 
-  /* "planner/_op_parse.pyx":424
+  /* "planner/_op_parse.pyx":573
  *         if self.kinds[i] != K_NAME:
  *             raise self.fail("Name")
  *         self.i = i + 1             # <<<<<<<<<<<<<<
@@ -8775,14 +11049,14 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_name(struct __pyx_o
 */
   __pyx_v_self->i = (__pyx_v_i + 1);
 
-  /* "planner/_op_parse.pyx":425
+  /* "planner/_op_parse.pyx":574
  *             raise self.fail("Name")
  *         self.i = i + 1
  *         return self.name_at(i)             # <<<<<<<<<<<<<<
  * 
  *     cdef inline bint name_is(self, Py_ssize_t i, str word):
 */
-  __pyx_t_3 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_at(__pyx_v_self, __pyx_v_i); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 425, __pyx_L1_error)
+  __pyx_t_3 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_at(__pyx_v_self, __pyx_v_i); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 574, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   {
     PyObject *__pyx_temp;
@@ -8795,7 +11069,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_name(struct __pyx_o
   __pyx_t_3 = 0;
   goto __pyx_L0;
 
-  /* "planner/_op_parse.pyx":420
+  /* "planner/_op_parse.pyx":569
  *         return self.starts[i]
  * 
  *     cdef str name(self):             # <<<<<<<<<<<<<<
@@ -8815,7 +11089,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_name(struct __pyx_o
   return __pyx_r;
 }
 
-/* "planner/_op_parse.pyx":427
+/* "planner/_op_parse.pyx":576
  *         return self.name_at(i)
  * 
  *     cdef inline bint name_is(self, Py_ssize_t i, str word):             # <<<<<<<<<<<<<<
@@ -8839,7 +11113,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_is(str
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
 
-  /* "planner/_op_parse.pyx":429
+  /* "planner/_op_parse.pyx":578
  *     cdef inline bint name_is(self, Py_ssize_t i, str word):
  *         """True when token ``i`` is the Name ``word``."""
  *         if self.kinds[i] != K_NAME:             # <<<<<<<<<<<<<<
@@ -8851,7 +11125,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_is(str
   if (__pyx_t_1) {
 
 
-    /* "planner/_op_parse.pyx":430
+    /* "planner/_op_parse.pyx":579
  *         """True when token ``i`` is the Name ``word``."""
  *         if self.kinds[i] != K_NAME:
  *             return False             # <<<<<<<<<<<<<<
@@ -8864,7 +11138,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_is(str
     }
     goto __pyx_L0;
 
-    /* "planner/_op_parse.pyx":429
+    /* "planner/_op_parse.pyx":578
  *     cdef inline bint name_is(self, Py_ssize_t i, str word):
  *         """True when token ``i`` is the Name ``word``."""
  *         if self.kinds[i] != K_NAME:             # <<<<<<<<<<<<<<
@@ -8873,7 +11147,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_is(str
 */
   }
 
-  /* "planner/_op_parse.pyx":431
+  /* "planner/_op_parse.pyx":580
  *         if self.kinds[i] != K_NAME:
  *             return False
  *         cdef Py_ssize_t start = self.starts[i], length = self.aux[i] - start, k             # <<<<<<<<<<<<<<
@@ -8883,7 +11157,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_is(str
   __pyx_v_start = (__pyx_v_self->starts[__pyx_v_i]);
   __pyx_v_length = ((__pyx_v_self->aux[__pyx_v_i]) - __pyx_v_start);
 
-  /* "planner/_op_parse.pyx":432
+  /* "planner/_op_parse.pyx":581
  *             return False
  *         cdef Py_ssize_t start = self.starts[i], length = self.aux[i] - start, k
  *         if length != len(word):             # <<<<<<<<<<<<<<
@@ -8892,16 +11166,16 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_is(str
 */
   if (unlikely(__pyx_v_word == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "object of type \047NoneType\047 has no len()");
-    __PYX_ERR(0, 432, __pyx_L1_error)
+    __PYX_ERR(0, 581, __pyx_L1_error)
   }
-  __pyx_t_2 = __Pyx_PyUnicode_GET_LENGTH(__pyx_v_word); if (unlikely(__pyx_t_2 == ((Py_ssize_t)-1))) __PYX_ERR(0, 432, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyUnicode_GET_LENGTH(__pyx_v_word); if (unlikely(__pyx_t_2 == ((Py_ssize_t)-1))) __PYX_ERR(0, 581, __pyx_L1_error)
   __pyx_t_1 = (__pyx_v_length != __pyx_t_2);
 
 
   if (__pyx_t_1) {
 
 
-    /* "planner/_op_parse.pyx":433
+    /* "planner/_op_parse.pyx":582
  *         cdef Py_ssize_t start = self.starts[i], length = self.aux[i] - start, k
  *         if length != len(word):
  *             return False             # <<<<<<<<<<<<<<
@@ -8914,7 +11188,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_is(str
     }
     goto __pyx_L0;
 
-    /* "planner/_op_parse.pyx":432
+    /* "planner/_op_parse.pyx":581
  *             return False
  *         cdef Py_ssize_t start = self.starts[i], length = self.aux[i] - start, k
  *         if length != len(word):             # <<<<<<<<<<<<<<
@@ -8923,7 +11197,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_is(str
 */
   }
 
-  /* "planner/_op_parse.pyx":434
+  /* "planner/_op_parse.pyx":583
  *         if length != len(word):
  *             return False
  *         for k in range(length):             # <<<<<<<<<<<<<<
@@ -8937,7 +11211,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_is(str
   for (__pyx_t_4 = 0; __pyx_t_4 < __pyx_t_3; __pyx_t_4+=1) {
     __pyx_v_k = __pyx_t_4;
 
-    /* "planner/_op_parse.pyx":435
+    /* "planner/_op_parse.pyx":584
  *             return False
  *         for k in range(length):
  *             if self.body[start + k] != word[k]:             # <<<<<<<<<<<<<<
@@ -8946,9 +11220,9 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_is(str
 */
     __pyx_t_5 = (__pyx_v_start + __pyx_v_k);
 
-    __pyx_t_6 = __Pyx_GetItemInt_Unicode(__pyx_v_self->body, __pyx_t_5, Py_ssize_t, 1, PyLong_FromSsize_t, 0, 0, 1, __Pyx_ReferenceSharing_SharedReference); if (unlikely(__pyx_t_6 == (Py_UCS4)-1)) __PYX_ERR(0, 435, __pyx_L1_error)
+    __pyx_t_6 = __Pyx_GetItemInt_Unicode(__pyx_v_self->body, __pyx_t_5, Py_ssize_t, 1, PyLong_FromSsize_t, 0, 0, 1, __Pyx_ReferenceSharing_SharedReference); if (unlikely(__pyx_t_6 == (Py_UCS4)-1)) __PYX_ERR(0, 584, __pyx_L1_error)
 
-    __pyx_t_7 = __Pyx_GetItemInt_Unicode(__pyx_v_word, __pyx_v_k, Py_ssize_t, 1, PyLong_FromSsize_t, 0, 0, 1, __Pyx_ReferenceSharing_FunctionArgument); if (unlikely(__pyx_t_7 == (Py_UCS4)-1)) __PYX_ERR(0, 435, __pyx_L1_error)
+    __pyx_t_7 = __Pyx_GetItemInt_Unicode(__pyx_v_word, __pyx_v_k, Py_ssize_t, 1, PyLong_FromSsize_t, 0, 0, 1, __Pyx_ReferenceSharing_FunctionArgument); if (unlikely(__pyx_t_7 == (Py_UCS4)-1)) __PYX_ERR(0, 584, __pyx_L1_error)
     __pyx_t_1 = (__pyx_t_6 != __pyx_t_7);
 
 
@@ -8956,7 +11230,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_is(str
     if (__pyx_t_1) {
 
 
-      /* "planner/_op_parse.pyx":436
+      /* "planner/_op_parse.pyx":585
  *         for k in range(length):
  *             if self.body[start + k] != word[k]:
  *                 return False             # <<<<<<<<<<<<<<
@@ -8969,7 +11243,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_is(str
       }
       goto __pyx_L0;
 
-      /* "planner/_op_parse.pyx":435
+      /* "planner/_op_parse.pyx":584
  *             return False
  *         for k in range(length):
  *             if self.body[start + k] != word[k]:             # <<<<<<<<<<<<<<
@@ -8980,7 +11254,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_is(str
   }
 
 
-  /* "planner/_op_parse.pyx":437
+  /* "planner/_op_parse.pyx":586
  *             if self.body[start + k] != word[k]:
  *                 return False
  *         return True             # <<<<<<<<<<<<<<
@@ -8993,7 +11267,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_is(str
   }
   goto __pyx_L0;
 
-  /* "planner/_op_parse.pyx":427
+  /* "planner/_op_parse.pyx":576
  *         return self.name_at(i)
  * 
  *     cdef inline bint name_is(self, Py_ssize_t i, str word):             # <<<<<<<<<<<<<<
@@ -9013,7 +11287,7 @@ static CYTHON_INLINE int __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_is(str
   return __pyx_r;
 }
 
-/* "planner/_op_parse.pyx":439
+/* "planner/_op_parse.pyx":588
  *         return True
  * 
  *     cdef int enter(self) except -1:             # <<<<<<<<<<<<<<
@@ -9039,7 +11313,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_enter(struct __pyx_obj_5p
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("enter", 0);
 
-  /* "planner/_op_parse.pyx":440
+  /* "planner/_op_parse.pyx":589
  * 
  *     cdef int enter(self) except -1:
  *         self.depth += 1             # <<<<<<<<<<<<<<
@@ -9048,7 +11322,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_enter(struct __pyx_obj_5p
 */
   __pyx_v_self->depth = (__pyx_v_self->depth + 1);
 
-  /* "planner/_op_parse.pyx":441
+  /* "planner/_op_parse.pyx":590
  *     cdef int enter(self) except -1:
  *         self.depth += 1
  *         if self.depth > self.max_depth:             # <<<<<<<<<<<<<<
@@ -9060,7 +11334,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_enter(struct __pyx_obj_5p
   if (unlikely(__pyx_t_1)) {
 
 
-    /* "planner/_op_parse.pyx":442
+    /* "planner/_op_parse.pyx":591
  *         self.depth += 1
  *         if self.depth > self.max_depth:
  *             raise self.syntax_error(             # <<<<<<<<<<<<<<
@@ -9071,20 +11345,20 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_enter(struct __pyx_obj_5p
     __Pyx_INCREF(__pyx_v_self->syntax_error);
     __pyx_t_4 = __pyx_v_self->syntax_error; 
 
-    /* "planner/_op_parse.pyx":444
+    /* "planner/_op_parse.pyx":593
  *             raise self.syntax_error(
  *                 "Syntax Error: Document is nested too deeply (more than "
  *                 f"{self.max_depth_text} levels).", self.starts[self.i])             # <<<<<<<<<<<<<<
  *         return 0
  * 
 */
-    __pyx_t_5 = __Pyx_PyObject_FormatSimple(__pyx_v_self->max_depth_text, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 444, __pyx_L1_error)
+    __pyx_t_5 = __Pyx_PyObject_FormatSimple(__pyx_v_self->max_depth_text, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 593, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
     __pyx_t_6[0] = __pyx_mstate_global->__pyx_kp_u_Syntax_Error_Document_is_nested;
     __pyx_t_6[1] = __pyx_t_5;
     __pyx_t_6[2] = __pyx_mstate_global->__pyx_kp_u_levels;
 
-    /* "planner/_op_parse.pyx":443
+    /* "planner/_op_parse.pyx":592
  *         if self.depth > self.max_depth:
  *             raise self.syntax_error(
  *                 "Syntax Error: Document is nested too deeply (more than "             # <<<<<<<<<<<<<<
@@ -9100,18 +11374,18 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_enter(struct __pyx_obj_5p
     __pyx_t_8 |= __Pyx_PyUnicode_KIND_04(__pyx_t_6[1]);
     #endif
     __pyx_t_9 = __Pyx_PyUnicode_Join(__pyx_t_6, 3, __pyx_t_7, __pyx_t_8);
-    if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 443, __pyx_L1_error)
+    if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 592, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_9);
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-    /* "planner/_op_parse.pyx":444
+    /* "planner/_op_parse.pyx":593
  *             raise self.syntax_error(
  *                 "Syntax Error: Document is nested too deeply (more than "
  *                 f"{self.max_depth_text} levels).", self.starts[self.i])             # <<<<<<<<<<<<<<
  *         return 0
  * 
 */
-    __pyx_t_5 = PyLong_FromSsize_t((__pyx_v_self->starts[__pyx_v_self->i])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 444, __pyx_L1_error)
+    __pyx_t_5 = PyLong_FromSsize_t((__pyx_v_self->starts[__pyx_v_self->i])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 593, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
     __pyx_t_10 = 1;
     #if CYTHON_UNPACK_METHODS
@@ -9132,14 +11406,14 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_enter(struct __pyx_obj_5p
       __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
       __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
       __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 442, __pyx_L1_error)
+      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 591, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_2);
     }
     __Pyx_Raise(__pyx_t_2, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-    __PYX_ERR(0, 442, __pyx_L1_error)
+    __PYX_ERR(0, 591, __pyx_L1_error)
 
-    /* "planner/_op_parse.pyx":441
+    /* "planner/_op_parse.pyx":590
  *     cdef int enter(self) except -1:
  *         self.depth += 1
  *         if self.depth > self.max_depth:             # <<<<<<<<<<<<<<
@@ -9148,7 +11422,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_enter(struct __pyx_obj_5p
 */
   }
 
-  /* "planner/_op_parse.pyx":445
+  /* "planner/_op_parse.pyx":594
  *                 "Syntax Error: Document is nested too deeply (more than "
  *                 f"{self.max_depth_text} levels).", self.starts[self.i])
  *         return 0             # <<<<<<<<<<<<<<
@@ -9161,7 +11435,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_enter(struct __pyx_obj_5p
   }
   goto __pyx_L0;
 
-  /* "planner/_op_parse.pyx":439
+  /* "planner/_op_parse.pyx":588
  *         return True
  * 
  *     cdef int enter(self) except -1:             # <<<<<<<<<<<<<<
@@ -9184,7 +11458,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_enter(struct __pyx_obj_5p
   return __pyx_r;
 }
 
-/* "planner/_op_parse.pyx":448
+/* "planner/_op_parse.pyx":597
  * 
  *     # -- document ------------------------------------------------------------------------
  *     cdef object document(self, object source):             # <<<<<<<<<<<<<<
@@ -9209,19 +11483,17 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_document(struct __p
   size_t __pyx_t_4;
   int __pyx_t_5;
   PyObject *__pyx_t_6 = NULL;
-  PyObject *__pyx_t_7 = NULL;
-  PyObject *__pyx_t_8 = NULL;
+  int __pyx_t_7;
+  int __pyx_t_8;
   int __pyx_t_9;
-  int __pyx_t_10;
-  int __pyx_t_11;
-  PyObject *__pyx_t_12[3];
-  Py_ssize_t __pyx_t_13;
+  PyObject *__pyx_t_10[3];
+  Py_ssize_t __pyx_t_11;
   int __pyx_lineno = 0;
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("document", 0);
 
-  /* "planner/_op_parse.pyx":449
+  /* "planner/_op_parse.pyx":598
  *     # -- document ------------------------------------------------------------------------
  *     cdef object document(self, object source):
  *         cdef object doc = _Document(source)             # <<<<<<<<<<<<<<
@@ -9248,44 +11520,44 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_document(struct __p
     __pyx_t_1 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_3, __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (__pyx_t_4*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 449, __pyx_L1_error)
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 598, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
   }
   __pyx_v_doc = __pyx_t_1;
   __pyx_t_1 = 0;
 
-  /* "planner/_op_parse.pyx":450
+  /* "planner/_op_parse.pyx":599
  *     cdef object document(self, object source):
  *         cdef object doc = _Document(source)
  *         cdef list operations = doc.operations, fragments = doc.fragments             # <<<<<<<<<<<<<<
  *         cdef list non_executable = doc.non_executable
  *         cdef unsigned char kind
 */
-  __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_doc, __pyx_mstate_global->__pyx_n_u_operations); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 450, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_doc, __pyx_mstate_global->__pyx_n_u_operations); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 599, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
-  if (!(likely(PyList_CheckExact(__pyx_t_1))||((__pyx_t_1) == Py_None) || __Pyx_RaiseUnexpectedTypeError("list", __pyx_t_1))) __PYX_ERR(0, 450, __pyx_L1_error)
+  if (!(likely(PyList_CheckExact(__pyx_t_1))||((__pyx_t_1) == Py_None) || __Pyx_RaiseUnexpectedTypeError("list", __pyx_t_1))) __PYX_ERR(0, 599, __pyx_L1_error)
   __pyx_v_operations = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
-  __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_doc, __pyx_mstate_global->__pyx_n_u_fragments); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 450, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_doc, __pyx_mstate_global->__pyx_n_u_fragments); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 599, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
-  if (!(likely(PyList_CheckExact(__pyx_t_1))||((__pyx_t_1) == Py_None) || __Pyx_RaiseUnexpectedTypeError("list", __pyx_t_1))) __PYX_ERR(0, 450, __pyx_L1_error)
+  if (!(likely(PyList_CheckExact(__pyx_t_1))||((__pyx_t_1) == Py_None) || __Pyx_RaiseUnexpectedTypeError("list", __pyx_t_1))) __PYX_ERR(0, 599, __pyx_L1_error)
   __pyx_v_fragments = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "planner/_op_parse.pyx":451
+  /* "planner/_op_parse.pyx":600
  *         cdef object doc = _Document(source)
  *         cdef list operations = doc.operations, fragments = doc.fragments
  *         cdef list non_executable = doc.non_executable             # <<<<<<<<<<<<<<
  *         cdef unsigned char kind
  *         cdef Py_ssize_t start
 */
-  __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_doc, __pyx_mstate_global->__pyx_n_u_non_executable); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 451, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_doc, __pyx_mstate_global->__pyx_n_u_non_executable); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 600, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
-  if (!(likely(PyList_CheckExact(__pyx_t_1))||((__pyx_t_1) == Py_None) || __Pyx_RaiseUnexpectedTypeError("list", __pyx_t_1))) __PYX_ERR(0, 451, __pyx_L1_error)
+  if (!(likely(PyList_CheckExact(__pyx_t_1))||((__pyx_t_1) == Py_None) || __Pyx_RaiseUnexpectedTypeError("list", __pyx_t_1))) __PYX_ERR(0, 600, __pyx_L1_error)
   __pyx_v_non_executable = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "planner/_op_parse.pyx":456
+  /* "planner/_op_parse.pyx":605
  *         cdef object selections
  *         cdef str word
  *         if self.kinds[self.i] == K_EOF:             # <<<<<<<<<<<<<<
@@ -9297,20 +11569,20 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_document(struct __p
   if (unlikely(__pyx_t_5)) {
 
 
-    /* "planner/_op_parse.pyx":457
+    /* "planner/_op_parse.pyx":606
  *         cdef str word
  *         if self.kinds[self.i] == K_EOF:
  *             raise self.fail("an operation or fragment")             # <<<<<<<<<<<<<<
  *         while self.kinds[self.i] != K_EOF:
  *             kind = self.kinds[self.i]
 */
-    __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->fail(__pyx_v_self, __pyx_mstate_global->__pyx_kp_u_an_operation_or_fragment); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 457, __pyx_L1_error)
+    __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->fail(__pyx_v_self, __pyx_mstate_global->__pyx_kp_u_an_operation_or_fragment); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 606, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
     __Pyx_Raise(__pyx_t_1, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-    __PYX_ERR(0, 457, __pyx_L1_error)
+    __PYX_ERR(0, 606, __pyx_L1_error)
 
-    /* "planner/_op_parse.pyx":456
+    /* "planner/_op_parse.pyx":605
  *         cdef object selections
  *         cdef str word
  *         if self.kinds[self.i] == K_EOF:             # <<<<<<<<<<<<<<
@@ -9319,7 +11591,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_document(struct __p
 */
   }
 
-  /* "planner/_op_parse.pyx":458
+  /* "planner/_op_parse.pyx":607
  *         if self.kinds[self.i] == K_EOF:
  *             raise self.fail("an operation or fragment")
  *         while self.kinds[self.i] != K_EOF:             # <<<<<<<<<<<<<<
@@ -9332,7 +11604,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_document(struct __p
 
     if (!__pyx_t_5) break;
 
-    /* "planner/_op_parse.pyx":459
+    /* "planner/_op_parse.pyx":608
  *             raise self.fail("an operation or fragment")
  *         while self.kinds[self.i] != K_EOF:
  *             kind = self.kinds[self.i]             # <<<<<<<<<<<<<<
@@ -9341,7 +11613,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_document(struct __p
 */
     __pyx_v_kind = (__pyx_v_self->kinds[__pyx_v_self->i]);
 
-    /* "planner/_op_parse.pyx":460
+    /* "planner/_op_parse.pyx":609
  *         while self.kinds[self.i] != K_EOF:
  *             kind = self.kinds[self.i]
  *             if kind == K_LBRACE:             # <<<<<<<<<<<<<<
@@ -9353,91 +11625,70 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_document(struct __p
     if (__pyx_t_5) {
 
 
-      /* "planner/_op_parse.pyx":461
+      /* "planner/_op_parse.pyx":610
  *             kind = self.kinds[self.i]
  *             if kind == K_LBRACE:
  *                 selections = self.selection_set()             # <<<<<<<<<<<<<<
  *                 # As in the reference, the offset is read after the selection set.
- *                 operations.append(_OperationDefinition("query", None, [], [], selections,
+ *                 operations.append(_node6(N_OPERATION_DEFINITION, "query", None, [], [], selections,
 */
-      __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->selection_set(__pyx_v_self); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 461, __pyx_L1_error)
+      __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->selection_set(__pyx_v_self); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 610, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
       __Pyx_XDECREF_SET(__pyx_v_selections, __pyx_t_1);
       __pyx_t_1 = 0;
 
-      /* "planner/_op_parse.pyx":463
+      /* "planner/_op_parse.pyx":612
  *                 selections = self.selection_set()
  *                 # As in the reference, the offset is read after the selection set.
- *                 operations.append(_OperationDefinition("query", None, [], [], selections,             # <<<<<<<<<<<<<<
- *                                                        self.starts[self.i]))
+ *                 operations.append(_node6(N_OPERATION_DEFINITION, "query", None, [], [], selections,             # <<<<<<<<<<<<<<
+ *                                               self.starts[self.i]))
  *                 continue
 */
       if (unlikely(__pyx_v_operations == Py_None)) {
         PyErr_Format(PyExc_AttributeError, "\047NoneType\047 object has no attribute \047%.30s\047", "append");
-        __PYX_ERR(0, 463, __pyx_L1_error)
+        __PYX_ERR(0, 612, __pyx_L1_error)
       }
-      __pyx_t_3 = NULL;
-      __Pyx_INCREF(__pyx_v_5plait_7planner_9_op_parse__OperationDefinition);
-      __pyx_t_2 = __pyx_v_5plait_7planner_9_op_parse__OperationDefinition; 
-      __pyx_t_6 = PyList_New(0); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 463, __pyx_L1_error)
-      __Pyx_GOTREF(__pyx_t_6);
-      __pyx_t_7 = PyList_New(0); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 463, __pyx_L1_error)
-      __Pyx_GOTREF(__pyx_t_7);
+      __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 612, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_1);
+      __pyx_t_3 = PyList_New(0); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 612, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_3);
 
-      /* "planner/_op_parse.pyx":464
+      /* "planner/_op_parse.pyx":613
  *                 # As in the reference, the offset is read after the selection set.
- *                 operations.append(_OperationDefinition("query", None, [], [], selections,
- *                                                        self.starts[self.i]))             # <<<<<<<<<<<<<<
+ *                 operations.append(_node6(N_OPERATION_DEFINITION, "query", None, [], [], selections,
+ *                                               self.starts[self.i]))             # <<<<<<<<<<<<<<
  *                 continue
  *             if kind == K_STRING:
 */
-      __pyx_t_8 = PyLong_FromSsize_t((__pyx_v_self->starts[__pyx_v_self->i])); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 464, __pyx_L1_error)
-      __Pyx_GOTREF(__pyx_t_8);
-      __pyx_t_4 = 1;
-      #if CYTHON_UNPACK_METHODS
-      if (unlikely(PyMethod_Check(__pyx_t_2))) {
-        __pyx_t_3 = PyMethod_GET_SELF(__pyx_t_2);
-        assert(__pyx_t_3);
-        PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_2);
-        __Pyx_INCREF(__pyx_t_3);
-        __Pyx_INCREF(__pyx__function);
-        __Pyx_DECREF_SET(__pyx_t_2, __pyx__function);
-        __pyx_t_4 = 0;
-      }
-      #endif
-      {
-        PyObject *__pyx_callargs[7] = {__pyx_t_3, __pyx_mstate_global->__pyx_n_u_query, Py_None, __pyx_t_6, __pyx_t_7, __pyx_v_selections, __pyx_t_8};
-        __pyx_t_1 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_2, __pyx_callargs+__pyx_t_4, (7-__pyx_t_4) | (__pyx_t_4*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
-        __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
-        __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-        __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-        __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
-        __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-        if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 463, __pyx_L1_error)
-        __Pyx_GOTREF(__pyx_t_1);
-      }
+      __pyx_t_2 = PyLong_FromSsize_t((__pyx_v_self->starts[__pyx_v_self->i])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 613, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_2);
 
-      /* "planner/_op_parse.pyx":463
+      /* "planner/_op_parse.pyx":612
  *                 selections = self.selection_set()
  *                 # As in the reference, the offset is read after the selection set.
- *                 operations.append(_OperationDefinition("query", None, [], [], selections,             # <<<<<<<<<<<<<<
- *                                                        self.starts[self.i]))
+ *                 operations.append(_node6(N_OPERATION_DEFINITION, "query", None, [], [], selections,             # <<<<<<<<<<<<<<
+ *                                               self.starts[self.i]))
  *                 continue
 */
-      __pyx_t_9 = __Pyx_PyList_Append(__pyx_v_operations, __pyx_t_1); if (unlikely(__pyx_t_9 == ((int)-1))) __PYX_ERR(0, 463, __pyx_L1_error)
+      __pyx_t_6 = __pyx_f_5plait_7planner_9_op_parse__node6(__pyx_e_5plait_7planner_9_op_parse_N_OPERATION_DEFINITION, __pyx_mstate_global->__pyx_n_u_query, Py_None, __pyx_t_1, __pyx_t_3, __pyx_v_selections, __pyx_t_2); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 612, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_6);
       __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
+      __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
+      __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+      __pyx_t_7 = __Pyx_PyList_Append(__pyx_v_operations, __pyx_t_6); if (unlikely(__pyx_t_7 == ((int)-1))) __PYX_ERR(0, 612, __pyx_L1_error)
+      __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
 
 
-      /* "planner/_op_parse.pyx":465
- *                 operations.append(_OperationDefinition("query", None, [], [], selections,
- *                                                        self.starts[self.i]))
+      /* "planner/_op_parse.pyx":614
+ *                 operations.append(_node6(N_OPERATION_DEFINITION, "query", None, [], [], selections,
+ *                                               self.starts[self.i]))
  *                 continue             # <<<<<<<<<<<<<<
  *             if kind == K_STRING:
  *                 start = self.starts[self.i]
 */
       goto __pyx_L4_continue;
 
-      /* "planner/_op_parse.pyx":460
+      /* "planner/_op_parse.pyx":609
  *         while self.kinds[self.i] != K_EOF:
  *             kind = self.kinds[self.i]
  *             if kind == K_LBRACE:             # <<<<<<<<<<<<<<
@@ -9446,8 +11697,8 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_document(struct __p
 */
     }
 
-    /* "planner/_op_parse.pyx":466
- *                                                        self.starts[self.i]))
+    /* "planner/_op_parse.pyx":615
+ *                                               self.starts[self.i]))
  *                 continue
  *             if kind == K_STRING:             # <<<<<<<<<<<<<<
  *                 start = self.starts[self.i]
@@ -9458,7 +11709,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_document(struct __p
     if (__pyx_t_5) {
 
 
-      /* "planner/_op_parse.pyx":467
+      /* "planner/_op_parse.pyx":616
  *                 continue
  *             if kind == K_STRING:
  *                 start = self.starts[self.i]             # <<<<<<<<<<<<<<
@@ -9467,17 +11718,17 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_document(struct __p
 */
       __pyx_v_start = (__pyx_v_self->starts[__pyx_v_self->i]);
 
-      /* "planner/_op_parse.pyx":468
+      /* "planner/_op_parse.pyx":617
  *             if kind == K_STRING:
  *                 start = self.starts[self.i]
  *                 self.skip_definition()             # <<<<<<<<<<<<<<
  *                 non_executable.append(("The described definition is not executable.", start))
  *                 continue
 */
-      __pyx_t_10 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->skip_definition(__pyx_v_self); if (unlikely(__pyx_t_10 == ((int)-1))) __PYX_ERR(0, 468, __pyx_L1_error)
+      __pyx_t_8 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->skip_definition(__pyx_v_self); if (unlikely(__pyx_t_8 == ((int)-1))) __PYX_ERR(0, 617, __pyx_L1_error)
 
 
-      /* "planner/_op_parse.pyx":469
+      /* "planner/_op_parse.pyx":618
  *                 start = self.starts[self.i]
  *                 self.skip_definition()
  *                 non_executable.append(("The described definition is not executable.", start))             # <<<<<<<<<<<<<<
@@ -9486,23 +11737,23 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_document(struct __p
 */
       if (unlikely(__pyx_v_non_executable == Py_None)) {
         PyErr_Format(PyExc_AttributeError, "\047NoneType\047 object has no attribute \047%.30s\047", "append");
-        __PYX_ERR(0, 469, __pyx_L1_error)
+        __PYX_ERR(0, 618, __pyx_L1_error)
       }
-      __pyx_t_1 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 469, __pyx_L1_error)
-      __Pyx_GOTREF(__pyx_t_1);
-      __pyx_t_2 = PyTuple_New(2); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 469, __pyx_L1_error)
+      __pyx_t_6 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 618, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_6);
+      __pyx_t_2 = PyTuple_New(2); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 618, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_2);
       __Pyx_INCREF(__pyx_mstate_global->__pyx_kp_u_The_described_definition_is_not);
       __Pyx_GIVEREF(__pyx_mstate_global->__pyx_kp_u_The_described_definition_is_not);
-      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_2, 0, __pyx_mstate_global->__pyx_kp_u_The_described_definition_is_not) != (0)) __PYX_ERR(0, 469, __pyx_L1_error);
-      __Pyx_GIVEREF(__pyx_t_1);
-      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_2, 1, __pyx_t_1) != (0)) __PYX_ERR(0, 469, __pyx_L1_error);
-      __pyx_t_1 = 0;
-      __pyx_t_9 = __Pyx_PyList_Append(__pyx_v_non_executable, __pyx_t_2); if (unlikely(__pyx_t_9 == ((int)-1))) __PYX_ERR(0, 469, __pyx_L1_error)
+      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_2, 0, __pyx_mstate_global->__pyx_kp_u_The_described_definition_is_not) != (0)) __PYX_ERR(0, 618, __pyx_L1_error);
+      __Pyx_GIVEREF(__pyx_t_6);
+      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_2, 1, __pyx_t_6) != (0)) __PYX_ERR(0, 618, __pyx_L1_error);
+      __pyx_t_6 = 0;
+      __pyx_t_7 = __Pyx_PyList_Append(__pyx_v_non_executable, __pyx_t_2); if (unlikely(__pyx_t_7 == ((int)-1))) __PYX_ERR(0, 618, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
 
-      /* "planner/_op_parse.pyx":470
+      /* "planner/_op_parse.pyx":619
  *                 self.skip_definition()
  *                 non_executable.append(("The described definition is not executable.", start))
  *                 continue             # <<<<<<<<<<<<<<
@@ -9511,8 +11762,8 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_document(struct __p
 */
       goto __pyx_L4_continue;
 
-      /* "planner/_op_parse.pyx":466
- *                                                        self.starts[self.i]))
+      /* "planner/_op_parse.pyx":615
+ *                                               self.starts[self.i]))
  *                 continue
  *             if kind == K_STRING:             # <<<<<<<<<<<<<<
  *                 start = self.starts[self.i]
@@ -9520,7 +11771,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_document(struct __p
 */
     }
 
-    /* "planner/_op_parse.pyx":471
+    /* "planner/_op_parse.pyx":620
  *                 non_executable.append(("The described definition is not executable.", start))
  *                 continue
  *             if kind == K_NAME:             # <<<<<<<<<<<<<<
@@ -9532,52 +11783,52 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_document(struct __p
     if (__pyx_t_5) {
 
 
-      /* "planner/_op_parse.pyx":472
+      /* "planner/_op_parse.pyx":621
  *                 continue
  *             if kind == K_NAME:
  *                 word = self.name_at(self.i)             # <<<<<<<<<<<<<<
  *                 if word == "query" or word == "mutation" or word == "subscription":
  *                     operations.append(self.operation())
 */
-      __pyx_t_2 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_at(__pyx_v_self, __pyx_v_self->i); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 472, __pyx_L1_error)
+      __pyx_t_2 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_at(__pyx_v_self, __pyx_v_self->i); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 621, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_2);
       __Pyx_XDECREF_SET(__pyx_v_word, ((PyObject*)__pyx_t_2));
       __pyx_t_2 = 0;
 
-      /* "planner/_op_parse.pyx":473
+      /* "planner/_op_parse.pyx":622
  *             if kind == K_NAME:
  *                 word = self.name_at(self.i)
  *                 if word == "query" or word == "mutation" or word == "subscription":             # <<<<<<<<<<<<<<
  *                     operations.append(self.operation())
  *                     continue
 */
-      __pyx_t_11 = __Pyx_PyObject_CompareBoolEq_str_str(__pyx_v_word, __pyx_mstate_global->__pyx_n_u_query, Py_EQ); if (unlikely((__pyx_t_11 < 0))) __PYX_ERR(0, 473, __pyx_L1_error)
-      if (!__pyx_t_11) {
+      __pyx_t_9 = __Pyx_PyObject_CompareBoolEq_str_str(__pyx_v_word, __pyx_mstate_global->__pyx_n_u_query, Py_EQ); if (unlikely((__pyx_t_9 < 0))) __PYX_ERR(0, 622, __pyx_L1_error)
+      if (!__pyx_t_9) {
 
       } else {
 
-        __pyx_t_5 = __pyx_t_11;
+        __pyx_t_5 = __pyx_t_9;
 
         goto __pyx_L10_bool_binop_done;
       }
-      __pyx_t_11 = __Pyx_PyObject_CompareBoolEq_str_str(__pyx_v_word, __pyx_mstate_global->__pyx_n_u_mutation, Py_EQ); if (unlikely((__pyx_t_11 < 0))) __PYX_ERR(0, 473, __pyx_L1_error)
-      if (!__pyx_t_11) {
+      __pyx_t_9 = __Pyx_PyObject_CompareBoolEq_str_str(__pyx_v_word, __pyx_mstate_global->__pyx_n_u_mutation, Py_EQ); if (unlikely((__pyx_t_9 < 0))) __PYX_ERR(0, 622, __pyx_L1_error)
+      if (!__pyx_t_9) {
 
       } else {
 
-        __pyx_t_5 = __pyx_t_11;
+        __pyx_t_5 = __pyx_t_9;
 
         goto __pyx_L10_bool_binop_done;
       }
-      __pyx_t_11 = __Pyx_PyObject_CompareBoolEq_str_str(__pyx_v_word, __pyx_mstate_global->__pyx_n_u_subscription, Py_EQ); if (unlikely((__pyx_t_11 < 0))) __PYX_ERR(0, 473, __pyx_L1_error)
+      __pyx_t_9 = __Pyx_PyObject_CompareBoolEq_str_str(__pyx_v_word, __pyx_mstate_global->__pyx_n_u_subscription, Py_EQ); if (unlikely((__pyx_t_9 < 0))) __PYX_ERR(0, 622, __pyx_L1_error)
 
-      __pyx_t_5 = __pyx_t_11;
+      __pyx_t_5 = __pyx_t_9;
 
       __pyx_L10_bool_binop_done:;
       if (__pyx_t_5) {
 
 
-        /* "planner/_op_parse.pyx":474
+        /* "planner/_op_parse.pyx":623
  *                 word = self.name_at(self.i)
  *                 if word == "query" or word == "mutation" or word == "subscription":
  *                     operations.append(self.operation())             # <<<<<<<<<<<<<<
@@ -9586,15 +11837,15 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_document(struct __p
 */
         if (unlikely(__pyx_v_operations == Py_None)) {
           PyErr_Format(PyExc_AttributeError, "\047NoneType\047 object has no attribute \047%.30s\047", "append");
-          __PYX_ERR(0, 474, __pyx_L1_error)
+          __PYX_ERR(0, 623, __pyx_L1_error)
         }
-        __pyx_t_2 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->operation(__pyx_v_self); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 474, __pyx_L1_error)
+        __pyx_t_2 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->operation(__pyx_v_self); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 623, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_2);
-        __pyx_t_9 = __Pyx_PyList_Append(__pyx_v_operations, __pyx_t_2); if (unlikely(__pyx_t_9 == ((int)-1))) __PYX_ERR(0, 474, __pyx_L1_error)
+        __pyx_t_7 = __Pyx_PyList_Append(__pyx_v_operations, __pyx_t_2); if (unlikely(__pyx_t_7 == ((int)-1))) __PYX_ERR(0, 623, __pyx_L1_error)
         __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
 
-        /* "planner/_op_parse.pyx":475
+        /* "planner/_op_parse.pyx":624
  *                 if word == "query" or word == "mutation" or word == "subscription":
  *                     operations.append(self.operation())
  *                     continue             # <<<<<<<<<<<<<<
@@ -9603,7 +11854,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_document(struct __p
 */
         goto __pyx_L4_continue;
 
-        /* "planner/_op_parse.pyx":473
+        /* "planner/_op_parse.pyx":622
  *             if kind == K_NAME:
  *                 word = self.name_at(self.i)
  *                 if word == "query" or word == "mutation" or word == "subscription":             # <<<<<<<<<<<<<<
@@ -9612,18 +11863,18 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_document(struct __p
 */
       }
 
-      /* "planner/_op_parse.pyx":476
+      /* "planner/_op_parse.pyx":625
  *                     operations.append(self.operation())
  *                     continue
  *                 if word == "fragment":             # <<<<<<<<<<<<<<
  *                     fragments.append(self.fragment())
  *                     continue
 */
-      __pyx_t_5 = __Pyx_PyObject_CompareBoolEq_str_str(__pyx_v_word, __pyx_mstate_global->__pyx_n_u_fragment, Py_EQ); if (unlikely((__pyx_t_5 < 0))) __PYX_ERR(0, 476, __pyx_L1_error)
+      __pyx_t_5 = __Pyx_PyObject_CompareBoolEq_str_str(__pyx_v_word, __pyx_mstate_global->__pyx_n_u_fragment, Py_EQ); if (unlikely((__pyx_t_5 < 0))) __PYX_ERR(0, 625, __pyx_L1_error)
       if (__pyx_t_5) {
 
 
-        /* "planner/_op_parse.pyx":477
+        /* "planner/_op_parse.pyx":626
  *                     continue
  *                 if word == "fragment":
  *                     fragments.append(self.fragment())             # <<<<<<<<<<<<<<
@@ -9632,15 +11883,15 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_document(struct __p
 */
         if (unlikely(__pyx_v_fragments == Py_None)) {
           PyErr_Format(PyExc_AttributeError, "\047NoneType\047 object has no attribute \047%.30s\047", "append");
-          __PYX_ERR(0, 477, __pyx_L1_error)
+          __PYX_ERR(0, 626, __pyx_L1_error)
         }
-        __pyx_t_2 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->fragment(__pyx_v_self); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 477, __pyx_L1_error)
+        __pyx_t_2 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->fragment(__pyx_v_self); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 626, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_2);
-        __pyx_t_9 = __Pyx_PyList_Append(__pyx_v_fragments, __pyx_t_2); if (unlikely(__pyx_t_9 == ((int)-1))) __PYX_ERR(0, 477, __pyx_L1_error)
+        __pyx_t_7 = __Pyx_PyList_Append(__pyx_v_fragments, __pyx_t_2); if (unlikely(__pyx_t_7 == ((int)-1))) __PYX_ERR(0, 626, __pyx_L1_error)
         __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
 
-        /* "planner/_op_parse.pyx":478
+        /* "planner/_op_parse.pyx":627
  *                 if word == "fragment":
  *                     fragments.append(self.fragment())
  *                     continue             # <<<<<<<<<<<<<<
@@ -9649,7 +11900,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_document(struct __p
 */
         goto __pyx_L4_continue;
 
-        /* "planner/_op_parse.pyx":476
+        /* "planner/_op_parse.pyx":625
  *                     operations.append(self.operation())
  *                     continue
  *                 if word == "fragment":             # <<<<<<<<<<<<<<
@@ -9658,18 +11909,18 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_document(struct __p
 */
       }
 
-      /* "planner/_op_parse.pyx":479
+      /* "planner/_op_parse.pyx":628
  *                     fragments.append(self.fragment())
  *                     continue
  *                 if word in _TYPE_SYSTEM_KEYWORDS:             # <<<<<<<<<<<<<<
  *                     start = self.starts[self.i]
  *                     self.skip_definition()
 */
-      __pyx_t_5 = (__Pyx_PySequence_ContainsTF(__pyx_v_word, __pyx_v_5plait_7planner_9_op_parse__TYPE_SYSTEM_KEYWORDS, Py_EQ)); if (unlikely((__pyx_t_5 < 0))) __PYX_ERR(0, 479, __pyx_L1_error)
+      __pyx_t_5 = (__Pyx_PySequence_ContainsTF(__pyx_v_word, __pyx_v_5plait_7planner_9_op_parse__TYPE_SYSTEM_KEYWORDS, Py_EQ)); if (unlikely((__pyx_t_5 < 0))) __PYX_ERR(0, 628, __pyx_L1_error)
       if (__pyx_t_5) {
 
 
-        /* "planner/_op_parse.pyx":480
+        /* "planner/_op_parse.pyx":629
  *                     continue
  *                 if word in _TYPE_SYSTEM_KEYWORDS:
  *                     start = self.starts[self.i]             # <<<<<<<<<<<<<<
@@ -9678,17 +11929,17 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_document(struct __p
 */
         __pyx_v_start = (__pyx_v_self->starts[__pyx_v_self->i]);
 
-        /* "planner/_op_parse.pyx":481
+        /* "planner/_op_parse.pyx":630
  *                 if word in _TYPE_SYSTEM_KEYWORDS:
  *                     start = self.starts[self.i]
  *                     self.skip_definition()             # <<<<<<<<<<<<<<
  *                     non_executable.append(
  *                         (f"The {word} definition is not executable.", start))
 */
-        __pyx_t_10 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->skip_definition(__pyx_v_self); if (unlikely(__pyx_t_10 == ((int)-1))) __PYX_ERR(0, 481, __pyx_L1_error)
+        __pyx_t_8 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->skip_definition(__pyx_v_self); if (unlikely(__pyx_t_8 == ((int)-1))) __PYX_ERR(0, 630, __pyx_L1_error)
 
 
-        /* "planner/_op_parse.pyx":482
+        /* "planner/_op_parse.pyx":631
  *                     start = self.starts[self.i]
  *                     self.skip_definition()
  *                     non_executable.append(             # <<<<<<<<<<<<<<
@@ -9697,56 +11948,56 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_document(struct __p
 */
         if (unlikely(__pyx_v_non_executable == Py_None)) {
           PyErr_Format(PyExc_AttributeError, "\047NoneType\047 object has no attribute \047%.30s\047", "append");
-          __PYX_ERR(0, 482, __pyx_L1_error)
+          __PYX_ERR(0, 631, __pyx_L1_error)
         }
 
-        /* "planner/_op_parse.pyx":483
+        /* "planner/_op_parse.pyx":632
  *                     self.skip_definition()
  *                     non_executable.append(
  *                         (f"The {word} definition is not executable.", start))             # <<<<<<<<<<<<<<
  *                     continue
  *             raise self.fail("an operation or fragment")
 */
-        __pyx_t_2 = __Pyx_PyUnicode_Unicode(__pyx_v_word); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 483, __pyx_L1_error)
+        __pyx_t_2 = __Pyx_PyUnicode_Unicode(__pyx_v_word); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 632, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_2);
-        __pyx_t_12[0] = __pyx_mstate_global->__pyx_kp_u_The;
-        __pyx_t_12[1] = __pyx_t_2;
-        __pyx_t_12[2] = __pyx_mstate_global->__pyx_kp_u_definition_is_not_executable;
-        __pyx_t_13 = 34;
+        __pyx_t_10[0] = __pyx_mstate_global->__pyx_kp_u_The;
+        __pyx_t_10[1] = __pyx_t_2;
+        __pyx_t_10[2] = __pyx_mstate_global->__pyx_kp_u_definition_is_not_executable;
+        __pyx_t_11 = 34;
         #if __Pyx_PyUnicode_Join_CAN_USE_KIND_AND_LENGTH
-        __pyx_t_13 += __Pyx_PyUnicode_GET_LENGTH(__pyx_t_12[1]);
+        __pyx_t_11 += __Pyx_PyUnicode_GET_LENGTH(__pyx_t_10[1]);
         #endif
-        __pyx_t_10 = 0;
+        __pyx_t_8 = 0;
         #if __Pyx_PyUnicode_Join_CAN_USE_KIND_AND_LENGTH
-        __pyx_t_10 |= __Pyx_PyUnicode_KIND_04(__pyx_t_12[1]);
+        __pyx_t_8 |= __Pyx_PyUnicode_KIND_04(__pyx_t_10[1]);
         #endif
-        __pyx_t_1 = __Pyx_PyUnicode_Join(__pyx_t_12, 3, __pyx_t_13, __pyx_t_10);
-        if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 483, __pyx_L1_error)
-        __Pyx_GOTREF(__pyx_t_1);
+        __pyx_t_6 = __Pyx_PyUnicode_Join(__pyx_t_10, 3, __pyx_t_11, __pyx_t_8);
+        if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 632, __pyx_L1_error)
+        __Pyx_GOTREF(__pyx_t_6);
         __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-        __pyx_t_2 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 483, __pyx_L1_error)
+        __pyx_t_2 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 632, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_2);
-        __pyx_t_8 = PyTuple_New(2); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 483, __pyx_L1_error)
-        __Pyx_GOTREF(__pyx_t_8);
-        __Pyx_GIVEREF(__pyx_t_1);
-        if (__Pyx_PyTuple_SET_ITEM(__pyx_t_8, 0, __pyx_t_1) != (0)) __PYX_ERR(0, 483, __pyx_L1_error);
+        __pyx_t_3 = PyTuple_New(2); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 632, __pyx_L1_error)
+        __Pyx_GOTREF(__pyx_t_3);
+        __Pyx_GIVEREF(__pyx_t_6);
+        if (__Pyx_PyTuple_SET_ITEM(__pyx_t_3, 0, __pyx_t_6) != (0)) __PYX_ERR(0, 632, __pyx_L1_error);
         __Pyx_GIVEREF(__pyx_t_2);
-        if (__Pyx_PyTuple_SET_ITEM(__pyx_t_8, 1, __pyx_t_2) != (0)) __PYX_ERR(0, 483, __pyx_L1_error);
-        __pyx_t_1 = 0;
+        if (__Pyx_PyTuple_SET_ITEM(__pyx_t_3, 1, __pyx_t_2) != (0)) __PYX_ERR(0, 632, __pyx_L1_error);
+        __pyx_t_6 = 0;
         __pyx_t_2 = 0;
 
-        /* "planner/_op_parse.pyx":482
+        /* "planner/_op_parse.pyx":631
  *                     start = self.starts[self.i]
  *                     self.skip_definition()
  *                     non_executable.append(             # <<<<<<<<<<<<<<
  *                         (f"The {word} definition is not executable.", start))
  *                     continue
 */
-        __pyx_t_9 = __Pyx_PyList_Append(__pyx_v_non_executable, __pyx_t_8); if (unlikely(__pyx_t_9 == ((int)-1))) __PYX_ERR(0, 482, __pyx_L1_error)
-        __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
+        __pyx_t_7 = __Pyx_PyList_Append(__pyx_v_non_executable, __pyx_t_3); if (unlikely(__pyx_t_7 == ((int)-1))) __PYX_ERR(0, 631, __pyx_L1_error)
+        __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
 
-        /* "planner/_op_parse.pyx":484
+        /* "planner/_op_parse.pyx":633
  *                     non_executable.append(
  *                         (f"The {word} definition is not executable.", start))
  *                     continue             # <<<<<<<<<<<<<<
@@ -9755,7 +12006,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_document(struct __p
 */
         goto __pyx_L4_continue;
 
-        /* "planner/_op_parse.pyx":479
+        /* "planner/_op_parse.pyx":628
  *                     fragments.append(self.fragment())
  *                     continue
  *                 if word in _TYPE_SYSTEM_KEYWORDS:             # <<<<<<<<<<<<<<
@@ -9764,7 +12015,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_document(struct __p
 */
       }
 
-      /* "planner/_op_parse.pyx":471
+      /* "planner/_op_parse.pyx":620
  *                 non_executable.append(("The described definition is not executable.", start))
  *                 continue
  *             if kind == K_NAME:             # <<<<<<<<<<<<<<
@@ -9773,22 +12024,22 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_document(struct __p
 */
     }
 
-    /* "planner/_op_parse.pyx":485
+    /* "planner/_op_parse.pyx":634
  *                         (f"The {word} definition is not executable.", start))
  *                     continue
  *             raise self.fail("an operation or fragment")             # <<<<<<<<<<<<<<
  *         return doc
  * 
 */
-    __pyx_t_8 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->fail(__pyx_v_self, __pyx_mstate_global->__pyx_kp_u_an_operation_or_fragment); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 485, __pyx_L1_error)
-    __Pyx_GOTREF(__pyx_t_8);
-    __Pyx_Raise(__pyx_t_8, 0, 0, 0);
-    __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
-    __PYX_ERR(0, 485, __pyx_L1_error)
+    __pyx_t_3 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->fail(__pyx_v_self, __pyx_mstate_global->__pyx_kp_u_an_operation_or_fragment); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 634, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_3);
+    __Pyx_Raise(__pyx_t_3, 0, 0, 0);
+    __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
+    __PYX_ERR(0, 634, __pyx_L1_error)
     __pyx_L4_continue:;
   }
 
-  /* "planner/_op_parse.pyx":486
+  /* "planner/_op_parse.pyx":635
  *                     continue
  *             raise self.fail("an operation or fragment")
  *         return doc             # <<<<<<<<<<<<<<
@@ -9806,7 +12057,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_document(struct __p
   }
   goto __pyx_L0;
 
-  /* "planner/_op_parse.pyx":448
+  /* "planner/_op_parse.pyx":597
  * 
  *     # -- document ------------------------------------------------------------------------
  *     cdef object document(self, object source):             # <<<<<<<<<<<<<<
@@ -9820,8 +12071,6 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_document(struct __p
   __Pyx_XDECREF(__pyx_t_2);
   __Pyx_XDECREF(__pyx_t_3);
   __Pyx_XDECREF(__pyx_t_6);
-  __Pyx_XDECREF(__pyx_t_7);
-  __Pyx_XDECREF(__pyx_t_8);
   __Pyx_AddTraceback("plait.planner._op_parse._Parser.document", __pyx_clineno, __pyx_lineno, __pyx_filename);
   __pyx_r = 0;
   __pyx_L0:;
@@ -9838,7 +12087,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_document(struct __p
   return __pyx_r;
 }
 
-/* "planner/_op_parse.pyx":488
+/* "planner/_op_parse.pyx":637
  *         return doc
  * 
  *     cdef int skip_definition(self) except -1:             # <<<<<<<<<<<<<<
@@ -9859,7 +12108,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_skip_definition(struct __
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("skip_definition", 0);
 
-  /* "planner/_op_parse.pyx":490
+  /* "planner/_op_parse.pyx":639
  *     cdef int skip_definition(self) except -1:
  *         """Step over a type-system definition (reported by validation, spec 5.1.1)."""
  *         cdef Py_ssize_t depth = 0             # <<<<<<<<<<<<<<
@@ -9868,7 +12117,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_skip_definition(struct __
 */
   __pyx_v_depth = 0;
 
-  /* "planner/_op_parse.pyx":492
+  /* "planner/_op_parse.pyx":641
  *         cdef Py_ssize_t depth = 0
  *         cdef unsigned char kind
  *         self.i += 1             # <<<<<<<<<<<<<<
@@ -9877,7 +12126,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_skip_definition(struct __
 */
   __pyx_v_self->i = (__pyx_v_self->i + 1);
 
-  /* "planner/_op_parse.pyx":493
+  /* "planner/_op_parse.pyx":642
  *         cdef unsigned char kind
  *         self.i += 1
  *         while self.kinds[self.i] != K_EOF:             # <<<<<<<<<<<<<<
@@ -9890,7 +12139,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_skip_definition(struct __
 
     if (!__pyx_t_1) break;
 
-    /* "planner/_op_parse.pyx":494
+    /* "planner/_op_parse.pyx":643
  *         self.i += 1
  *         while self.kinds[self.i] != K_EOF:
  *             kind = self.kinds[self.i]             # <<<<<<<<<<<<<<
@@ -9899,7 +12148,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_skip_definition(struct __
 */
     __pyx_v_kind = (__pyx_v_self->kinds[__pyx_v_self->i]);
 
-    /* "planner/_op_parse.pyx":495
+    /* "planner/_op_parse.pyx":644
  *         while self.kinds[self.i] != K_EOF:
  *             kind = self.kinds[self.i]
  *             if kind == K_LBRACE or kind == K_LPAREN or kind == K_LBRACKET:             # <<<<<<<<<<<<<<
@@ -9919,7 +12168,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_skip_definition(struct __
     if (__pyx_t_1) {
 
 
-      /* "planner/_op_parse.pyx":496
+      /* "planner/_op_parse.pyx":645
  *             kind = self.kinds[self.i]
  *             if kind == K_LBRACE or kind == K_LPAREN or kind == K_LBRACKET:
  *                 depth += 1             # <<<<<<<<<<<<<<
@@ -9928,7 +12177,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_skip_definition(struct __
 */
       __pyx_v_depth = (__pyx_v_depth + 1);
 
-      /* "planner/_op_parse.pyx":495
+      /* "planner/_op_parse.pyx":644
  *         while self.kinds[self.i] != K_EOF:
  *             kind = self.kinds[self.i]
  *             if kind == K_LBRACE or kind == K_LPAREN or kind == K_LBRACKET:             # <<<<<<<<<<<<<<
@@ -9938,7 +12187,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_skip_definition(struct __
       goto __pyx_L5;
     }
 
-    /* "planner/_op_parse.pyx":497
+    /* "planner/_op_parse.pyx":646
  *             if kind == K_LBRACE or kind == K_LPAREN or kind == K_LBRACKET:
  *                 depth += 1
  *             elif kind == K_RBRACE or kind == K_RPAREN or kind == K_RBRACKET:             # <<<<<<<<<<<<<<
@@ -9958,7 +12207,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_skip_definition(struct __
     if (__pyx_t_1) {
 
 
-      /* "planner/_op_parse.pyx":498
+      /* "planner/_op_parse.pyx":647
  *                 depth += 1
  *             elif kind == K_RBRACE or kind == K_RPAREN or kind == K_RBRACKET:
  *                 depth -= 1             # <<<<<<<<<<<<<<
@@ -9967,7 +12216,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_skip_definition(struct __
 */
       __pyx_v_depth = (__pyx_v_depth - 1);
 
-      /* "planner/_op_parse.pyx":499
+      /* "planner/_op_parse.pyx":648
  *             elif kind == K_RBRACE or kind == K_RPAREN or kind == K_RBRACKET:
  *                 depth -= 1
  *                 if depth == 0 and kind == K_RBRACE:             # <<<<<<<<<<<<<<
@@ -9993,7 +12242,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_skip_definition(struct __
       if (__pyx_t_1) {
 
 
-        /* "planner/_op_parse.pyx":500
+        /* "planner/_op_parse.pyx":649
  *                 depth -= 1
  *                 if depth == 0 and kind == K_RBRACE:
  *                     self.i += 1             # <<<<<<<<<<<<<<
@@ -10002,7 +12251,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_skip_definition(struct __
 */
         __pyx_v_self->i = (__pyx_v_self->i + 1);
 
-        /* "planner/_op_parse.pyx":501
+        /* "planner/_op_parse.pyx":650
  *                 if depth == 0 and kind == K_RBRACE:
  *                     self.i += 1
  *                     return 0             # <<<<<<<<<<<<<<
@@ -10015,7 +12264,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_skip_definition(struct __
         }
         goto __pyx_L0;
 
-        /* "planner/_op_parse.pyx":499
+        /* "planner/_op_parse.pyx":648
  *             elif kind == K_RBRACE or kind == K_RPAREN or kind == K_RBRACKET:
  *                 depth -= 1
  *                 if depth == 0 and kind == K_RBRACE:             # <<<<<<<<<<<<<<
@@ -10024,7 +12273,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_skip_definition(struct __
 */
       }
 
-      /* "planner/_op_parse.pyx":497
+      /* "planner/_op_parse.pyx":646
  *             if kind == K_LBRACE or kind == K_LPAREN or kind == K_LBRACKET:
  *                 depth += 1
  *             elif kind == K_RBRACE or kind == K_RPAREN or kind == K_RBRACKET:             # <<<<<<<<<<<<<<
@@ -10034,7 +12283,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_skip_definition(struct __
       goto __pyx_L5;
     }
 
-    /* "planner/_op_parse.pyx":502
+    /* "planner/_op_parse.pyx":651
  *                     self.i += 1
  *                     return 0
  *             elif depth == 0 and kind == K_NAME and \             # <<<<<<<<<<<<<<
@@ -10062,23 +12311,23 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_skip_definition(struct __
       goto __pyx_L9_bool_binop_done;
     }
 
-    /* "planner/_op_parse.pyx":503
+    /* "planner/_op_parse.pyx":652
  *                     return 0
  *             elif depth == 0 and kind == K_NAME and \
  *                     self.name_at(self.i) in _DEFINITION_KEYWORDS:             # <<<<<<<<<<<<<<
  *                 return 0
  *             self.i += 1
 */
-    __pyx_t_3 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_at(__pyx_v_self, __pyx_v_self->i); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 503, __pyx_L1_error)
+    __pyx_t_3 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_at(__pyx_v_self, __pyx_v_self->i); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 652, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
-    __pyx_t_2 = (__Pyx_PySequence_ContainsTF(__pyx_t_3, __pyx_v_5plait_7planner_9_op_parse__DEFINITION_KEYWORDS, Py_EQ)); if (unlikely((__pyx_t_2 < 0))) __PYX_ERR(0, 503, __pyx_L1_error)
+    __pyx_t_2 = (__Pyx_PySequence_ContainsTF(__pyx_t_3, __pyx_v_5plait_7planner_9_op_parse__DEFINITION_KEYWORDS, Py_EQ)); if (unlikely((__pyx_t_2 < 0))) __PYX_ERR(0, 652, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
     __pyx_t_1 = __pyx_t_2;
 
     __pyx_L9_bool_binop_done:;
 
-    /* "planner/_op_parse.pyx":502
+    /* "planner/_op_parse.pyx":651
  *                     self.i += 1
  *                     return 0
  *             elif depth == 0 and kind == K_NAME and \             # <<<<<<<<<<<<<<
@@ -10088,7 +12337,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_skip_definition(struct __
     if (__pyx_t_1) {
 
 
-      /* "planner/_op_parse.pyx":504
+      /* "planner/_op_parse.pyx":653
  *             elif depth == 0 and kind == K_NAME and \
  *                     self.name_at(self.i) in _DEFINITION_KEYWORDS:
  *                 return 0             # <<<<<<<<<<<<<<
@@ -10101,7 +12350,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_skip_definition(struct __
       }
       goto __pyx_L0;
 
-      /* "planner/_op_parse.pyx":502
+      /* "planner/_op_parse.pyx":651
  *                     self.i += 1
  *                     return 0
  *             elif depth == 0 and kind == K_NAME and \             # <<<<<<<<<<<<<<
@@ -10111,7 +12360,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_skip_definition(struct __
     }
     __pyx_L5:;
 
-    /* "planner/_op_parse.pyx":505
+    /* "planner/_op_parse.pyx":654
  *                     self.name_at(self.i) in _DEFINITION_KEYWORDS:
  *                 return 0
  *             self.i += 1             # <<<<<<<<<<<<<<
@@ -10121,7 +12370,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_skip_definition(struct __
     __pyx_v_self->i = (__pyx_v_self->i + 1);
   }
 
-  /* "planner/_op_parse.pyx":506
+  /* "planner/_op_parse.pyx":655
  *                 return 0
  *             self.i += 1
  *         return 0             # <<<<<<<<<<<<<<
@@ -10134,7 +12383,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_skip_definition(struct __
   }
   goto __pyx_L0;
 
-  /* "planner/_op_parse.pyx":488
+  /* "planner/_op_parse.pyx":637
  *         return doc
  * 
  *     cdef int skip_definition(self) except -1:             # <<<<<<<<<<<<<<
@@ -10155,7 +12404,7 @@ static int __pyx_f_5plait_7planner_9_op_parse_7_Parser_skip_definition(struct __
   return __pyx_r;
 }
 
-/* "planner/_op_parse.pyx":508
+/* "planner/_op_parse.pyx":657
  *         return 0
  * 
  *     cdef object operation(self):             # <<<<<<<<<<<<<<
@@ -10175,15 +12424,12 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_operation(struct __
   int __pyx_t_2;
   PyObject *__pyx_t_3 = NULL;
   PyObject *__pyx_t_4 = NULL;
-  PyObject *__pyx_t_5 = NULL;
-  PyObject *__pyx_t_6 = NULL;
-  size_t __pyx_t_7;
   int __pyx_lineno = 0;
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("operation", 0);
 
-  /* "planner/_op_parse.pyx":509
+  /* "planner/_op_parse.pyx":658
  * 
  *     cdef object operation(self):
  *         cdef Py_ssize_t start = self.starts[self.i]             # <<<<<<<<<<<<<<
@@ -10192,19 +12438,19 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_operation(struct __
 */
   __pyx_v_start = (__pyx_v_self->starts[__pyx_v_self->i]);
 
-  /* "planner/_op_parse.pyx":510
+  /* "planner/_op_parse.pyx":659
  *     cdef object operation(self):
  *         cdef Py_ssize_t start = self.starts[self.i]
  *         cdef str kind = self.name()             # <<<<<<<<<<<<<<
  *         cdef object name = self.name() if self.kinds[self.i] == K_NAME else None
  *         cdef list variables = self.variable_definitions() \
 */
-  __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->name(__pyx_v_self); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 510, __pyx_L1_error)
+  __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->name(__pyx_v_self); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 659, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_kind = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "planner/_op_parse.pyx":511
+  /* "planner/_op_parse.pyx":660
  *         cdef Py_ssize_t start = self.starts[self.i]
  *         cdef str kind = self.name()
  *         cdef object name = self.name() if self.kinds[self.i] == K_NAME else None             # <<<<<<<<<<<<<<
@@ -10214,7 +12460,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_operation(struct __
   __pyx_t_2 = ((__pyx_v_self->kinds[__pyx_v_self->i]) == __pyx_e_5plait_7planner_9_op_parse_K_NAME);
 
   if (__pyx_t_2) {
-    __pyx_t_3 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->name(__pyx_v_self); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 511, __pyx_L1_error)
+    __pyx_t_3 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->name(__pyx_v_self); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 660, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
     __pyx_t_1 = __pyx_t_3;
     __pyx_t_3 = 0;
@@ -10226,38 +12472,38 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_operation(struct __
   __pyx_v_name = __pyx_t_1;
   __pyx_t_1 = 0;
 
-  /* "planner/_op_parse.pyx":513
+  /* "planner/_op_parse.pyx":662
  *         cdef object name = self.name() if self.kinds[self.i] == K_NAME else None
  *         cdef list variables = self.variable_definitions() \
  *             if self.kinds[self.i] == K_LPAREN else []             # <<<<<<<<<<<<<<
  *         cdef list directives = self.directives(False)
- *         return _OperationDefinition(kind, name, variables, directives, self.selection_set(),
+ *         return _node6(N_OPERATION_DEFINITION, kind, name, variables, directives,
 */
   __pyx_t_2 = ((__pyx_v_self->kinds[__pyx_v_self->i]) == __pyx_e_5plait_7planner_9_op_parse_K_LPAREN);
 
   if (__pyx_t_2) {
 
-    /* "planner/_op_parse.pyx":512
+    /* "planner/_op_parse.pyx":661
  *         cdef str kind = self.name()
  *         cdef object name = self.name() if self.kinds[self.i] == K_NAME else None
  *         cdef list variables = self.variable_definitions() \             # <<<<<<<<<<<<<<
  *             if self.kinds[self.i] == K_LPAREN else []
  *         cdef list directives = self.directives(False)
 */
-    __pyx_t_3 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->variable_definitions(__pyx_v_self); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 512, __pyx_L1_error)
+    __pyx_t_3 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->variable_definitions(__pyx_v_self); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 661, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
     __pyx_t_1 = __pyx_t_3;
     __pyx_t_3 = 0;
   } else {
 
-    /* "planner/_op_parse.pyx":513
+    /* "planner/_op_parse.pyx":662
  *         cdef object name = self.name() if self.kinds[self.i] == K_NAME else None
  *         cdef list variables = self.variable_definitions() \
  *             if self.kinds[self.i] == K_LPAREN else []             # <<<<<<<<<<<<<<
  *         cdef list directives = self.directives(False)
- *         return _OperationDefinition(kind, name, variables, directives, self.selection_set(),
+ *         return _node6(N_OPERATION_DEFINITION, kind, name, variables, directives,
 */
-    __pyx_t_3 = PyList_New(0); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 513, __pyx_L1_error)
+    __pyx_t_3 = PyList_New(0); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 662, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
     __pyx_t_1 = __pyx_t_3;
     __pyx_t_3 = 0;
@@ -10266,74 +12512,53 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_operation(struct __
   __pyx_v_variables = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "planner/_op_parse.pyx":514
+  /* "planner/_op_parse.pyx":663
  *         cdef list variables = self.variable_definitions() \
  *             if self.kinds[self.i] == K_LPAREN else []
  *         cdef list directives = self.directives(False)             # <<<<<<<<<<<<<<
- *         return _OperationDefinition(kind, name, variables, directives, self.selection_set(),
- *                                     start)
+ *         return _node6(N_OPERATION_DEFINITION, kind, name, variables, directives,
+ *                       self.selection_set(), start)
 */
-  __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->directives(__pyx_v_self, 0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 514, __pyx_L1_error)
+  __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->directives(__pyx_v_self, 0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 663, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_directives = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "planner/_op_parse.pyx":515
- *             if self.kinds[self.i] == K_LPAREN else []
+  /* "planner/_op_parse.pyx":665
  *         cdef list directives = self.directives(False)
- *         return _OperationDefinition(kind, name, variables, directives, self.selection_set(),             # <<<<<<<<<<<<<<
- *                                     start)
- * 
-*/
-  __pyx_t_3 = NULL;
-  __Pyx_INCREF(__pyx_v_5plait_7planner_9_op_parse__OperationDefinition);
-  __pyx_t_4 = __pyx_v_5plait_7planner_9_op_parse__OperationDefinition; 
-  __pyx_t_5 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->selection_set(__pyx_v_self); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 515, __pyx_L1_error)
-  __Pyx_GOTREF(__pyx_t_5);
-
-  /* "planner/_op_parse.pyx":516
- *         cdef list directives = self.directives(False)
- *         return _OperationDefinition(kind, name, variables, directives, self.selection_set(),
- *                                     start)             # <<<<<<<<<<<<<<
+ *         return _node6(N_OPERATION_DEFINITION, kind, name, variables, directives,
+ *                       self.selection_set(), start)             # <<<<<<<<<<<<<<
  * 
  *     cdef object fragment(self):
 */
-  __pyx_t_6 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 516, __pyx_L1_error)
-  __Pyx_GOTREF(__pyx_t_6);
-  __pyx_t_7 = 1;
-  #if CYTHON_UNPACK_METHODS
-  if (unlikely(PyMethod_Check(__pyx_t_4))) {
-    __pyx_t_3 = PyMethod_GET_SELF(__pyx_t_4);
-    assert(__pyx_t_3);
-    PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_4);
-    __Pyx_INCREF(__pyx_t_3);
-    __Pyx_INCREF(__pyx__function);
-    __Pyx_DECREF_SET(__pyx_t_4, __pyx__function);
-    __pyx_t_7 = 0;
-  }
-  #endif
-  {
-    PyObject *__pyx_callargs[7] = {__pyx_t_3, __pyx_v_kind, __pyx_v_name, __pyx_v_variables, __pyx_v_directives, __pyx_t_5, __pyx_t_6};
-    __pyx_t_1 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_4, __pyx_callargs+__pyx_t_7, (7-__pyx_t_7) | (__pyx_t_7*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
-    __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
-    __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-    __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-    __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 515, __pyx_L1_error)
-    __Pyx_GOTREF(__pyx_t_1);
-  }
+  __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->selection_set(__pyx_v_self); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 665, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_1);
+  __pyx_t_3 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 665, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_3);
+
+  /* "planner/_op_parse.pyx":664
+ *             if self.kinds[self.i] == K_LPAREN else []
+ *         cdef list directives = self.directives(False)
+ *         return _node6(N_OPERATION_DEFINITION, kind, name, variables, directives,             # <<<<<<<<<<<<<<
+ *                       self.selection_set(), start)
+ * 
+*/
+  __pyx_t_4 = __pyx_f_5plait_7planner_9_op_parse__node6(__pyx_e_5plait_7planner_9_op_parse_N_OPERATION_DEFINITION, __pyx_v_kind, __pyx_v_name, __pyx_v_variables, __pyx_v_directives, __pyx_t_1, __pyx_t_3); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 664, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_4);
+  __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
+  __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
   {
     PyObject *__pyx_temp;
     {
       __pyx_temp = __pyx_r;
-      __pyx_r = __pyx_t_1;
+      __pyx_r = __pyx_t_4;
     }
     __Pyx_XDECREF(__pyx_temp);
   }
-  __pyx_t_1 = 0;
+  __pyx_t_4 = 0;
   goto __pyx_L0;
 
-  /* "planner/_op_parse.pyx":508
+  /* "planner/_op_parse.pyx":657
  *         return 0
  * 
  *     cdef object operation(self):             # <<<<<<<<<<<<<<
@@ -10346,8 +12571,6 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_operation(struct __
   __Pyx_XDECREF(__pyx_t_1);
   __Pyx_XDECREF(__pyx_t_3);
   __Pyx_XDECREF(__pyx_t_4);
-  __Pyx_XDECREF(__pyx_t_5);
-  __Pyx_XDECREF(__pyx_t_6);
   __Pyx_AddTraceback("plait.planner._op_parse._Parser.operation", __pyx_clineno, __pyx_lineno, __pyx_filename);
   __pyx_r = 0;
   __pyx_L0:;
@@ -10361,8 +12584,8 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_operation(struct __
   return __pyx_r;
 }
 
-/* "planner/_op_parse.pyx":518
- *                                     start)
+/* "planner/_op_parse.pyx":667
+ *                       self.selection_set(), start)
  * 
  *     cdef object fragment(self):             # <<<<<<<<<<<<<<
  *         cdef Py_ssize_t start = self.starts[self.i]
@@ -10385,14 +12608,12 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_fragment(struct __p
   PyObject *__pyx_t_5 = NULL;
   size_t __pyx_t_6;
   int __pyx_t_7;
-  PyObject *__pyx_t_8 = NULL;
-  PyObject *__pyx_t_9 = NULL;
   int __pyx_lineno = 0;
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("fragment", 0);
 
-  /* "planner/_op_parse.pyx":519
+  /* "planner/_op_parse.pyx":668
  * 
  *     cdef object fragment(self):
  *         cdef Py_ssize_t start = self.starts[self.i]             # <<<<<<<<<<<<<<
@@ -10401,7 +12622,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_fragment(struct __p
 */
   __pyx_v_start = (__pyx_v_self->starts[__pyx_v_self->i]);
 
-  /* "planner/_op_parse.pyx":520
+  /* "planner/_op_parse.pyx":669
  *     cdef object fragment(self):
  *         cdef Py_ssize_t start = self.starts[self.i]
  *         self.i += 1             # <<<<<<<<<<<<<<
@@ -10410,7 +12631,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_fragment(struct __p
 */
   __pyx_v_self->i = (__pyx_v_self->i + 1);
 
-  /* "planner/_op_parse.pyx":521
+  /* "planner/_op_parse.pyx":670
  *         cdef Py_ssize_t start = self.starts[self.i]
  *         self.i += 1
  *         cdef Py_ssize_t name_start = self.starts[self.i]             # <<<<<<<<<<<<<<
@@ -10419,30 +12640,30 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_fragment(struct __p
 */
   __pyx_v_name_start = (__pyx_v_self->starts[__pyx_v_self->i]);
 
-  /* "planner/_op_parse.pyx":522
+  /* "planner/_op_parse.pyx":671
  *         self.i += 1
  *         cdef Py_ssize_t name_start = self.starts[self.i]
  *         cdef str name = self.name()             # <<<<<<<<<<<<<<
  *         if name == "on":
  *             raise self.syntax_error('Syntax Error: Unexpected Name "on".', name_start)
 */
-  __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->name(__pyx_v_self); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 522, __pyx_L1_error)
+  __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->name(__pyx_v_self); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 671, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_name = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "planner/_op_parse.pyx":523
+  /* "planner/_op_parse.pyx":672
  *         cdef Py_ssize_t name_start = self.starts[self.i]
  *         cdef str name = self.name()
  *         if name == "on":             # <<<<<<<<<<<<<<
  *             raise self.syntax_error('Syntax Error: Unexpected Name "on".', name_start)
  *         if not self.name_is(self.i, "on"):
 */
-  __pyx_t_2 = __Pyx_PyObject_CompareBoolEq_str_str(__pyx_v_name, __pyx_mstate_global->__pyx_n_u_on, Py_EQ); if (unlikely((__pyx_t_2 < 0))) __PYX_ERR(0, 523, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyObject_CompareBoolEq_str_str(__pyx_v_name, __pyx_mstate_global->__pyx_n_u_on, Py_EQ); if (unlikely((__pyx_t_2 < 0))) __PYX_ERR(0, 672, __pyx_L1_error)
   if (unlikely(__pyx_t_2)) {
 
 
-    /* "planner/_op_parse.pyx":524
+    /* "planner/_op_parse.pyx":673
  *         cdef str name = self.name()
  *         if name == "on":
  *             raise self.syntax_error('Syntax Error: Unexpected Name "on".', name_start)             # <<<<<<<<<<<<<<
@@ -10452,7 +12673,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_fragment(struct __p
     __pyx_t_3 = NULL;
     __Pyx_INCREF(__pyx_v_self->syntax_error);
     __pyx_t_4 = __pyx_v_self->syntax_error; 
-    __pyx_t_5 = PyLong_FromSsize_t(__pyx_v_name_start); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 524, __pyx_L1_error)
+    __pyx_t_5 = PyLong_FromSsize_t(__pyx_v_name_start); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 673, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
     __pyx_t_6 = 1;
     #if CYTHON_UNPACK_METHODS
@@ -10472,14 +12693,14 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_fragment(struct __p
       __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
       __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
       __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-      if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 524, __pyx_L1_error)
+      if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 673, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
     }
     __Pyx_Raise(__pyx_t_1, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-    __PYX_ERR(0, 524, __pyx_L1_error)
+    __PYX_ERR(0, 673, __pyx_L1_error)
 
-    /* "planner/_op_parse.pyx":523
+    /* "planner/_op_parse.pyx":672
  *         cdef Py_ssize_t name_start = self.starts[self.i]
  *         cdef str name = self.name()
  *         if name == "on":             # <<<<<<<<<<<<<<
@@ -10488,34 +12709,34 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_fragment(struct __p
 */
   }
 
-  /* "planner/_op_parse.pyx":525
+  /* "planner/_op_parse.pyx":674
  *         if name == "on":
  *             raise self.syntax_error('Syntax Error: Unexpected Name "on".', name_start)
  *         if not self.name_is(self.i, "on"):             # <<<<<<<<<<<<<<
  *             raise self.fail('"on"')
  *         self.i += 1
 */
-  __pyx_t_2 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_is(__pyx_v_self, __pyx_v_self->i, __pyx_mstate_global->__pyx_n_u_on); if (unlikely(PyErr_Occurred())) __PYX_ERR(0, 525, __pyx_L1_error)
+  __pyx_t_2 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_is(__pyx_v_self, __pyx_v_self->i, __pyx_mstate_global->__pyx_n_u_on); if (unlikely(PyErr_Occurred())) __PYX_ERR(0, 674, __pyx_L1_error)
   __pyx_t_7 = (!__pyx_t_2);
 
 
   if (unlikely(__pyx_t_7)) {
 
 
-    /* "planner/_op_parse.pyx":526
+    /* "planner/_op_parse.pyx":675
  *             raise self.syntax_error('Syntax Error: Unexpected Name "on".', name_start)
  *         if not self.name_is(self.i, "on"):
  *             raise self.fail('"on"')             # <<<<<<<<<<<<<<
  *         self.i += 1
  *         cdef Py_ssize_t type_start = self.starts[self.i]
 */
-    __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->fail(__pyx_v_self, __pyx_mstate_global->__pyx_kp_u_on_2); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 526, __pyx_L1_error)
+    __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->fail(__pyx_v_self, __pyx_mstate_global->__pyx_kp_u_on_2); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 675, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
     __Pyx_Raise(__pyx_t_1, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-    __PYX_ERR(0, 526, __pyx_L1_error)
+    __PYX_ERR(0, 675, __pyx_L1_error)
 
-    /* "planner/_op_parse.pyx":525
+    /* "planner/_op_parse.pyx":674
  *         if name == "on":
  *             raise self.syntax_error('Syntax Error: Unexpected Name "on".', name_start)
  *         if not self.name_is(self.i, "on"):             # <<<<<<<<<<<<<<
@@ -10524,7 +12745,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_fragment(struct __p
 */
   }
 
-  /* "planner/_op_parse.pyx":527
+  /* "planner/_op_parse.pyx":676
  *         if not self.name_is(self.i, "on"):
  *             raise self.fail('"on"')
  *         self.i += 1             # <<<<<<<<<<<<<<
@@ -10533,7 +12754,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_fragment(struct __p
 */
   __pyx_v_self->i = (__pyx_v_self->i + 1);
 
-  /* "planner/_op_parse.pyx":528
+  /* "planner/_op_parse.pyx":677
  *             raise self.fail('"on"')
  *         self.i += 1
  *         cdef Py_ssize_t type_start = self.starts[self.i]             # <<<<<<<<<<<<<<
@@ -10542,90 +12763,77 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_fragment(struct __p
 */
   __pyx_v_type_start = (__pyx_v_self->starts[__pyx_v_self->i]);
 
-  /* "planner/_op_parse.pyx":529
+  /* "planner/_op_parse.pyx":678
  *         self.i += 1
  *         cdef Py_ssize_t type_start = self.starts[self.i]
  *         cdef str condition = self.name()             # <<<<<<<<<<<<<<
  *         cdef list directives = self.directives(False)
- *         return _FragmentDefinition(name, condition, directives, self.selection_set(), start,
+ *         return _node6(N_FRAGMENT_DEFINITION, name, condition, directives, self.selection_set(),
 */
-  __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->name(__pyx_v_self); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 529, __pyx_L1_error)
+  __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->name(__pyx_v_self); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 678, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_condition = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "planner/_op_parse.pyx":530
+  /* "planner/_op_parse.pyx":679
  *         cdef Py_ssize_t type_start = self.starts[self.i]
  *         cdef str condition = self.name()
  *         cdef list directives = self.directives(False)             # <<<<<<<<<<<<<<
- *         return _FragmentDefinition(name, condition, directives, self.selection_set(), start,
- *                                    type_start)
+ *         return _node6(N_FRAGMENT_DEFINITION, name, condition, directives, self.selection_set(),
+ *                       start, type_start)
 */
-  __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->directives(__pyx_v_self, 0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 530, __pyx_L1_error)
+  __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->directives(__pyx_v_self, 0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 679, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_directives = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "planner/_op_parse.pyx":531
+  /* "planner/_op_parse.pyx":680
  *         cdef str condition = self.name()
  *         cdef list directives = self.directives(False)
- *         return _FragmentDefinition(name, condition, directives, self.selection_set(), start,             # <<<<<<<<<<<<<<
- *                                    type_start)
+ *         return _node6(N_FRAGMENT_DEFINITION, name, condition, directives, self.selection_set(),             # <<<<<<<<<<<<<<
+ *                       start, type_start)
  * 
 */
-  __pyx_t_4 = NULL;
-  __Pyx_INCREF(__pyx_v_5plait_7planner_9_op_parse__FragmentDefinition);
-  __pyx_t_5 = __pyx_v_5plait_7planner_9_op_parse__FragmentDefinition; 
-  __pyx_t_3 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->selection_set(__pyx_v_self); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 531, __pyx_L1_error)
-  __Pyx_GOTREF(__pyx_t_3);
-  __pyx_t_8 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 531, __pyx_L1_error)
-  __Pyx_GOTREF(__pyx_t_8);
+  __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->selection_set(__pyx_v_self); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 680, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_1);
 
-  /* "planner/_op_parse.pyx":532
+  /* "planner/_op_parse.pyx":681
  *         cdef list directives = self.directives(False)
- *         return _FragmentDefinition(name, condition, directives, self.selection_set(), start,
- *                                    type_start)             # <<<<<<<<<<<<<<
+ *         return _node6(N_FRAGMENT_DEFINITION, name, condition, directives, self.selection_set(),
+ *                       start, type_start)             # <<<<<<<<<<<<<<
  * 
  *     cdef list variable_definitions(self):
 */
-  __pyx_t_9 = PyLong_FromSsize_t(__pyx_v_type_start); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 532, __pyx_L1_error)
-  __Pyx_GOTREF(__pyx_t_9);
-  __pyx_t_6 = 1;
-  #if CYTHON_UNPACK_METHODS
-  if (unlikely(PyMethod_Check(__pyx_t_5))) {
-    __pyx_t_4 = PyMethod_GET_SELF(__pyx_t_5);
-    assert(__pyx_t_4);
-    PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_5);
-    __Pyx_INCREF(__pyx_t_4);
-    __Pyx_INCREF(__pyx__function);
-    __Pyx_DECREF_SET(__pyx_t_5, __pyx__function);
-    __pyx_t_6 = 0;
-  }
-  #endif
-  {
-    PyObject *__pyx_callargs[7] = {__pyx_t_4, __pyx_v_name, __pyx_v_condition, __pyx_v_directives, __pyx_t_3, __pyx_t_8, __pyx_t_9};
-    __pyx_t_1 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_5, __pyx_callargs+__pyx_t_6, (7-__pyx_t_6) | (__pyx_t_6*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
-    __Pyx_XDECREF(__pyx_t_4); __pyx_t_4 = 0;
-    __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
-    __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
-    __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 531, __pyx_L1_error)
-    __Pyx_GOTREF(__pyx_t_1);
-  }
+  __pyx_t_4 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 681, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_4);
+  __pyx_t_5 = PyLong_FromSsize_t(__pyx_v_type_start); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 681, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_5);
+
+  /* "planner/_op_parse.pyx":680
+ *         cdef str condition = self.name()
+ *         cdef list directives = self.directives(False)
+ *         return _node6(N_FRAGMENT_DEFINITION, name, condition, directives, self.selection_set(),             # <<<<<<<<<<<<<<
+ *                       start, type_start)
+ * 
+*/
+  __pyx_t_3 = __pyx_f_5plait_7planner_9_op_parse__node6(__pyx_e_5plait_7planner_9_op_parse_N_FRAGMENT_DEFINITION, __pyx_v_name, __pyx_v_condition, __pyx_v_directives, __pyx_t_1, __pyx_t_4, __pyx_t_5); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 680, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_3);
+  __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
+  __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
+  __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
   {
     PyObject *__pyx_temp;
     {
       __pyx_temp = __pyx_r;
-      __pyx_r = __pyx_t_1;
+      __pyx_r = __pyx_t_3;
     }
     __Pyx_XDECREF(__pyx_temp);
   }
-  __pyx_t_1 = 0;
+  __pyx_t_3 = 0;
   goto __pyx_L0;
 
-  /* "planner/_op_parse.pyx":518
- *                                     start)
+  /* "planner/_op_parse.pyx":667
+ *                       self.selection_set(), start)
  * 
  *     cdef object fragment(self):             # <<<<<<<<<<<<<<
  *         cdef Py_ssize_t start = self.starts[self.i]
@@ -10638,8 +12846,6 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_fragment(struct __p
   __Pyx_XDECREF(__pyx_t_3);
   __Pyx_XDECREF(__pyx_t_4);
   __Pyx_XDECREF(__pyx_t_5);
-  __Pyx_XDECREF(__pyx_t_8);
-  __Pyx_XDECREF(__pyx_t_9);
   __Pyx_AddTraceback("plait.planner._op_parse._Parser.fragment", __pyx_clineno, __pyx_lineno, __pyx_filename);
   __pyx_r = 0;
   __pyx_L0:;
@@ -10654,8 +12860,8 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_fragment(struct __p
   return __pyx_r;
 }
 
-/* "planner/_op_parse.pyx":534
- *                                    type_start)
+/* "planner/_op_parse.pyx":683
+ *                       start, type_start)
  * 
  *     cdef list variable_definitions(self):             # <<<<<<<<<<<<<<
  *         self.expect(K_LPAREN)
@@ -10675,39 +12881,36 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_variable_definition
   int __pyx_t_3;
   PyObject *__pyx_t_4 = NULL;
   PyObject *__pyx_t_5 = NULL;
-  PyObject *__pyx_t_6 = NULL;
-  PyObject *__pyx_t_7 = NULL;
-  size_t __pyx_t_8;
-  int __pyx_t_9;
-  int __pyx_t_10;
+  int __pyx_t_6;
+  int __pyx_t_7;
   int __pyx_lineno = 0;
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("variable_definitions", 0);
 
-  /* "planner/_op_parse.pyx":535
+  /* "planner/_op_parse.pyx":684
  * 
  *     cdef list variable_definitions(self):
  *         self.expect(K_LPAREN)             # <<<<<<<<<<<<<<
  *         cdef list found = []
  *         cdef Py_ssize_t start
 */
-  __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->expect(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_LPAREN); if (unlikely(__pyx_t_1 == ((Py_ssize_t)-1L))) __PYX_ERR(0, 535, __pyx_L1_error)
+  __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->expect(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_LPAREN); if (unlikely(__pyx_t_1 == ((Py_ssize_t)-1L))) __PYX_ERR(0, 684, __pyx_L1_error)
 
 
-  /* "planner/_op_parse.pyx":536
+  /* "planner/_op_parse.pyx":685
  *     cdef list variable_definitions(self):
  *         self.expect(K_LPAREN)
  *         cdef list found = []             # <<<<<<<<<<<<<<
  *         cdef Py_ssize_t start
  *         cdef str name
 */
-  __pyx_t_2 = PyList_New(0); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 536, __pyx_L1_error)
+  __pyx_t_2 = PyList_New(0); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 685, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   __pyx_v_found = ((PyObject*)__pyx_t_2);
   __pyx_t_2 = 0;
 
-  /* "planner/_op_parse.pyx":540
+  /* "planner/_op_parse.pyx":689
  *         cdef str name
  *         cdef object type_node, default
  *         while self.kinds[self.i] != K_RPAREN:             # <<<<<<<<<<<<<<
@@ -10720,51 +12923,51 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_variable_definition
 
     if (!__pyx_t_3) break;
 
-    /* "planner/_op_parse.pyx":541
+    /* "planner/_op_parse.pyx":690
  *         cdef object type_node, default
  *         while self.kinds[self.i] != K_RPAREN:
  *             start = self.expect(K_DOLLAR)             # <<<<<<<<<<<<<<
  *             name = self.name()
  *             self.expect(K_COLON)
 */
-    __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->expect(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_DOLLAR); if (unlikely(__pyx_t_1 == ((Py_ssize_t)-1L))) __PYX_ERR(0, 541, __pyx_L1_error)
+    __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->expect(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_DOLLAR); if (unlikely(__pyx_t_1 == ((Py_ssize_t)-1L))) __PYX_ERR(0, 690, __pyx_L1_error)
     __pyx_v_start = __pyx_t_1;
 
-    /* "planner/_op_parse.pyx":542
+    /* "planner/_op_parse.pyx":691
  *         while self.kinds[self.i] != K_RPAREN:
  *             start = self.expect(K_DOLLAR)
  *             name = self.name()             # <<<<<<<<<<<<<<
  *             self.expect(K_COLON)
  *             type_node = self.type_ref()
 */
-    __pyx_t_2 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->name(__pyx_v_self); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 542, __pyx_L1_error)
+    __pyx_t_2 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->name(__pyx_v_self); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 691, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
     __Pyx_XDECREF_SET(__pyx_v_name, ((PyObject*)__pyx_t_2));
     __pyx_t_2 = 0;
 
-    /* "planner/_op_parse.pyx":543
+    /* "planner/_op_parse.pyx":692
  *             start = self.expect(K_DOLLAR)
  *             name = self.name()
  *             self.expect(K_COLON)             # <<<<<<<<<<<<<<
  *             type_node = self.type_ref()
  *             default = None
 */
-    __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->expect(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_COLON); if (unlikely(__pyx_t_1 == ((Py_ssize_t)-1L))) __PYX_ERR(0, 543, __pyx_L1_error)
+    __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->expect(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_COLON); if (unlikely(__pyx_t_1 == ((Py_ssize_t)-1L))) __PYX_ERR(0, 692, __pyx_L1_error)
 
 
-    /* "planner/_op_parse.pyx":544
+    /* "planner/_op_parse.pyx":693
  *             name = self.name()
  *             self.expect(K_COLON)
  *             type_node = self.type_ref()             # <<<<<<<<<<<<<<
  *             default = None
  *             if self.kinds[self.i] == K_EQUALS:
 */
-    __pyx_t_2 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->type_ref(__pyx_v_self); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 544, __pyx_L1_error)
+    __pyx_t_2 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->type_ref(__pyx_v_self); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 693, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
     __Pyx_XDECREF_SET(__pyx_v_type_node, __pyx_t_2);
     __pyx_t_2 = 0;
 
-    /* "planner/_op_parse.pyx":545
+    /* "planner/_op_parse.pyx":694
  *             self.expect(K_COLON)
  *             type_node = self.type_ref()
  *             default = None             # <<<<<<<<<<<<<<
@@ -10774,7 +12977,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_variable_definition
     __Pyx_INCREF(Py_None);
     __Pyx_XDECREF_SET(__pyx_v_default, Py_None);
 
-    /* "planner/_op_parse.pyx":546
+    /* "planner/_op_parse.pyx":695
  *             type_node = self.type_ref()
  *             default = None
  *             if self.kinds[self.i] == K_EQUALS:             # <<<<<<<<<<<<<<
@@ -10786,28 +12989,28 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_variable_definition
     if (__pyx_t_3) {
 
 
-      /* "planner/_op_parse.pyx":547
+      /* "planner/_op_parse.pyx":696
  *             default = None
  *             if self.kinds[self.i] == K_EQUALS:
  *                 self.i += 1             # <<<<<<<<<<<<<<
  *                 default = self.value(True)
- *             found.append(_VariableDefinition(name, type_node, default, self.directives(True),
+ *             found.append(_node5(N_VARIABLE_DEFINITION, name, type_node, default,
 */
       __pyx_v_self->i = (__pyx_v_self->i + 1);
 
-      /* "planner/_op_parse.pyx":548
+      /* "planner/_op_parse.pyx":697
  *             if self.kinds[self.i] == K_EQUALS:
  *                 self.i += 1
  *                 default = self.value(True)             # <<<<<<<<<<<<<<
- *             found.append(_VariableDefinition(name, type_node, default, self.directives(True),
- *                                              start))
+ *             found.append(_node5(N_VARIABLE_DEFINITION, name, type_node, default,
+ *                                 self.directives(True), start))
 */
-      __pyx_t_2 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->value(__pyx_v_self, 1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 548, __pyx_L1_error)
+      __pyx_t_2 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->value(__pyx_v_self, 1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 697, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_2);
       __Pyx_DECREF_SET(__pyx_v_default, __pyx_t_2);
       __pyx_t_2 = 0;
 
-      /* "planner/_op_parse.pyx":546
+      /* "planner/_op_parse.pyx":695
  *             type_node = self.type_ref()
  *             default = None
  *             if self.kinds[self.i] == K_EQUALS:             # <<<<<<<<<<<<<<
@@ -10816,105 +13019,76 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_variable_definition
 */
     }
 
-    /* "planner/_op_parse.pyx":549
- *                 self.i += 1
+    /* "planner/_op_parse.pyx":699
  *                 default = self.value(True)
- *             found.append(_VariableDefinition(name, type_node, default, self.directives(True),             # <<<<<<<<<<<<<<
- *                                              start))
- *         if not found:
-*/
-    __pyx_t_4 = NULL;
-    __Pyx_INCREF(__pyx_v_5plait_7planner_9_op_parse__VariableDefinition);
-    __pyx_t_5 = __pyx_v_5plait_7planner_9_op_parse__VariableDefinition; 
-    __pyx_t_6 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->directives(__pyx_v_self, 1); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 549, __pyx_L1_error)
-    __Pyx_GOTREF(__pyx_t_6);
-
-    /* "planner/_op_parse.pyx":550
- *                 default = self.value(True)
- *             found.append(_VariableDefinition(name, type_node, default, self.directives(True),
- *                                              start))             # <<<<<<<<<<<<<<
+ *             found.append(_node5(N_VARIABLE_DEFINITION, name, type_node, default,
+ *                                 self.directives(True), start))             # <<<<<<<<<<<<<<
  *         if not found:
  *             raise self.fail("Variable")
 */
-    __pyx_t_7 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 550, __pyx_L1_error)
-    __Pyx_GOTREF(__pyx_t_7);
-    __pyx_t_8 = 1;
-    #if CYTHON_UNPACK_METHODS
-    if (unlikely(PyMethod_Check(__pyx_t_5))) {
-      __pyx_t_4 = PyMethod_GET_SELF(__pyx_t_5);
-      assert(__pyx_t_4);
-      PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_5);
-      __Pyx_INCREF(__pyx_t_4);
-      __Pyx_INCREF(__pyx__function);
-      __Pyx_DECREF_SET(__pyx_t_5, __pyx__function);
-      __pyx_t_8 = 0;
-    }
-    #endif
-    {
-      PyObject *__pyx_callargs[6] = {__pyx_t_4, __pyx_v_name, __pyx_v_type_node, __pyx_v_default, __pyx_t_6, __pyx_t_7};
-      __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_5, __pyx_callargs+__pyx_t_8, (6-__pyx_t_8) | (__pyx_t_8*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
-      __Pyx_XDECREF(__pyx_t_4); __pyx_t_4 = 0;
-      __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-      __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-      __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 549, __pyx_L1_error)
-      __Pyx_GOTREF(__pyx_t_2);
-    }
+    __pyx_t_2 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->directives(__pyx_v_self, 1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 699, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_2);
+    __pyx_t_4 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 699, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_4);
 
-    /* "planner/_op_parse.pyx":549
+    /* "planner/_op_parse.pyx":698
  *                 self.i += 1
  *                 default = self.value(True)
- *             found.append(_VariableDefinition(name, type_node, default, self.directives(True),             # <<<<<<<<<<<<<<
- *                                              start))
+ *             found.append(_node5(N_VARIABLE_DEFINITION, name, type_node, default,             # <<<<<<<<<<<<<<
+ *                                 self.directives(True), start))
  *         if not found:
 */
-    __pyx_t_9 = __Pyx_PyList_Append(__pyx_v_found, __pyx_t_2); if (unlikely(__pyx_t_9 == ((int)-1))) __PYX_ERR(0, 549, __pyx_L1_error)
+    __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse__node5(__pyx_e_5plait_7planner_9_op_parse_N_VARIABLE_DEFINITION, __pyx_v_name, __pyx_v_type_node, __pyx_v_default, __pyx_t_2, __pyx_t_4); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 698, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_5);
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+    __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
+    __pyx_t_6 = __Pyx_PyList_Append(__pyx_v_found, __pyx_t_5); if (unlikely(__pyx_t_6 == ((int)-1))) __PYX_ERR(0, 698, __pyx_L1_error)
+    __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
   }
 
-  /* "planner/_op_parse.pyx":551
- *             found.append(_VariableDefinition(name, type_node, default, self.directives(True),
- *                                              start))
+  /* "planner/_op_parse.pyx":700
+ *             found.append(_node5(N_VARIABLE_DEFINITION, name, type_node, default,
+ *                                 self.directives(True), start))
  *         if not found:             # <<<<<<<<<<<<<<
  *             raise self.fail("Variable")
  *         self.i += 1
 */
   {
     Py_ssize_t __pyx_temp = __Pyx_PyList_GET_SIZE(__pyx_v_found);
-    if (unlikely(((!CYTHON_ASSUME_SAFE_SIZE) && __pyx_temp < 0))) __PYX_ERR(0, 551, __pyx_L1_error)
+    if (unlikely(((!CYTHON_ASSUME_SAFE_SIZE) && __pyx_temp < 0))) __PYX_ERR(0, 700, __pyx_L1_error)
     __pyx_t_3 = (__pyx_temp != 0);
   }
 
-  __pyx_t_10 = (!__pyx_t_3);
+  __pyx_t_7 = (!__pyx_t_3);
 
 
-  if (unlikely(__pyx_t_10)) {
+  if (unlikely(__pyx_t_7)) {
 
 
-    /* "planner/_op_parse.pyx":552
- *                                              start))
+    /* "planner/_op_parse.pyx":701
+ *                                 self.directives(True), start))
  *         if not found:
  *             raise self.fail("Variable")             # <<<<<<<<<<<<<<
  *         self.i += 1
  *         return found
 */
-    __pyx_t_2 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->fail(__pyx_v_self, __pyx_mstate_global->__pyx_n_u_Variable); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 552, __pyx_L1_error)
-    __Pyx_GOTREF(__pyx_t_2);
-    __Pyx_Raise(__pyx_t_2, 0, 0, 0);
-    __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-    __PYX_ERR(0, 552, __pyx_L1_error)
+    __pyx_t_5 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->fail(__pyx_v_self, __pyx_mstate_global->__pyx_n_u_Variable); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 701, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_5);
+    __Pyx_Raise(__pyx_t_5, 0, 0, 0);
+    __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
+    __PYX_ERR(0, 701, __pyx_L1_error)
 
-    /* "planner/_op_parse.pyx":551
- *             found.append(_VariableDefinition(name, type_node, default, self.directives(True),
- *                                              start))
+    /* "planner/_op_parse.pyx":700
+ *             found.append(_node5(N_VARIABLE_DEFINITION, name, type_node, default,
+ *                                 self.directives(True), start))
  *         if not found:             # <<<<<<<<<<<<<<
  *             raise self.fail("Variable")
  *         self.i += 1
 */
   }
 
-  /* "planner/_op_parse.pyx":553
+  /* "planner/_op_parse.pyx":702
  *         if not found:
  *             raise self.fail("Variable")
  *         self.i += 1             # <<<<<<<<<<<<<<
@@ -10923,7 +13097,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_variable_definition
 */
   __pyx_v_self->i = (__pyx_v_self->i + 1);
 
-  /* "planner/_op_parse.pyx":554
+  /* "planner/_op_parse.pyx":703
  *             raise self.fail("Variable")
  *         self.i += 1
  *         return found             # <<<<<<<<<<<<<<
@@ -10941,8 +13115,8 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_variable_definition
   }
   goto __pyx_L0;
 
-  /* "planner/_op_parse.pyx":534
- *                                    type_start)
+  /* "planner/_op_parse.pyx":683
+ *                       start, type_start)
  * 
  *     cdef list variable_definitions(self):             # <<<<<<<<<<<<<<
  *         self.expect(K_LPAREN)
@@ -10954,8 +13128,6 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_variable_definition
   __Pyx_XDECREF(__pyx_t_2);
   __Pyx_XDECREF(__pyx_t_4);
   __Pyx_XDECREF(__pyx_t_5);
-  __Pyx_XDECREF(__pyx_t_6);
-  __Pyx_XDECREF(__pyx_t_7);
   __Pyx_AddTraceback("plait.planner._op_parse._Parser.variable_definitions", __pyx_clineno, __pyx_lineno, __pyx_filename);
   __pyx_r = 0;
   __pyx_L0:;
@@ -10969,7 +13141,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_variable_definition
   return __pyx_r;
 }
 
-/* "planner/_op_parse.pyx":556
+/* "planner/_op_parse.pyx":705
  *         return found
  * 
  *     cdef object type_ref(self):             # <<<<<<<<<<<<<<
@@ -10989,25 +13161,22 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_type_ref(struct __p
   Py_ssize_t __pyx_t_4;
   PyObject *__pyx_t_5 = NULL;
   PyObject *__pyx_t_6 = NULL;
-  PyObject *__pyx_t_7 = NULL;
-  size_t __pyx_t_8;
-  PyObject *__pyx_t_9 = NULL;
   int __pyx_lineno = 0;
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("type_ref", 0);
 
-  /* "planner/_op_parse.pyx":557
+  /* "planner/_op_parse.pyx":706
  * 
  *     cdef object type_ref(self):
  *         self.enter()             # <<<<<<<<<<<<<<
  *         cdef Py_ssize_t start = self.starts[self.i]
  *         cdef object node, inner
 */
-  __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->enter(__pyx_v_self); if (unlikely(__pyx_t_1 == ((int)-1))) __PYX_ERR(0, 557, __pyx_L1_error)
+  __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->enter(__pyx_v_self); if (unlikely(__pyx_t_1 == ((int)-1))) __PYX_ERR(0, 706, __pyx_L1_error)
 
 
-  /* "planner/_op_parse.pyx":558
+  /* "planner/_op_parse.pyx":707
  *     cdef object type_ref(self):
  *         self.enter()
  *         cdef Py_ssize_t start = self.starts[self.i]             # <<<<<<<<<<<<<<
@@ -11016,7 +13185,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_type_ref(struct __p
 */
   __pyx_v_start = (__pyx_v_self->starts[__pyx_v_self->i]);
 
-  /* "planner/_op_parse.pyx":560
+  /* "planner/_op_parse.pyx":709
  *         cdef Py_ssize_t start = self.starts[self.i]
  *         cdef object node, inner
  *         if self.kinds[self.i] == K_LBRACKET:             # <<<<<<<<<<<<<<
@@ -11028,7 +13197,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_type_ref(struct __p
   if (__pyx_t_2) {
 
 
-    /* "planner/_op_parse.pyx":561
+    /* "planner/_op_parse.pyx":710
  *         cdef object node, inner
  *         if self.kinds[self.i] == K_LBRACKET:
  *             self.i += 1             # <<<<<<<<<<<<<<
@@ -11037,65 +13206,44 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_type_ref(struct __p
 */
     __pyx_v_self->i = (__pyx_v_self->i + 1);
 
-    /* "planner/_op_parse.pyx":562
+    /* "planner/_op_parse.pyx":711
  *         if self.kinds[self.i] == K_LBRACKET:
  *             self.i += 1
  *             inner = self.type_ref()             # <<<<<<<<<<<<<<
  *             self.expect(K_RBRACKET)
- *             node = _TypeNode("list", None, inner, start)
+ *             node = _node4(N_TYPE_NODE, "list", None, inner, start)
 */
-    __pyx_t_3 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->type_ref(__pyx_v_self); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 562, __pyx_L1_error)
+    __pyx_t_3 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->type_ref(__pyx_v_self); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 711, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
     __pyx_v_inner = __pyx_t_3;
     __pyx_t_3 = 0;
 
-    /* "planner/_op_parse.pyx":563
+    /* "planner/_op_parse.pyx":712
  *             self.i += 1
  *             inner = self.type_ref()
  *             self.expect(K_RBRACKET)             # <<<<<<<<<<<<<<
- *             node = _TypeNode("list", None, inner, start)
+ *             node = _node4(N_TYPE_NODE, "list", None, inner, start)
  *         else:
 */
-    __pyx_t_4 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->expect(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_RBRACKET); if (unlikely(__pyx_t_4 == ((Py_ssize_t)-1L))) __PYX_ERR(0, 563, __pyx_L1_error)
+    __pyx_t_4 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->expect(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_RBRACKET); if (unlikely(__pyx_t_4 == ((Py_ssize_t)-1L))) __PYX_ERR(0, 712, __pyx_L1_error)
 
 
-    /* "planner/_op_parse.pyx":564
+    /* "planner/_op_parse.pyx":713
  *             inner = self.type_ref()
  *             self.expect(K_RBRACKET)
- *             node = _TypeNode("list", None, inner, start)             # <<<<<<<<<<<<<<
+ *             node = _node4(N_TYPE_NODE, "list", None, inner, start)             # <<<<<<<<<<<<<<
  *         else:
- *             node = _TypeNode("named", self.name(), None, start)
+ *             node = _node4(N_TYPE_NODE, "named", self.name(), None, start)
 */
-    __pyx_t_5 = NULL;
-    __Pyx_INCREF(__pyx_v_5plait_7planner_9_op_parse__TypeNode);
-    __pyx_t_6 = __pyx_v_5plait_7planner_9_op_parse__TypeNode; 
-    __pyx_t_7 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 564, __pyx_L1_error)
-    __Pyx_GOTREF(__pyx_t_7);
-    __pyx_t_8 = 1;
-    #if CYTHON_UNPACK_METHODS
-    if (unlikely(PyMethod_Check(__pyx_t_6))) {
-      __pyx_t_5 = PyMethod_GET_SELF(__pyx_t_6);
-      assert(__pyx_t_5);
-      PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_6);
-      __Pyx_INCREF(__pyx_t_5);
-      __Pyx_INCREF(__pyx__function);
-      __Pyx_DECREF_SET(__pyx_t_6, __pyx__function);
-      __pyx_t_8 = 0;
-    }
-    #endif
-    {
-      PyObject *__pyx_callargs[5] = {__pyx_t_5, __pyx_mstate_global->__pyx_n_u_list, Py_None, __pyx_v_inner, __pyx_t_7};
-      __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_6, __pyx_callargs+__pyx_t_8, (5-__pyx_t_8) | (__pyx_t_8*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
-      __Pyx_XDECREF(__pyx_t_5); __pyx_t_5 = 0;
-      __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-      __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 564, __pyx_L1_error)
-      __Pyx_GOTREF(__pyx_t_3);
-    }
-    __pyx_v_node = __pyx_t_3;
-    __pyx_t_3 = 0;
+    __pyx_t_3 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 713, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_3);
+    __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse__node4(__pyx_e_5plait_7planner_9_op_parse_N_TYPE_NODE, __pyx_mstate_global->__pyx_n_u_list, Py_None, __pyx_v_inner, __pyx_t_3); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 713, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_5);
+    __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
+    __pyx_v_node = __pyx_t_5;
+    __pyx_t_5 = 0;
 
-    /* "planner/_op_parse.pyx":560
+    /* "planner/_op_parse.pyx":709
  *         cdef Py_ssize_t start = self.starts[self.i]
  *         cdef object node, inner
  *         if self.kinds[self.i] == K_LBRACKET:             # <<<<<<<<<<<<<<
@@ -11105,125 +13253,83 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_type_ref(struct __p
     goto __pyx_L3;
   }
 
-  /* "planner/_op_parse.pyx":566
- *             node = _TypeNode("list", None, inner, start)
+  /* "planner/_op_parse.pyx":715
+ *             node = _node4(N_TYPE_NODE, "list", None, inner, start)
  *         else:
- *             node = _TypeNode("named", self.name(), None, start)             # <<<<<<<<<<<<<<
+ *             node = _node4(N_TYPE_NODE, "named", self.name(), None, start)             # <<<<<<<<<<<<<<
  *         if self.kinds[self.i] == K_BANG:
  *             self.i += 1
 */
   /*else*/ {
-    __pyx_t_6 = NULL;
-    __Pyx_INCREF(__pyx_v_5plait_7planner_9_op_parse__TypeNode);
-    __pyx_t_7 = __pyx_v_5plait_7planner_9_op_parse__TypeNode; 
-    __pyx_t_5 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->name(__pyx_v_self); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 566, __pyx_L1_error)
+    __pyx_t_5 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->name(__pyx_v_self); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 715, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
-    __pyx_t_9 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 566, __pyx_L1_error)
-    __Pyx_GOTREF(__pyx_t_9);
-    __pyx_t_8 = 1;
-    #if CYTHON_UNPACK_METHODS
-    if (unlikely(PyMethod_Check(__pyx_t_7))) {
-      __pyx_t_6 = PyMethod_GET_SELF(__pyx_t_7);
-      assert(__pyx_t_6);
-      PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_7);
-      __Pyx_INCREF(__pyx_t_6);
-      __Pyx_INCREF(__pyx__function);
-      __Pyx_DECREF_SET(__pyx_t_7, __pyx__function);
-      __pyx_t_8 = 0;
-    }
-    #endif
-    {
-      PyObject *__pyx_callargs[5] = {__pyx_t_6, __pyx_mstate_global->__pyx_n_u_named, __pyx_t_5, Py_None, __pyx_t_9};
-      __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_7, __pyx_callargs+__pyx_t_8, (5-__pyx_t_8) | (__pyx_t_8*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
-      __Pyx_XDECREF(__pyx_t_6); __pyx_t_6 = 0;
-      __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-      __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
-      __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 566, __pyx_L1_error)
-      __Pyx_GOTREF(__pyx_t_3);
-    }
-    __pyx_v_node = __pyx_t_3;
-    __pyx_t_3 = 0;
+    __pyx_t_3 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 715, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_3);
+    __pyx_t_6 = __pyx_f_5plait_7planner_9_op_parse__node4(__pyx_e_5plait_7planner_9_op_parse_N_TYPE_NODE, __pyx_mstate_global->__pyx_n_u_named, __pyx_t_5, Py_None, __pyx_t_3); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 715, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_6);
+    __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
+    __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
+    __pyx_v_node = __pyx_t_6;
+    __pyx_t_6 = 0;
   }
   __pyx_L3:;
 
-  /* "planner/_op_parse.pyx":567
+  /* "planner/_op_parse.pyx":716
  *         else:
- *             node = _TypeNode("named", self.name(), None, start)
+ *             node = _node4(N_TYPE_NODE, "named", self.name(), None, start)
  *         if self.kinds[self.i] == K_BANG:             # <<<<<<<<<<<<<<
  *             self.i += 1
- *             node = _TypeNode("non_null", None, node, start)
+ *             node = _node4(N_TYPE_NODE, "non_null", None, node, start)
 */
   __pyx_t_2 = ((__pyx_v_self->kinds[__pyx_v_self->i]) == __pyx_e_5plait_7planner_9_op_parse_K_BANG);
 
   if (__pyx_t_2) {
 
 
-    /* "planner/_op_parse.pyx":568
- *             node = _TypeNode("named", self.name(), None, start)
+    /* "planner/_op_parse.pyx":717
+ *             node = _node4(N_TYPE_NODE, "named", self.name(), None, start)
  *         if self.kinds[self.i] == K_BANG:
  *             self.i += 1             # <<<<<<<<<<<<<<
- *             node = _TypeNode("non_null", None, node, start)
+ *             node = _node4(N_TYPE_NODE, "non_null", None, node, start)
  *         self.depth -= 1
 */
     __pyx_v_self->i = (__pyx_v_self->i + 1);
 
-    /* "planner/_op_parse.pyx":569
+    /* "planner/_op_parse.pyx":718
  *         if self.kinds[self.i] == K_BANG:
  *             self.i += 1
- *             node = _TypeNode("non_null", None, node, start)             # <<<<<<<<<<<<<<
+ *             node = _node4(N_TYPE_NODE, "non_null", None, node, start)             # <<<<<<<<<<<<<<
  *         self.depth -= 1
  *         return node
 */
-    __pyx_t_7 = NULL;
-    __Pyx_INCREF(__pyx_v_5plait_7planner_9_op_parse__TypeNode);
-    __pyx_t_9 = __pyx_v_5plait_7planner_9_op_parse__TypeNode; 
-    __pyx_t_5 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 569, __pyx_L1_error)
-    __Pyx_GOTREF(__pyx_t_5);
-    __pyx_t_8 = 1;
-    #if CYTHON_UNPACK_METHODS
-    if (unlikely(PyMethod_Check(__pyx_t_9))) {
-      __pyx_t_7 = PyMethod_GET_SELF(__pyx_t_9);
-      assert(__pyx_t_7);
-      PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_9);
-      __Pyx_INCREF(__pyx_t_7);
-      __Pyx_INCREF(__pyx__function);
-      __Pyx_DECREF_SET(__pyx_t_9, __pyx__function);
-      __pyx_t_8 = 0;
-    }
-    #endif
-    {
-      PyObject *__pyx_callargs[5] = {__pyx_t_7, __pyx_mstate_global->__pyx_n_u_non_null, Py_None, __pyx_v_node, __pyx_t_5};
-      __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_9, __pyx_callargs+__pyx_t_8, (5-__pyx_t_8) | (__pyx_t_8*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
-      __Pyx_XDECREF(__pyx_t_7); __pyx_t_7 = 0;
-      __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-      __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 569, __pyx_L1_error)
-      __Pyx_GOTREF(__pyx_t_3);
-    }
+    __pyx_t_6 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 718, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_6);
+    __pyx_t_3 = __pyx_f_5plait_7planner_9_op_parse__node4(__pyx_e_5plait_7planner_9_op_parse_N_TYPE_NODE, __pyx_mstate_global->__pyx_n_u_non_null, Py_None, __pyx_v_node, __pyx_t_6); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 718, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_3);
+    __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
     __Pyx_DECREF_SET(__pyx_v_node, __pyx_t_3);
     __pyx_t_3 = 0;
 
-    /* "planner/_op_parse.pyx":567
+    /* "planner/_op_parse.pyx":716
  *         else:
- *             node = _TypeNode("named", self.name(), None, start)
+ *             node = _node4(N_TYPE_NODE, "named", self.name(), None, start)
  *         if self.kinds[self.i] == K_BANG:             # <<<<<<<<<<<<<<
  *             self.i += 1
- *             node = _TypeNode("non_null", None, node, start)
+ *             node = _node4(N_TYPE_NODE, "non_null", None, node, start)
 */
   }
 
-  /* "planner/_op_parse.pyx":570
+  /* "planner/_op_parse.pyx":719
  *             self.i += 1
- *             node = _TypeNode("non_null", None, node, start)
+ *             node = _node4(N_TYPE_NODE, "non_null", None, node, start)
  *         self.depth -= 1             # <<<<<<<<<<<<<<
  *         return node
  * 
 */
   __pyx_v_self->depth = (__pyx_v_self->depth - 1);
 
-  /* "planner/_op_parse.pyx":571
- *             node = _TypeNode("non_null", None, node, start)
+  /* "planner/_op_parse.pyx":720
+ *             node = _node4(N_TYPE_NODE, "non_null", None, node, start)
  *         self.depth -= 1
  *         return node             # <<<<<<<<<<<<<<
  * 
@@ -11240,7 +13346,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_type_ref(struct __p
   }
   goto __pyx_L0;
 
-  /* "planner/_op_parse.pyx":556
+  /* "planner/_op_parse.pyx":705
  *         return found
  * 
  *     cdef object type_ref(self):             # <<<<<<<<<<<<<<
@@ -11253,8 +13359,6 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_type_ref(struct __p
   __Pyx_XDECREF(__pyx_t_3);
   __Pyx_XDECREF(__pyx_t_5);
   __Pyx_XDECREF(__pyx_t_6);
-  __Pyx_XDECREF(__pyx_t_7);
-  __Pyx_XDECREF(__pyx_t_9);
   __Pyx_AddTraceback("plait.planner._op_parse._Parser.type_ref", __pyx_clineno, __pyx_lineno, __pyx_filename);
   __pyx_r = 0;
   __pyx_L0:;
@@ -11266,7 +13370,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_type_ref(struct __p
   return __pyx_r;
 }
 
-/* "planner/_op_parse.pyx":574
+/* "planner/_op_parse.pyx":723
  * 
  *     # -- selections ----------------------------------------------------------------------
  *     cdef list selection_set(self):             # <<<<<<<<<<<<<<
@@ -11295,39 +13399,39 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_selection_set(struc
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("selection_set", 0);
 
-  /* "planner/_op_parse.pyx":575
+  /* "planner/_op_parse.pyx":724
  *     # -- selections ----------------------------------------------------------------------
  *     cdef list selection_set(self):
  *         self.enter()             # <<<<<<<<<<<<<<
  *         self.expect(K_LBRACE)
  *         cdef list selections = []
 */
-  __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->enter(__pyx_v_self); if (unlikely(__pyx_t_1 == ((int)-1))) __PYX_ERR(0, 575, __pyx_L1_error)
+  __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->enter(__pyx_v_self); if (unlikely(__pyx_t_1 == ((int)-1))) __PYX_ERR(0, 724, __pyx_L1_error)
 
 
-  /* "planner/_op_parse.pyx":576
+  /* "planner/_op_parse.pyx":725
  *     cdef list selection_set(self):
  *         self.enter()
  *         self.expect(K_LBRACE)             # <<<<<<<<<<<<<<
  *         cdef list selections = []
  *         cdef unsigned char *kinds = self.kinds
 */
-  __pyx_t_2 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->expect(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_LBRACE); if (unlikely(__pyx_t_2 == ((Py_ssize_t)-1L))) __PYX_ERR(0, 576, __pyx_L1_error)
+  __pyx_t_2 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->expect(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_LBRACE); if (unlikely(__pyx_t_2 == ((Py_ssize_t)-1L))) __PYX_ERR(0, 725, __pyx_L1_error)
 
 
-  /* "planner/_op_parse.pyx":577
+  /* "planner/_op_parse.pyx":726
  *         self.enter()
  *         self.expect(K_LBRACE)
  *         cdef list selections = []             # <<<<<<<<<<<<<<
  *         cdef unsigned char *kinds = self.kinds
  *         while kinds[self.i] != K_RBRACE:
 */
-  __pyx_t_3 = PyList_New(0); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 577, __pyx_L1_error)
+  __pyx_t_3 = PyList_New(0); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 726, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __pyx_v_selections = ((PyObject*)__pyx_t_3);
   __pyx_t_3 = 0;
 
-  /* "planner/_op_parse.pyx":578
+  /* "planner/_op_parse.pyx":727
  *         self.expect(K_LBRACE)
  *         cdef list selections = []
  *         cdef unsigned char *kinds = self.kinds             # <<<<<<<<<<<<<<
@@ -11338,7 +13442,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_selection_set(struc
 
   __pyx_v_kinds = __pyx_t_4;
 
-  /* "planner/_op_parse.pyx":579
+  /* "planner/_op_parse.pyx":728
  *         cdef list selections = []
  *         cdef unsigned char *kinds = self.kinds
  *         while kinds[self.i] != K_RBRACE:             # <<<<<<<<<<<<<<
@@ -11351,7 +13455,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_selection_set(struc
 
     if (!__pyx_t_5) break;
 
-    /* "planner/_op_parse.pyx":580
+    /* "planner/_op_parse.pyx":729
  *         cdef unsigned char *kinds = self.kinds
  *         while kinds[self.i] != K_RBRACE:
  *             if kinds[self.i] == K_SPREAD:             # <<<<<<<<<<<<<<
@@ -11363,20 +13467,20 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_selection_set(struc
     if (__pyx_t_5) {
 
 
-      /* "planner/_op_parse.pyx":581
+      /* "planner/_op_parse.pyx":730
  *         while kinds[self.i] != K_RBRACE:
  *             if kinds[self.i] == K_SPREAD:
  *                 selections.append(self.fragment_selection())             # <<<<<<<<<<<<<<
  *             else:
  *                 selections.append(self.field())
 */
-      __pyx_t_3 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->fragment_selection(__pyx_v_self); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 581, __pyx_L1_error)
+      __pyx_t_3 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->fragment_selection(__pyx_v_self); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 730, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
-      __pyx_t_6 = __Pyx_PyList_Append(__pyx_v_selections, __pyx_t_3); if (unlikely(__pyx_t_6 == ((int)-1))) __PYX_ERR(0, 581, __pyx_L1_error)
+      __pyx_t_6 = __Pyx_PyList_Append(__pyx_v_selections, __pyx_t_3); if (unlikely(__pyx_t_6 == ((int)-1))) __PYX_ERR(0, 730, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
 
-      /* "planner/_op_parse.pyx":580
+      /* "planner/_op_parse.pyx":729
  *         cdef unsigned char *kinds = self.kinds
  *         while kinds[self.i] != K_RBRACE:
  *             if kinds[self.i] == K_SPREAD:             # <<<<<<<<<<<<<<
@@ -11386,7 +13490,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_selection_set(struc
       goto __pyx_L5;
     }
 
-    /* "planner/_op_parse.pyx":583
+    /* "planner/_op_parse.pyx":732
  *                 selections.append(self.fragment_selection())
  *             else:
  *                 selections.append(self.field())             # <<<<<<<<<<<<<<
@@ -11394,16 +13498,16 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_selection_set(struc
  *         if not selections:
 */
     /*else*/ {
-      __pyx_t_3 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->field(__pyx_v_self); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 583, __pyx_L1_error)
+      __pyx_t_3 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->field(__pyx_v_self); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 732, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
-      __pyx_t_6 = __Pyx_PyList_Append(__pyx_v_selections, __pyx_t_3); if (unlikely(__pyx_t_6 == ((int)-1))) __PYX_ERR(0, 583, __pyx_L1_error)
+      __pyx_t_6 = __Pyx_PyList_Append(__pyx_v_selections, __pyx_t_3); if (unlikely(__pyx_t_6 == ((int)-1))) __PYX_ERR(0, 732, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
     }
     __pyx_L5:;
   }
 
-  /* "planner/_op_parse.pyx":584
+  /* "planner/_op_parse.pyx":733
  *             else:
  *                 selections.append(self.field())
  *         self.i += 1             # <<<<<<<<<<<<<<
@@ -11412,7 +13516,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_selection_set(struc
 */
   __pyx_v_self->i = (__pyx_v_self->i + 1);
 
-  /* "planner/_op_parse.pyx":585
+  /* "planner/_op_parse.pyx":734
  *                 selections.append(self.field())
  *         self.i += 1
  *         if not selections:             # <<<<<<<<<<<<<<
@@ -11421,7 +13525,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_selection_set(struc
 */
   {
     Py_ssize_t __pyx_temp = __Pyx_PyList_GET_SIZE(__pyx_v_selections);
-    if (unlikely(((!CYTHON_ASSUME_SAFE_SIZE) && __pyx_temp < 0))) __PYX_ERR(0, 585, __pyx_L1_error)
+    if (unlikely(((!CYTHON_ASSUME_SAFE_SIZE) && __pyx_temp < 0))) __PYX_ERR(0, 734, __pyx_L1_error)
     __pyx_t_5 = (__pyx_temp != 0);
   }
 
@@ -11431,7 +13535,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_selection_set(struc
   if (unlikely(__pyx_t_7)) {
 
 
-    /* "planner/_op_parse.pyx":586
+    /* "planner/_op_parse.pyx":735
  *         self.i += 1
  *         if not selections:
  *             raise self.syntax_error('Syntax Error: Expected Name, found "}".',             # <<<<<<<<<<<<<<
@@ -11442,14 +13546,14 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_selection_set(struc
     __Pyx_INCREF(__pyx_v_self->syntax_error);
     __pyx_t_9 = __pyx_v_self->syntax_error; 
 
-    /* "planner/_op_parse.pyx":587
+    /* "planner/_op_parse.pyx":736
  *         if not selections:
  *             raise self.syntax_error('Syntax Error: Expected Name, found "}".',
  *                                     self.starts[self.i - 1])             # <<<<<<<<<<<<<<
  *         self.depth -= 1
  *         return selections
 */
-    __pyx_t_10 = PyLong_FromSsize_t((__pyx_v_self->starts[(__pyx_v_self->i - 1)])); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 587, __pyx_L1_error)
+    __pyx_t_10 = PyLong_FromSsize_t((__pyx_v_self->starts[(__pyx_v_self->i - 1)])); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 736, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_10);
     __pyx_t_11 = 1;
     #if CYTHON_UNPACK_METHODS
@@ -11469,14 +13573,14 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_selection_set(struc
       __Pyx_XDECREF(__pyx_t_8); __pyx_t_8 = 0;
       __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
       __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 586, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 735, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
     __Pyx_Raise(__pyx_t_3, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    __PYX_ERR(0, 586, __pyx_L1_error)
+    __PYX_ERR(0, 735, __pyx_L1_error)
 
-    /* "planner/_op_parse.pyx":585
+    /* "planner/_op_parse.pyx":734
  *                 selections.append(self.field())
  *         self.i += 1
  *         if not selections:             # <<<<<<<<<<<<<<
@@ -11485,7 +13589,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_selection_set(struc
 */
   }
 
-  /* "planner/_op_parse.pyx":588
+  /* "planner/_op_parse.pyx":737
  *             raise self.syntax_error('Syntax Error: Expected Name, found "}".',
  *                                     self.starts[self.i - 1])
  *         self.depth -= 1             # <<<<<<<<<<<<<<
@@ -11494,7 +13598,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_selection_set(struc
 */
   __pyx_v_self->depth = (__pyx_v_self->depth - 1);
 
-  /* "planner/_op_parse.pyx":589
+  /* "planner/_op_parse.pyx":738
  *                                     self.starts[self.i - 1])
  *         self.depth -= 1
  *         return selections             # <<<<<<<<<<<<<<
@@ -11512,7 +13616,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_selection_set(struc
   }
   goto __pyx_L0;
 
-  /* "planner/_op_parse.pyx":574
+  /* "planner/_op_parse.pyx":723
  * 
  *     # -- selections ----------------------------------------------------------------------
  *     cdef list selection_set(self):             # <<<<<<<<<<<<<<
@@ -11536,7 +13640,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_selection_set(struc
   return __pyx_r;
 }
 
-/* "planner/_op_parse.pyx":591
+/* "planner/_op_parse.pyx":740
  *         return selections
  * 
  *     cdef object field(self):             # <<<<<<<<<<<<<<
@@ -11558,15 +13662,12 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_field(struct __pyx_
   unsigned char *__pyx_t_2;
   int __pyx_t_3;
   PyObject *__pyx_t_4 = NULL;
-  PyObject *__pyx_t_5 = NULL;
-  PyObject *__pyx_t_6 = NULL;
-  size_t __pyx_t_7;
   int __pyx_lineno = 0;
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("field", 0);
 
-  /* "planner/_op_parse.pyx":592
+  /* "planner/_op_parse.pyx":741
  * 
  *     cdef object field(self):
  *         cdef Py_ssize_t start = self.starts[self.i]             # <<<<<<<<<<<<<<
@@ -11575,19 +13676,19 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_field(struct __pyx_
 */
   __pyx_v_start = (__pyx_v_self->starts[__pyx_v_self->i]);
 
-  /* "planner/_op_parse.pyx":593
+  /* "planner/_op_parse.pyx":742
  *     cdef object field(self):
  *         cdef Py_ssize_t start = self.starts[self.i]
  *         cdef str name = self.name()             # <<<<<<<<<<<<<<
  *         cdef object alias = None
  *         cdef unsigned char *kinds = self.kinds
 */
-  __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->name(__pyx_v_self); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 593, __pyx_L1_error)
+  __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->name(__pyx_v_self); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 742, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_name = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "planner/_op_parse.pyx":594
+  /* "planner/_op_parse.pyx":743
  *         cdef Py_ssize_t start = self.starts[self.i]
  *         cdef str name = self.name()
  *         cdef object alias = None             # <<<<<<<<<<<<<<
@@ -11597,7 +13698,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_field(struct __pyx_
   __Pyx_INCREF(Py_None);
   __pyx_v_alias = Py_None;
 
-  /* "planner/_op_parse.pyx":595
+  /* "planner/_op_parse.pyx":744
  *         cdef str name = self.name()
  *         cdef object alias = None
  *         cdef unsigned char *kinds = self.kinds             # <<<<<<<<<<<<<<
@@ -11608,7 +13709,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_field(struct __pyx_
 
   __pyx_v_kinds = __pyx_t_2;
 
-  /* "planner/_op_parse.pyx":596
+  /* "planner/_op_parse.pyx":745
  *         cdef object alias = None
  *         cdef unsigned char *kinds = self.kinds
  *         if kinds[self.i] == K_COLON:             # <<<<<<<<<<<<<<
@@ -11620,7 +13721,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_field(struct __pyx_
   if (__pyx_t_3) {
 
 
-    /* "planner/_op_parse.pyx":597
+    /* "planner/_op_parse.pyx":746
  *         cdef unsigned char *kinds = self.kinds
  *         if kinds[self.i] == K_COLON:
  *             self.i += 1             # <<<<<<<<<<<<<<
@@ -11629,7 +13730,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_field(struct __pyx_
 */
     __pyx_v_self->i = (__pyx_v_self->i + 1);
 
-    /* "planner/_op_parse.pyx":598
+    /* "planner/_op_parse.pyx":747
  *         if kinds[self.i] == K_COLON:
  *             self.i += 1
  *             alias = name             # <<<<<<<<<<<<<<
@@ -11639,19 +13740,19 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_field(struct __pyx_
     __Pyx_INCREF(__pyx_v_name);
     __Pyx_DECREF_SET(__pyx_v_alias, __pyx_v_name);
 
-    /* "planner/_op_parse.pyx":599
+    /* "planner/_op_parse.pyx":748
  *             self.i += 1
  *             alias = name
  *             name = self.name()             # <<<<<<<<<<<<<<
  *         cdef list arguments = self.arguments(False) if kinds[self.i] == K_LPAREN else []
  *         cdef list directives = self.directives(False) if kinds[self.i] == K_AT else []
 */
-    __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->name(__pyx_v_self); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 599, __pyx_L1_error)
+    __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->name(__pyx_v_self); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 748, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
     __Pyx_DECREF_SET(__pyx_v_name, ((PyObject*)__pyx_t_1));
     __pyx_t_1 = 0;
 
-    /* "planner/_op_parse.pyx":596
+    /* "planner/_op_parse.pyx":745
  *         cdef object alias = None
  *         cdef unsigned char *kinds = self.kinds
  *         if kinds[self.i] == K_COLON:             # <<<<<<<<<<<<<<
@@ -11660,7 +13761,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_field(struct __pyx_
 */
   }
 
-  /* "planner/_op_parse.pyx":600
+  /* "planner/_op_parse.pyx":749
  *             alias = name
  *             name = self.name()
  *         cdef list arguments = self.arguments(False) if kinds[self.i] == K_LPAREN else []             # <<<<<<<<<<<<<<
@@ -11670,12 +13771,12 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_field(struct __pyx_
   __pyx_t_3 = ((__pyx_v_kinds[__pyx_v_self->i]) == __pyx_e_5plait_7planner_9_op_parse_K_LPAREN);
 
   if (__pyx_t_3) {
-    __pyx_t_4 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->arguments(__pyx_v_self, 0); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 600, __pyx_L1_error)
+    __pyx_t_4 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->arguments(__pyx_v_self, 0); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 749, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
     __pyx_t_1 = __pyx_t_4;
     __pyx_t_4 = 0;
   } else {
-    __pyx_t_4 = PyList_New(0); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 600, __pyx_L1_error)
+    __pyx_t_4 = PyList_New(0); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 749, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
     __pyx_t_1 = __pyx_t_4;
     __pyx_t_4 = 0;
@@ -11684,22 +13785,22 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_field(struct __pyx_
   __pyx_v_arguments = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "planner/_op_parse.pyx":601
+  /* "planner/_op_parse.pyx":750
  *             name = self.name()
  *         cdef list arguments = self.arguments(False) if kinds[self.i] == K_LPAREN else []
  *         cdef list directives = self.directives(False) if kinds[self.i] == K_AT else []             # <<<<<<<<<<<<<<
  *         cdef object selections = self.selection_set() if kinds[self.i] == K_LBRACE else None
- *         return _Field(alias, name, arguments, directives, selections, start)
+ *         return _node6(N_FIELD, alias, name, arguments, directives, selections, start)
 */
   __pyx_t_3 = ((__pyx_v_kinds[__pyx_v_self->i]) == __pyx_e_5plait_7planner_9_op_parse_K_AT);
 
   if (__pyx_t_3) {
-    __pyx_t_4 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->directives(__pyx_v_self, 0); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 601, __pyx_L1_error)
+    __pyx_t_4 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->directives(__pyx_v_self, 0); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 750, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
     __pyx_t_1 = __pyx_t_4;
     __pyx_t_4 = 0;
   } else {
-    __pyx_t_4 = PyList_New(0); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 601, __pyx_L1_error)
+    __pyx_t_4 = PyList_New(0); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 750, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
     __pyx_t_1 = __pyx_t_4;
     __pyx_t_4 = 0;
@@ -11708,17 +13809,17 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_field(struct __pyx_
   __pyx_v_directives = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "planner/_op_parse.pyx":602
+  /* "planner/_op_parse.pyx":751
  *         cdef list arguments = self.arguments(False) if kinds[self.i] == K_LPAREN else []
  *         cdef list directives = self.directives(False) if kinds[self.i] == K_AT else []
  *         cdef object selections = self.selection_set() if kinds[self.i] == K_LBRACE else None             # <<<<<<<<<<<<<<
- *         return _Field(alias, name, arguments, directives, selections, start)
+ *         return _node6(N_FIELD, alias, name, arguments, directives, selections, start)
  * 
 */
   __pyx_t_3 = ((__pyx_v_kinds[__pyx_v_self->i]) == __pyx_e_5plait_7planner_9_op_parse_K_LBRACE);
 
   if (__pyx_t_3) {
-    __pyx_t_4 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->selection_set(__pyx_v_self); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 602, __pyx_L1_error)
+    __pyx_t_4 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->selection_set(__pyx_v_self); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 751, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
     __pyx_t_1 = __pyx_t_4;
     __pyx_t_4 = 0;
@@ -11730,51 +13831,30 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_field(struct __pyx_
   __pyx_v_selections = __pyx_t_1;
   __pyx_t_1 = 0;
 
-  /* "planner/_op_parse.pyx":603
+  /* "planner/_op_parse.pyx":752
  *         cdef list directives = self.directives(False) if kinds[self.i] == K_AT else []
  *         cdef object selections = self.selection_set() if kinds[self.i] == K_LBRACE else None
- *         return _Field(alias, name, arguments, directives, selections, start)             # <<<<<<<<<<<<<<
+ *         return _node6(N_FIELD, alias, name, arguments, directives, selections, start)             # <<<<<<<<<<<<<<
  * 
  *     cdef object fragment_selection(self):
 */
-  __pyx_t_4 = NULL;
-  __Pyx_INCREF(__pyx_v_5plait_7planner_9_op_parse__Field);
-  __pyx_t_5 = __pyx_v_5plait_7planner_9_op_parse__Field; 
-  __pyx_t_6 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 603, __pyx_L1_error)
-  __Pyx_GOTREF(__pyx_t_6);
-  __pyx_t_7 = 1;
-  #if CYTHON_UNPACK_METHODS
-  if (unlikely(PyMethod_Check(__pyx_t_5))) {
-    __pyx_t_4 = PyMethod_GET_SELF(__pyx_t_5);
-    assert(__pyx_t_4);
-    PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_5);
-    __Pyx_INCREF(__pyx_t_4);
-    __Pyx_INCREF(__pyx__function);
-    __Pyx_DECREF_SET(__pyx_t_5, __pyx__function);
-    __pyx_t_7 = 0;
-  }
-  #endif
-  {
-    PyObject *__pyx_callargs[7] = {__pyx_t_4, __pyx_v_alias, __pyx_v_name, __pyx_v_arguments, __pyx_v_directives, __pyx_v_selections, __pyx_t_6};
-    __pyx_t_1 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_5, __pyx_callargs+__pyx_t_7, (7-__pyx_t_7) | (__pyx_t_7*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
-    __Pyx_XDECREF(__pyx_t_4); __pyx_t_4 = 0;
-    __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-    __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 603, __pyx_L1_error)
-    __Pyx_GOTREF(__pyx_t_1);
-  }
+  __pyx_t_1 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 752, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_1);
+  __pyx_t_4 = __pyx_f_5plait_7planner_9_op_parse__node6(__pyx_e_5plait_7planner_9_op_parse_N_FIELD, __pyx_v_alias, __pyx_v_name, __pyx_v_arguments, __pyx_v_directives, __pyx_v_selections, __pyx_t_1); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 752, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_4);
+  __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
   {
     PyObject *__pyx_temp;
     {
       __pyx_temp = __pyx_r;
-      __pyx_r = __pyx_t_1;
+      __pyx_r = __pyx_t_4;
     }
     __Pyx_XDECREF(__pyx_temp);
   }
-  __pyx_t_1 = 0;
+  __pyx_t_4 = 0;
   goto __pyx_L0;
 
-  /* "planner/_op_parse.pyx":591
+  /* "planner/_op_parse.pyx":740
  *         return selections
  * 
  *     cdef object field(self):             # <<<<<<<<<<<<<<
@@ -11786,8 +13866,6 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_field(struct __pyx_
   __pyx_L1_error:;
   __Pyx_XDECREF(__pyx_t_1);
   __Pyx_XDECREF(__pyx_t_4);
-  __Pyx_XDECREF(__pyx_t_5);
-  __Pyx_XDECREF(__pyx_t_6);
   __Pyx_AddTraceback("plait.planner._op_parse._Parser.field", __pyx_clineno, __pyx_lineno, __pyx_filename);
   __pyx_r = 0;
   __pyx_L0:;
@@ -11803,8 +13881,8 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_field(struct __pyx_
   return __pyx_r;
 }
 
-/* "planner/_op_parse.pyx":605
- *         return _Field(alias, name, arguments, directives, selections, start)
+/* "planner/_op_parse.pyx":754
+ *         return _node6(N_FIELD, alias, name, arguments, directives, selections, start)
  * 
  *     cdef object fragment_selection(self):             # <<<<<<<<<<<<<<
  *         cdef Py_ssize_t start = self.starts[self.i]
@@ -11826,15 +13904,12 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_fragment_selection(
   PyObject *__pyx_t_5 = NULL;
   PyObject *__pyx_t_6 = NULL;
   PyObject *__pyx_t_7 = NULL;
-  PyObject *__pyx_t_8 = NULL;
-  size_t __pyx_t_9;
-  PyObject *__pyx_t_10 = NULL;
   int __pyx_lineno = 0;
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("fragment_selection", 0);
 
-  /* "planner/_op_parse.pyx":606
+  /* "planner/_op_parse.pyx":755
  * 
  *     cdef object fragment_selection(self):
  *         cdef Py_ssize_t start = self.starts[self.i]             # <<<<<<<<<<<<<<
@@ -11843,7 +13918,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_fragment_selection(
 */
   __pyx_v_start = (__pyx_v_self->starts[__pyx_v_self->i]);
 
-  /* "planner/_op_parse.pyx":607
+  /* "planner/_op_parse.pyx":756
  *     cdef object fragment_selection(self):
  *         cdef Py_ssize_t start = self.starts[self.i]
  *         self.i += 1             # <<<<<<<<<<<<<<
@@ -11852,12 +13927,12 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_fragment_selection(
 */
   __pyx_v_self->i = (__pyx_v_self->i + 1);
 
-  /* "planner/_op_parse.pyx":608
+  /* "planner/_op_parse.pyx":757
  *         cdef Py_ssize_t start = self.starts[self.i]
  *         self.i += 1
  *         if self.kinds[self.i] == K_NAME and not self.name_is(self.i, "on"):             # <<<<<<<<<<<<<<
  *             name = self.name()
- *             return _FragmentSpread(name, self.directives(False), start)
+ *             return _node3(N_FRAGMENT_SPREAD, name, self.directives(False), start)
 */
   __pyx_t_2 = ((__pyx_v_self->kinds[__pyx_v_self->i]) == __pyx_e_5plait_7planner_9_op_parse_K_NAME);
 
@@ -11869,7 +13944,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_fragment_selection(
 
     goto __pyx_L4_bool_binop_done;
   }
-  __pyx_t_2 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_is(__pyx_v_self, __pyx_v_self->i, __pyx_mstate_global->__pyx_n_u_on); if (unlikely(PyErr_Occurred())) __PYX_ERR(0, 608, __pyx_L1_error)
+  __pyx_t_2 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_is(__pyx_v_self, __pyx_v_self->i, __pyx_mstate_global->__pyx_n_u_on); if (unlikely(PyErr_Occurred())) __PYX_ERR(0, 757, __pyx_L1_error)
   __pyx_t_3 = (!__pyx_t_2);
 
 
@@ -11880,77 +13955,56 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_fragment_selection(
   if (__pyx_t_1) {
 
 
-    /* "planner/_op_parse.pyx":609
+    /* "planner/_op_parse.pyx":758
  *         self.i += 1
  *         if self.kinds[self.i] == K_NAME and not self.name_is(self.i, "on"):
  *             name = self.name()             # <<<<<<<<<<<<<<
- *             return _FragmentSpread(name, self.directives(False), start)
+ *             return _node3(N_FRAGMENT_SPREAD, name, self.directives(False), start)
  *         cdef object condition = None
 */
-    __pyx_t_4 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->name(__pyx_v_self); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 609, __pyx_L1_error)
+    __pyx_t_4 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->name(__pyx_v_self); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 758, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
     __pyx_v_name = ((PyObject*)__pyx_t_4);
     __pyx_t_4 = 0;
 
-    /* "planner/_op_parse.pyx":610
+    /* "planner/_op_parse.pyx":759
  *         if self.kinds[self.i] == K_NAME and not self.name_is(self.i, "on"):
  *             name = self.name()
- *             return _FragmentSpread(name, self.directives(False), start)             # <<<<<<<<<<<<<<
+ *             return _node3(N_FRAGMENT_SPREAD, name, self.directives(False), start)             # <<<<<<<<<<<<<<
  *         cdef object condition = None
  *         cdef Py_ssize_t type_start = 0
 */
-    __pyx_t_5 = NULL;
-    __Pyx_INCREF(__pyx_v_5plait_7planner_9_op_parse__FragmentSpread);
-    __pyx_t_6 = __pyx_v_5plait_7planner_9_op_parse__FragmentSpread; 
-    __pyx_t_7 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->directives(__pyx_v_self, 0); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 610, __pyx_L1_error)
-    __Pyx_GOTREF(__pyx_t_7);
-    __pyx_t_8 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 610, __pyx_L1_error)
-    __Pyx_GOTREF(__pyx_t_8);
-    __pyx_t_9 = 1;
-    #if CYTHON_UNPACK_METHODS
-    if (unlikely(PyMethod_Check(__pyx_t_6))) {
-      __pyx_t_5 = PyMethod_GET_SELF(__pyx_t_6);
-      assert(__pyx_t_5);
-      PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_6);
-      __Pyx_INCREF(__pyx_t_5);
-      __Pyx_INCREF(__pyx__function);
-      __Pyx_DECREF_SET(__pyx_t_6, __pyx__function);
-      __pyx_t_9 = 0;
-    }
-    #endif
-    {
-      PyObject *__pyx_callargs[4] = {__pyx_t_5, __pyx_v_name, __pyx_t_7, __pyx_t_8};
-      __pyx_t_4 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_6, __pyx_callargs+__pyx_t_9, (4-__pyx_t_9) | (__pyx_t_9*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
-      __Pyx_XDECREF(__pyx_t_5); __pyx_t_5 = 0;
-      __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-      __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
-      __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-      if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 610, __pyx_L1_error)
-      __Pyx_GOTREF(__pyx_t_4);
-    }
+    __pyx_t_4 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->directives(__pyx_v_self, 0); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 759, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_4);
+    __pyx_t_5 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 759, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_5);
+    __pyx_t_6 = __pyx_f_5plait_7planner_9_op_parse__node3(__pyx_e_5plait_7planner_9_op_parse_N_FRAGMENT_SPREAD, __pyx_v_name, __pyx_t_4, __pyx_t_5); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 759, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_6);
+    __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
+    __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
     {
       PyObject *__pyx_temp;
       {
         __pyx_temp = __pyx_r;
-        __pyx_r = __pyx_t_4;
+        __pyx_r = __pyx_t_6;
       }
       __Pyx_XDECREF(__pyx_temp);
     }
-    __pyx_t_4 = 0;
+    __pyx_t_6 = 0;
     goto __pyx_L0;
 
-    /* "planner/_op_parse.pyx":608
+    /* "planner/_op_parse.pyx":757
  *         cdef Py_ssize_t start = self.starts[self.i]
  *         self.i += 1
  *         if self.kinds[self.i] == K_NAME and not self.name_is(self.i, "on"):             # <<<<<<<<<<<<<<
  *             name = self.name()
- *             return _FragmentSpread(name, self.directives(False), start)
+ *             return _node3(N_FRAGMENT_SPREAD, name, self.directives(False), start)
 */
   }
 
-  /* "planner/_op_parse.pyx":611
+  /* "planner/_op_parse.pyx":760
  *             name = self.name()
- *             return _FragmentSpread(name, self.directives(False), start)
+ *             return _node3(N_FRAGMENT_SPREAD, name, self.directives(False), start)
  *         cdef object condition = None             # <<<<<<<<<<<<<<
  *         cdef Py_ssize_t type_start = 0
  *         if self.kinds[self.i] == K_NAME:
@@ -11958,8 +14012,8 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_fragment_selection(
   __Pyx_INCREF(Py_None);
   __pyx_v_condition = Py_None;
 
-  /* "planner/_op_parse.pyx":612
- *             return _FragmentSpread(name, self.directives(False), start)
+  /* "planner/_op_parse.pyx":761
+ *             return _node3(N_FRAGMENT_SPREAD, name, self.directives(False), start)
  *         cdef object condition = None
  *         cdef Py_ssize_t type_start = 0             # <<<<<<<<<<<<<<
  *         if self.kinds[self.i] == K_NAME:
@@ -11967,7 +14021,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_fragment_selection(
 */
   __pyx_v_type_start = 0;
 
-  /* "planner/_op_parse.pyx":613
+  /* "planner/_op_parse.pyx":762
  *         cdef object condition = None
  *         cdef Py_ssize_t type_start = 0
  *         if self.kinds[self.i] == K_NAME:             # <<<<<<<<<<<<<<
@@ -11979,7 +14033,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_fragment_selection(
   if (__pyx_t_1) {
 
 
-    /* "planner/_op_parse.pyx":614
+    /* "planner/_op_parse.pyx":763
  *         cdef Py_ssize_t type_start = 0
  *         if self.kinds[self.i] == K_NAME:
  *             self.i += 1             # <<<<<<<<<<<<<<
@@ -11988,7 +14042,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_fragment_selection(
 */
     __pyx_v_self->i = (__pyx_v_self->i + 1);
 
-    /* "planner/_op_parse.pyx":615
+    /* "planner/_op_parse.pyx":764
  *         if self.kinds[self.i] == K_NAME:
  *             self.i += 1
  *             type_start = self.starts[self.i]             # <<<<<<<<<<<<<<
@@ -11997,19 +14051,19 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_fragment_selection(
 */
     __pyx_v_type_start = (__pyx_v_self->starts[__pyx_v_self->i]);
 
-    /* "planner/_op_parse.pyx":616
+    /* "planner/_op_parse.pyx":765
  *             self.i += 1
  *             type_start = self.starts[self.i]
  *             condition = self.name()             # <<<<<<<<<<<<<<
  *         cdef list directives = self.directives(False)
- *         return _InlineFragment(condition, directives, self.selection_set(), start, type_start)
+ *         return _node5(N_INLINE_FRAGMENT, condition, directives, self.selection_set(), start,
 */
-    __pyx_t_4 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->name(__pyx_v_self); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 616, __pyx_L1_error)
-    __Pyx_GOTREF(__pyx_t_4);
-    __Pyx_DECREF_SET(__pyx_v_condition, __pyx_t_4);
-    __pyx_t_4 = 0;
+    __pyx_t_6 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->name(__pyx_v_self); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 765, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_6);
+    __Pyx_DECREF_SET(__pyx_v_condition, __pyx_t_6);
+    __pyx_t_6 = 0;
 
-    /* "planner/_op_parse.pyx":613
+    /* "planner/_op_parse.pyx":762
  *         cdef object condition = None
  *         cdef Py_ssize_t type_start = 0
  *         if self.kinds[self.i] == K_NAME:             # <<<<<<<<<<<<<<
@@ -12018,70 +14072,65 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_fragment_selection(
 */
   }
 
-  /* "planner/_op_parse.pyx":617
+  /* "planner/_op_parse.pyx":766
  *             type_start = self.starts[self.i]
  *             condition = self.name()
  *         cdef list directives = self.directives(False)             # <<<<<<<<<<<<<<
- *         return _InlineFragment(condition, directives, self.selection_set(), start, type_start)
- * 
+ *         return _node5(N_INLINE_FRAGMENT, condition, directives, self.selection_set(), start,
+ *                       type_start)
 */
-  __pyx_t_4 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->directives(__pyx_v_self, 0); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 617, __pyx_L1_error)
-  __Pyx_GOTREF(__pyx_t_4);
-  __pyx_v_directives = ((PyObject*)__pyx_t_4);
-  __pyx_t_4 = 0;
+  __pyx_t_6 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->directives(__pyx_v_self, 0); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 766, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_6);
+  __pyx_v_directives = ((PyObject*)__pyx_t_6);
+  __pyx_t_6 = 0;
 
-  /* "planner/_op_parse.pyx":618
+  /* "planner/_op_parse.pyx":767
  *             condition = self.name()
  *         cdef list directives = self.directives(False)
- *         return _InlineFragment(condition, directives, self.selection_set(), start, type_start)             # <<<<<<<<<<<<<<
+ *         return _node5(N_INLINE_FRAGMENT, condition, directives, self.selection_set(), start,             # <<<<<<<<<<<<<<
+ *                       type_start)
+ * 
+*/
+  __pyx_t_6 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->selection_set(__pyx_v_self); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 767, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_6);
+  __pyx_t_5 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 767, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_5);
+
+  /* "planner/_op_parse.pyx":768
+ *         cdef list directives = self.directives(False)
+ *         return _node5(N_INLINE_FRAGMENT, condition, directives, self.selection_set(), start,
+ *                       type_start)             # <<<<<<<<<<<<<<
  * 
  *     cdef list arguments(self, bint const):
 */
-  __pyx_t_6 = NULL;
-  __Pyx_INCREF(__pyx_v_5plait_7planner_9_op_parse__InlineFragment);
-  __pyx_t_8 = __pyx_v_5plait_7planner_9_op_parse__InlineFragment; 
-  __pyx_t_7 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->selection_set(__pyx_v_self); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 618, __pyx_L1_error)
+  __pyx_t_4 = PyLong_FromSsize_t(__pyx_v_type_start); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 768, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_4);
+
+  /* "planner/_op_parse.pyx":767
+ *             condition = self.name()
+ *         cdef list directives = self.directives(False)
+ *         return _node5(N_INLINE_FRAGMENT, condition, directives, self.selection_set(), start,             # <<<<<<<<<<<<<<
+ *                       type_start)
+ * 
+*/
+  __pyx_t_7 = __pyx_f_5plait_7planner_9_op_parse__node5(__pyx_e_5plait_7planner_9_op_parse_N_INLINE_FRAGMENT, __pyx_v_condition, __pyx_v_directives, __pyx_t_6, __pyx_t_5, __pyx_t_4); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 767, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_7);
-  __pyx_t_5 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 618, __pyx_L1_error)
-  __Pyx_GOTREF(__pyx_t_5);
-  __pyx_t_10 = PyLong_FromSsize_t(__pyx_v_type_start); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 618, __pyx_L1_error)
-  __Pyx_GOTREF(__pyx_t_10);
-  __pyx_t_9 = 1;
-  #if CYTHON_UNPACK_METHODS
-  if (unlikely(PyMethod_Check(__pyx_t_8))) {
-    __pyx_t_6 = PyMethod_GET_SELF(__pyx_t_8);
-    assert(__pyx_t_6);
-    PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_8);
-    __Pyx_INCREF(__pyx_t_6);
-    __Pyx_INCREF(__pyx__function);
-    __Pyx_DECREF_SET(__pyx_t_8, __pyx__function);
-    __pyx_t_9 = 0;
-  }
-  #endif
-  {
-    PyObject *__pyx_callargs[6] = {__pyx_t_6, __pyx_v_condition, __pyx_v_directives, __pyx_t_7, __pyx_t_5, __pyx_t_10};
-    __pyx_t_4 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_8, __pyx_callargs+__pyx_t_9, (6-__pyx_t_9) | (__pyx_t_9*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
-    __Pyx_XDECREF(__pyx_t_6); __pyx_t_6 = 0;
-    __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-    __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-    __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
-    __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
-    if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 618, __pyx_L1_error)
-    __Pyx_GOTREF(__pyx_t_4);
-  }
+  __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
+  __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
+  __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
   {
     PyObject *__pyx_temp;
     {
       __pyx_temp = __pyx_r;
-      __pyx_r = __pyx_t_4;
+      __pyx_r = __pyx_t_7;
     }
     __Pyx_XDECREF(__pyx_temp);
   }
-  __pyx_t_4 = 0;
+  __pyx_t_7 = 0;
   goto __pyx_L0;
 
-  /* "planner/_op_parse.pyx":605
- *         return _Field(alias, name, arguments, directives, selections, start)
+  /* "planner/_op_parse.pyx":754
+ *         return _node6(N_FIELD, alias, name, arguments, directives, selections, start)
  * 
  *     cdef object fragment_selection(self):             # <<<<<<<<<<<<<<
  *         cdef Py_ssize_t start = self.starts[self.i]
@@ -12094,8 +14143,6 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_fragment_selection(
   __Pyx_XDECREF(__pyx_t_5);
   __Pyx_XDECREF(__pyx_t_6);
   __Pyx_XDECREF(__pyx_t_7);
-  __Pyx_XDECREF(__pyx_t_8);
-  __Pyx_XDECREF(__pyx_t_10);
   __Pyx_AddTraceback("plait.planner._op_parse._Parser.fragment_selection", __pyx_clineno, __pyx_lineno, __pyx_filename);
   __pyx_r = 0;
   __pyx_L0:;
@@ -12109,8 +14156,8 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_fragment_selection(
   return __pyx_r;
 }
 
-/* "planner/_op_parse.pyx":620
- *         return _InlineFragment(condition, directives, self.selection_set(), start, type_start)
+/* "planner/_op_parse.pyx":770
+ *                       type_start)
  * 
  *     cdef list arguments(self, bint const):             # <<<<<<<<<<<<<<
  *         self.expect(K_LPAREN)
@@ -12128,39 +14175,36 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_arguments(struct __
   int __pyx_t_3;
   PyObject *__pyx_t_4 = NULL;
   PyObject *__pyx_t_5 = NULL;
-  PyObject *__pyx_t_6 = NULL;
-  PyObject *__pyx_t_7 = NULL;
-  size_t __pyx_t_8;
-  int __pyx_t_9;
-  int __pyx_t_10;
+  int __pyx_t_6;
+  int __pyx_t_7;
   int __pyx_lineno = 0;
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("arguments", 0);
 
-  /* "planner/_op_parse.pyx":621
+  /* "planner/_op_parse.pyx":771
  * 
  *     cdef list arguments(self, bint const):
  *         self.expect(K_LPAREN)             # <<<<<<<<<<<<<<
  *         cdef list found = []
  *         cdef Py_ssize_t start
 */
-  __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->expect(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_LPAREN); if (unlikely(__pyx_t_1 == ((Py_ssize_t)-1L))) __PYX_ERR(0, 621, __pyx_L1_error)
+  __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->expect(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_LPAREN); if (unlikely(__pyx_t_1 == ((Py_ssize_t)-1L))) __PYX_ERR(0, 771, __pyx_L1_error)
 
 
-  /* "planner/_op_parse.pyx":622
+  /* "planner/_op_parse.pyx":772
  *     cdef list arguments(self, bint const):
  *         self.expect(K_LPAREN)
  *         cdef list found = []             # <<<<<<<<<<<<<<
  *         cdef Py_ssize_t start
  *         cdef str name
 */
-  __pyx_t_2 = PyList_New(0); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 622, __pyx_L1_error)
+  __pyx_t_2 = PyList_New(0); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 772, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   __pyx_v_found = ((PyObject*)__pyx_t_2);
   __pyx_t_2 = 0;
 
-  /* "planner/_op_parse.pyx":625
+  /* "planner/_op_parse.pyx":775
  *         cdef Py_ssize_t start
  *         cdef str name
  *         while self.kinds[self.i] != K_RPAREN:             # <<<<<<<<<<<<<<
@@ -12173,7 +14217,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_arguments(struct __
 
     if (!__pyx_t_3) break;
 
-    /* "planner/_op_parse.pyx":626
+    /* "planner/_op_parse.pyx":776
  *         cdef str name
  *         while self.kinds[self.i] != K_RPAREN:
  *             start = self.starts[self.i]             # <<<<<<<<<<<<<<
@@ -12182,111 +14226,90 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_arguments(struct __
 */
     __pyx_v_start = (__pyx_v_self->starts[__pyx_v_self->i]);
 
-    /* "planner/_op_parse.pyx":627
+    /* "planner/_op_parse.pyx":777
  *         while self.kinds[self.i] != K_RPAREN:
  *             start = self.starts[self.i]
  *             name = self.name()             # <<<<<<<<<<<<<<
  *             self.expect(K_COLON)
- *             found.append(_Argument(name, self.value(const), start))
+ *             found.append(_node3(N_ARGUMENT, name, self.value(const), start))
 */
-    __pyx_t_2 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->name(__pyx_v_self); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 627, __pyx_L1_error)
+    __pyx_t_2 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->name(__pyx_v_self); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 777, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
     __Pyx_XDECREF_SET(__pyx_v_name, ((PyObject*)__pyx_t_2));
     __pyx_t_2 = 0;
 
-    /* "planner/_op_parse.pyx":628
+    /* "planner/_op_parse.pyx":778
  *             start = self.starts[self.i]
  *             name = self.name()
  *             self.expect(K_COLON)             # <<<<<<<<<<<<<<
- *             found.append(_Argument(name, self.value(const), start))
+ *             found.append(_node3(N_ARGUMENT, name, self.value(const), start))
  *         if not found:
 */
-    __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->expect(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_COLON); if (unlikely(__pyx_t_1 == ((Py_ssize_t)-1L))) __PYX_ERR(0, 628, __pyx_L1_error)
+    __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->expect(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_COLON); if (unlikely(__pyx_t_1 == ((Py_ssize_t)-1L))) __PYX_ERR(0, 778, __pyx_L1_error)
 
 
-    /* "planner/_op_parse.pyx":629
+    /* "planner/_op_parse.pyx":779
  *             name = self.name()
  *             self.expect(K_COLON)
- *             found.append(_Argument(name, self.value(const), start))             # <<<<<<<<<<<<<<
+ *             found.append(_node3(N_ARGUMENT, name, self.value(const), start))             # <<<<<<<<<<<<<<
  *         if not found:
  *             raise self.fail("Name")
 */
-    __pyx_t_4 = NULL;
-    __Pyx_INCREF(__pyx_v_5plait_7planner_9_op_parse__Argument);
-    __pyx_t_5 = __pyx_v_5plait_7planner_9_op_parse__Argument; 
-    __pyx_t_6 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->value(__pyx_v_self, __pyx_v_const); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 629, __pyx_L1_error)
-    __Pyx_GOTREF(__pyx_t_6);
-    __pyx_t_7 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 629, __pyx_L1_error)
-    __Pyx_GOTREF(__pyx_t_7);
-    __pyx_t_8 = 1;
-    #if CYTHON_UNPACK_METHODS
-    if (unlikely(PyMethod_Check(__pyx_t_5))) {
-      __pyx_t_4 = PyMethod_GET_SELF(__pyx_t_5);
-      assert(__pyx_t_4);
-      PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_5);
-      __Pyx_INCREF(__pyx_t_4);
-      __Pyx_INCREF(__pyx__function);
-      __Pyx_DECREF_SET(__pyx_t_5, __pyx__function);
-      __pyx_t_8 = 0;
-    }
-    #endif
-    {
-      PyObject *__pyx_callargs[4] = {__pyx_t_4, __pyx_v_name, __pyx_t_6, __pyx_t_7};
-      __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_5, __pyx_callargs+__pyx_t_8, (4-__pyx_t_8) | (__pyx_t_8*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
-      __Pyx_XDECREF(__pyx_t_4); __pyx_t_4 = 0;
-      __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-      __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-      __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 629, __pyx_L1_error)
-      __Pyx_GOTREF(__pyx_t_2);
-    }
-    __pyx_t_9 = __Pyx_PyList_Append(__pyx_v_found, __pyx_t_2); if (unlikely(__pyx_t_9 == ((int)-1))) __PYX_ERR(0, 629, __pyx_L1_error)
+    __pyx_t_2 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->value(__pyx_v_self, __pyx_v_const); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 779, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_2);
+    __pyx_t_4 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 779, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_4);
+    __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse__node3(__pyx_e_5plait_7planner_9_op_parse_N_ARGUMENT, __pyx_v_name, __pyx_t_2, __pyx_t_4); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 779, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_5);
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+    __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
+    __pyx_t_6 = __Pyx_PyList_Append(__pyx_v_found, __pyx_t_5); if (unlikely(__pyx_t_6 == ((int)-1))) __PYX_ERR(0, 779, __pyx_L1_error)
+    __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
   }
 
-  /* "planner/_op_parse.pyx":630
+  /* "planner/_op_parse.pyx":780
  *             self.expect(K_COLON)
- *             found.append(_Argument(name, self.value(const), start))
+ *             found.append(_node3(N_ARGUMENT, name, self.value(const), start))
  *         if not found:             # <<<<<<<<<<<<<<
  *             raise self.fail("Name")
  *         self.i += 1
 */
   {
     Py_ssize_t __pyx_temp = __Pyx_PyList_GET_SIZE(__pyx_v_found);
-    if (unlikely(((!CYTHON_ASSUME_SAFE_SIZE) && __pyx_temp < 0))) __PYX_ERR(0, 630, __pyx_L1_error)
+    if (unlikely(((!CYTHON_ASSUME_SAFE_SIZE) && __pyx_temp < 0))) __PYX_ERR(0, 780, __pyx_L1_error)
     __pyx_t_3 = (__pyx_temp != 0);
   }
 
-  __pyx_t_10 = (!__pyx_t_3);
+  __pyx_t_7 = (!__pyx_t_3);
 
 
-  if (unlikely(__pyx_t_10)) {
+  if (unlikely(__pyx_t_7)) {
 
 
-    /* "planner/_op_parse.pyx":631
- *             found.append(_Argument(name, self.value(const), start))
+    /* "planner/_op_parse.pyx":781
+ *             found.append(_node3(N_ARGUMENT, name, self.value(const), start))
  *         if not found:
  *             raise self.fail("Name")             # <<<<<<<<<<<<<<
  *         self.i += 1
  *         return found
 */
-    __pyx_t_2 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->fail(__pyx_v_self, __pyx_mstate_global->__pyx_n_u_Name_2); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 631, __pyx_L1_error)
-    __Pyx_GOTREF(__pyx_t_2);
-    __Pyx_Raise(__pyx_t_2, 0, 0, 0);
-    __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-    __PYX_ERR(0, 631, __pyx_L1_error)
+    __pyx_t_5 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->fail(__pyx_v_self, __pyx_mstate_global->__pyx_n_u_Name_2); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 781, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_5);
+    __Pyx_Raise(__pyx_t_5, 0, 0, 0);
+    __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
+    __PYX_ERR(0, 781, __pyx_L1_error)
 
-    /* "planner/_op_parse.pyx":630
+    /* "planner/_op_parse.pyx":780
  *             self.expect(K_COLON)
- *             found.append(_Argument(name, self.value(const), start))
+ *             found.append(_node3(N_ARGUMENT, name, self.value(const), start))
  *         if not found:             # <<<<<<<<<<<<<<
  *             raise self.fail("Name")
  *         self.i += 1
 */
   }
 
-  /* "planner/_op_parse.pyx":632
+  /* "planner/_op_parse.pyx":782
  *         if not found:
  *             raise self.fail("Name")
  *         self.i += 1             # <<<<<<<<<<<<<<
@@ -12295,7 +14318,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_arguments(struct __
 */
   __pyx_v_self->i = (__pyx_v_self->i + 1);
 
-  /* "planner/_op_parse.pyx":633
+  /* "planner/_op_parse.pyx":783
  *             raise self.fail("Name")
  *         self.i += 1
  *         return found             # <<<<<<<<<<<<<<
@@ -12313,8 +14336,8 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_arguments(struct __
   }
   goto __pyx_L0;
 
-  /* "planner/_op_parse.pyx":620
- *         return _InlineFragment(condition, directives, self.selection_set(), start, type_start)
+  /* "planner/_op_parse.pyx":770
+ *                       type_start)
  * 
  *     cdef list arguments(self, bint const):             # <<<<<<<<<<<<<<
  *         self.expect(K_LPAREN)
@@ -12326,8 +14349,6 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_arguments(struct __
   __Pyx_XDECREF(__pyx_t_2);
   __Pyx_XDECREF(__pyx_t_4);
   __Pyx_XDECREF(__pyx_t_5);
-  __Pyx_XDECREF(__pyx_t_6);
-  __Pyx_XDECREF(__pyx_t_7);
   __Pyx_AddTraceback("plait.planner._op_parse._Parser.arguments", __pyx_clineno, __pyx_lineno, __pyx_filename);
   __pyx_r = 0;
   __pyx_L0:;
@@ -12339,7 +14360,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_arguments(struct __
   return __pyx_r;
 }
 
-/* "planner/_op_parse.pyx":635
+/* "planner/_op_parse.pyx":785
  *         return found
  * 
  *     cdef list directives(self, bint const):             # <<<<<<<<<<<<<<
@@ -12357,28 +14378,25 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_directives(struct _
   PyObject *__pyx_t_1 = NULL;
   int __pyx_t_2;
   PyObject *__pyx_t_3 = NULL;
-  PyObject *__pyx_t_4 = NULL;
-  PyObject *__pyx_t_5 = NULL;
-  size_t __pyx_t_6;
-  int __pyx_t_7;
+  int __pyx_t_4;
   int __pyx_lineno = 0;
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("directives", 0);
 
-  /* "planner/_op_parse.pyx":636
+  /* "planner/_op_parse.pyx":786
  * 
  *     cdef list directives(self, bint const):
  *         cdef list found = []             # <<<<<<<<<<<<<<
  *         cdef Py_ssize_t start
  *         cdef str name
 */
-  __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 636, __pyx_L1_error)
+  __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 786, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_found = ((PyObject*)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "planner/_op_parse.pyx":640
+  /* "planner/_op_parse.pyx":790
  *         cdef str name
  *         cdef list arguments
  *         while self.kinds[self.i] == K_AT:             # <<<<<<<<<<<<<<
@@ -12391,7 +14409,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_directives(struct _
 
     if (!__pyx_t_2) break;
 
-    /* "planner/_op_parse.pyx":641
+    /* "planner/_op_parse.pyx":791
  *         cdef list arguments
  *         while self.kinds[self.i] == K_AT:
  *             start = self.starts[self.i]             # <<<<<<<<<<<<<<
@@ -12400,7 +14418,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_directives(struct _
 */
     __pyx_v_start = (__pyx_v_self->starts[__pyx_v_self->i]);
 
-    /* "planner/_op_parse.pyx":642
+    /* "planner/_op_parse.pyx":792
  *         while self.kinds[self.i] == K_AT:
  *             start = self.starts[self.i]
  *             self.i += 1             # <<<<<<<<<<<<<<
@@ -12409,34 +14427,34 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_directives(struct _
 */
     __pyx_v_self->i = (__pyx_v_self->i + 1);
 
-    /* "planner/_op_parse.pyx":643
+    /* "planner/_op_parse.pyx":793
  *             start = self.starts[self.i]
  *             self.i += 1
  *             name = self.name()             # <<<<<<<<<<<<<<
  *             arguments = self.arguments(const) if self.kinds[self.i] == K_LPAREN else []
- *             found.append(_Directive(name, arguments, start))
+ *             found.append(_node3(N_DIRECTIVE, name, arguments, start))
 */
-    __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->name(__pyx_v_self); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 643, __pyx_L1_error)
+    __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->name(__pyx_v_self); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 793, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
     __Pyx_XDECREF_SET(__pyx_v_name, ((PyObject*)__pyx_t_1));
     __pyx_t_1 = 0;
 
-    /* "planner/_op_parse.pyx":644
+    /* "planner/_op_parse.pyx":794
  *             self.i += 1
  *             name = self.name()
  *             arguments = self.arguments(const) if self.kinds[self.i] == K_LPAREN else []             # <<<<<<<<<<<<<<
- *             found.append(_Directive(name, arguments, start))
+ *             found.append(_node3(N_DIRECTIVE, name, arguments, start))
  *         return found
 */
     __pyx_t_2 = ((__pyx_v_self->kinds[__pyx_v_self->i]) == __pyx_e_5plait_7planner_9_op_parse_K_LPAREN);
 
     if (__pyx_t_2) {
-      __pyx_t_3 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->arguments(__pyx_v_self, __pyx_v_const); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 644, __pyx_L1_error)
+      __pyx_t_3 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->arguments(__pyx_v_self, __pyx_v_const); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 794, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
       __pyx_t_1 = __pyx_t_3;
       __pyx_t_3 = 0;
     } else {
-      __pyx_t_3 = PyList_New(0); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 644, __pyx_L1_error)
+      __pyx_t_3 = PyList_New(0); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 794, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
       __pyx_t_1 = __pyx_t_3;
       __pyx_t_3 = 0;
@@ -12445,47 +14463,26 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_directives(struct _
     __Pyx_XDECREF_SET(__pyx_v_arguments, ((PyObject*)__pyx_t_1));
     __pyx_t_1 = 0;
 
-    /* "planner/_op_parse.pyx":645
+    /* "planner/_op_parse.pyx":795
  *             name = self.name()
  *             arguments = self.arguments(const) if self.kinds[self.i] == K_LPAREN else []
- *             found.append(_Directive(name, arguments, start))             # <<<<<<<<<<<<<<
+ *             found.append(_node3(N_DIRECTIVE, name, arguments, start))             # <<<<<<<<<<<<<<
  *         return found
  * 
 */
-    __pyx_t_3 = NULL;
-    __Pyx_INCREF(__pyx_v_5plait_7planner_9_op_parse__Directive);
-    __pyx_t_4 = __pyx_v_5plait_7planner_9_op_parse__Directive; 
-    __pyx_t_5 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 645, __pyx_L1_error)
-    __Pyx_GOTREF(__pyx_t_5);
-    __pyx_t_6 = 1;
-    #if CYTHON_UNPACK_METHODS
-    if (unlikely(PyMethod_Check(__pyx_t_4))) {
-      __pyx_t_3 = PyMethod_GET_SELF(__pyx_t_4);
-      assert(__pyx_t_3);
-      PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_4);
-      __Pyx_INCREF(__pyx_t_3);
-      __Pyx_INCREF(__pyx__function);
-      __Pyx_DECREF_SET(__pyx_t_4, __pyx__function);
-      __pyx_t_6 = 0;
-    }
-    #endif
-    {
-      PyObject *__pyx_callargs[4] = {__pyx_t_3, __pyx_v_name, __pyx_v_arguments, __pyx_t_5};
-      __pyx_t_1 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_4, __pyx_callargs+__pyx_t_6, (4-__pyx_t_6) | (__pyx_t_6*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
-      __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
-      __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-      __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-      if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 645, __pyx_L1_error)
-      __Pyx_GOTREF(__pyx_t_1);
-    }
-    __pyx_t_7 = __Pyx_PyList_Append(__pyx_v_found, __pyx_t_1); if (unlikely(__pyx_t_7 == ((int)-1))) __PYX_ERR(0, 645, __pyx_L1_error)
+    __pyx_t_1 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 795, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_1);
+    __pyx_t_3 = __pyx_f_5plait_7planner_9_op_parse__node3(__pyx_e_5plait_7planner_9_op_parse_N_DIRECTIVE, __pyx_v_name, __pyx_v_arguments, __pyx_t_1); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 795, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_3);
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
+    __pyx_t_4 = __Pyx_PyList_Append(__pyx_v_found, __pyx_t_3); if (unlikely(__pyx_t_4 == ((int)-1))) __PYX_ERR(0, 795, __pyx_L1_error)
+    __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
   }
 
-  /* "planner/_op_parse.pyx":646
+  /* "planner/_op_parse.pyx":796
  *             arguments = self.arguments(const) if self.kinds[self.i] == K_LPAREN else []
- *             found.append(_Directive(name, arguments, start))
+ *             found.append(_node3(N_DIRECTIVE, name, arguments, start))
  *         return found             # <<<<<<<<<<<<<<
  * 
  *     # -- values --------------------------------------------------------------------------
@@ -12501,7 +14498,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_directives(struct _
   }
   goto __pyx_L0;
 
-  /* "planner/_op_parse.pyx":635
+  /* "planner/_op_parse.pyx":785
  *         return found
  * 
  *     cdef list directives(self, bint const):             # <<<<<<<<<<<<<<
@@ -12513,8 +14510,6 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_directives(struct _
   __pyx_L1_error:;
   __Pyx_XDECREF(__pyx_t_1);
   __Pyx_XDECREF(__pyx_t_3);
-  __Pyx_XDECREF(__pyx_t_4);
-  __Pyx_XDECREF(__pyx_t_5);
   __Pyx_AddTraceback("plait.planner._op_parse._Parser.directives", __pyx_clineno, __pyx_lineno, __pyx_filename);
   __pyx_r = 0;
   __pyx_L0:;
@@ -12527,7 +14522,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_directives(struct _
   return __pyx_r;
 }
 
-/* "planner/_op_parse.pyx":649
+/* "planner/_op_parse.pyx":799
  * 
  *     # -- values --------------------------------------------------------------------------
  *     cdef object value(self, bint const):             # <<<<<<<<<<<<<<
@@ -12560,7 +14555,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value(struct __pyx_
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("value", 0);
 
-  /* "planner/_op_parse.pyx":650
+  /* "planner/_op_parse.pyx":800
  *     # -- values --------------------------------------------------------------------------
  *     cdef object value(self, bint const):
  *         cdef Py_ssize_t i = self.i             # <<<<<<<<<<<<<<
@@ -12571,7 +14566,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value(struct __pyx_
 
   __pyx_v_i = __pyx_t_1;
 
-  /* "planner/_op_parse.pyx":651
+  /* "planner/_op_parse.pyx":801
  *     cdef object value(self, bint const):
  *         cdef Py_ssize_t i = self.i
  *         cdef unsigned char kind = self.kinds[i]             # <<<<<<<<<<<<<<
@@ -12580,7 +14575,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value(struct __pyx_
 */
   __pyx_v_kind = (__pyx_v_self->kinds[__pyx_v_i]);
 
-  /* "planner/_op_parse.pyx":652
+  /* "planner/_op_parse.pyx":802
  *         cdef Py_ssize_t i = self.i
  *         cdef unsigned char kind = self.kinds[i]
  *         cdef Py_ssize_t start = self.starts[i], field_start             # <<<<<<<<<<<<<<
@@ -12589,7 +14584,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value(struct __pyx_
 */
   __pyx_v_start = (__pyx_v_self->starts[__pyx_v_i]);
 
-  /* "planner/_op_parse.pyx":655
+  /* "planner/_op_parse.pyx":805
  *         cdef str word
  *         cdef list items
  *         if kind == K_DOLLAR:             # <<<<<<<<<<<<<<
@@ -12601,7 +14596,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value(struct __pyx_
   if (__pyx_t_2) {
 
 
-    /* "planner/_op_parse.pyx":656
+    /* "planner/_op_parse.pyx":806
  *         cdef list items
  *         if kind == K_DOLLAR:
  *             if const:             # <<<<<<<<<<<<<<
@@ -12610,7 +14605,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value(struct __pyx_
 */
     if (unlikely(__pyx_v_const)) {
 
-      /* "planner/_op_parse.pyx":657
+      /* "planner/_op_parse.pyx":807
  *         if kind == K_DOLLAR:
  *             if const:
  *                 raise self.syntax_error(             # <<<<<<<<<<<<<<
@@ -12621,16 +14616,16 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value(struct __pyx_
       __Pyx_INCREF(__pyx_v_self->syntax_error);
       __pyx_t_5 = __pyx_v_self->syntax_error; 
 
-      /* "planner/_op_parse.pyx":658
+      /* "planner/_op_parse.pyx":808
  *             if const:
  *                 raise self.syntax_error(
  *                     f'Syntax Error: Unexpected variable "${self.value_at(i + 1)}" in constant '             # <<<<<<<<<<<<<<
  *                     "value.", start)
  *             self.i += 1
 */
-      __pyx_t_6 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->value_at(__pyx_v_self, (__pyx_v_i + 1)); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 658, __pyx_L1_error)
+      __pyx_t_6 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->value_at(__pyx_v_self, (__pyx_v_i + 1)); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 808, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_6);
-      __pyx_t_7 = __Pyx_PyObject_FormatSimple(__pyx_t_6, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 658, __pyx_L1_error)
+      __pyx_t_7 = __Pyx_PyObject_FormatSimple(__pyx_t_6, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 808, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_7);
       __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
       __pyx_t_8[0] = __pyx_mstate_global->__pyx_kp_u_Syntax_Error_Unexpected_variable;
@@ -12645,18 +14640,18 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value(struct __pyx_
       __pyx_t_9 |= __Pyx_PyUnicode_KIND_04(__pyx_t_8[1]);
       #endif
       __pyx_t_6 = __Pyx_PyUnicode_Join(__pyx_t_8, 3, __pyx_t_1, __pyx_t_9);
-      if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 658, __pyx_L1_error)
+      if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 808, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_6);
       __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
 
-      /* "planner/_op_parse.pyx":659
+      /* "planner/_op_parse.pyx":809
  *                 raise self.syntax_error(
  *                     f'Syntax Error: Unexpected variable "${self.value_at(i + 1)}" in constant '
  *                     "value.", start)             # <<<<<<<<<<<<<<
  *             self.i += 1
- *             return _Value("variable", self.name(), start)
+ *             return _node3(N_VALUE, "variable", self.name(), start)
 */
-      __pyx_t_7 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 659, __pyx_L1_error)
+      __pyx_t_7 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 809, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_7);
       __pyx_t_10 = 1;
       #if CYTHON_UNPACK_METHODS
@@ -12677,14 +14672,14 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value(struct __pyx_
         __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
         __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
         __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-        if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 657, __pyx_L1_error)
+        if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 807, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_3);
       }
       __Pyx_Raise(__pyx_t_3, 0, 0, 0);
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-      __PYX_ERR(0, 657, __pyx_L1_error)
+      __PYX_ERR(0, 807, __pyx_L1_error)
 
-      /* "planner/_op_parse.pyx":656
+      /* "planner/_op_parse.pyx":806
  *         cdef list items
  *         if kind == K_DOLLAR:
  *             if const:             # <<<<<<<<<<<<<<
@@ -12693,63 +14688,42 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value(struct __pyx_
 */
     }
 
-    /* "planner/_op_parse.pyx":660
+    /* "planner/_op_parse.pyx":810
  *                     f'Syntax Error: Unexpected variable "${self.value_at(i + 1)}" in constant '
  *                     "value.", start)
  *             self.i += 1             # <<<<<<<<<<<<<<
- *             return _Value("variable", self.name(), start)
+ *             return _node3(N_VALUE, "variable", self.name(), start)
  *         if kind == K_INT:
 */
     __pyx_v_self->i = (__pyx_v_self->i + 1);
 
-    /* "planner/_op_parse.pyx":661
+    /* "planner/_op_parse.pyx":811
  *                     "value.", start)
  *             self.i += 1
- *             return _Value("variable", self.name(), start)             # <<<<<<<<<<<<<<
+ *             return _node3(N_VALUE, "variable", self.name(), start)             # <<<<<<<<<<<<<<
  *         if kind == K_INT:
  *             self.i += 1
 */
-    __pyx_t_5 = NULL;
-    __Pyx_INCREF(__pyx_v_5plait_7planner_9_op_parse__Value);
-    __pyx_t_7 = __pyx_v_5plait_7planner_9_op_parse__Value; 
-    __pyx_t_6 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->name(__pyx_v_self); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 661, __pyx_L1_error)
-    __Pyx_GOTREF(__pyx_t_6);
-    __pyx_t_4 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 661, __pyx_L1_error)
-    __Pyx_GOTREF(__pyx_t_4);
-    __pyx_t_10 = 1;
-    #if CYTHON_UNPACK_METHODS
-    if (unlikely(PyMethod_Check(__pyx_t_7))) {
-      __pyx_t_5 = PyMethod_GET_SELF(__pyx_t_7);
-      assert(__pyx_t_5);
-      PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_7);
-      __Pyx_INCREF(__pyx_t_5);
-      __Pyx_INCREF(__pyx__function);
-      __Pyx_DECREF_SET(__pyx_t_7, __pyx__function);
-      __pyx_t_10 = 0;
-    }
-    #endif
-    {
-      PyObject *__pyx_callargs[4] = {__pyx_t_5, __pyx_mstate_global->__pyx_n_u_variable, __pyx_t_6, __pyx_t_4};
-      __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_7, __pyx_callargs+__pyx_t_10, (4-__pyx_t_10) | (__pyx_t_10*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
-      __Pyx_XDECREF(__pyx_t_5); __pyx_t_5 = 0;
-      __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-      __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-      __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 661, __pyx_L1_error)
-      __Pyx_GOTREF(__pyx_t_3);
-    }
+    __pyx_t_3 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->name(__pyx_v_self); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 811, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_3);
+    __pyx_t_5 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 811, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_5);
+    __pyx_t_7 = __pyx_f_5plait_7planner_9_op_parse__node3(__pyx_e_5plait_7planner_9_op_parse_N_VALUE, __pyx_mstate_global->__pyx_n_u_variable, __pyx_t_3, __pyx_t_5); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 811, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_7);
+    __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
+    __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
     {
       PyObject *__pyx_temp;
       {
         __pyx_temp = __pyx_r;
-        __pyx_r = __pyx_t_3;
+        __pyx_r = __pyx_t_7;
       }
       __Pyx_XDECREF(__pyx_temp);
     }
-    __pyx_t_3 = 0;
+    __pyx_t_7 = 0;
     goto __pyx_L0;
 
-    /* "planner/_op_parse.pyx":655
+    /* "planner/_op_parse.pyx":805
  *         cdef str word
  *         cdef list items
  *         if kind == K_DOLLAR:             # <<<<<<<<<<<<<<
@@ -12758,64 +14732,46 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value(struct __pyx_
 */
   }
 
-  /* "planner/_op_parse.pyx":662
+  /* "planner/_op_parse.pyx":812
  *             self.i += 1
- *             return _Value("variable", self.name(), start)
+ *             return _node3(N_VALUE, "variable", self.name(), start)
  *         if kind == K_INT:             # <<<<<<<<<<<<<<
  *             self.i += 1
- *             return _Value("int", self.literals[self.aux[i]], start)
+ *             return _node3(N_VALUE, "int", self.literals[self.aux[i]], start)
 */
   __pyx_t_2 = (__pyx_v_kind == __pyx_e_5plait_7planner_9_op_parse_K_INT);
 
   if (__pyx_t_2) {
 
 
-    /* "planner/_op_parse.pyx":663
- *             return _Value("variable", self.name(), start)
+    /* "planner/_op_parse.pyx":813
+ *             return _node3(N_VALUE, "variable", self.name(), start)
  *         if kind == K_INT:
  *             self.i += 1             # <<<<<<<<<<<<<<
- *             return _Value("int", self.literals[self.aux[i]], start)
+ *             return _node3(N_VALUE, "int", self.literals[self.aux[i]], start)
  *         if kind == K_FLOAT:
 */
     __pyx_v_self->i = (__pyx_v_self->i + 1);
 
-    /* "planner/_op_parse.pyx":664
+    /* "planner/_op_parse.pyx":814
  *         if kind == K_INT:
  *             self.i += 1
- *             return _Value("int", self.literals[self.aux[i]], start)             # <<<<<<<<<<<<<<
+ *             return _node3(N_VALUE, "int", self.literals[self.aux[i]], start)             # <<<<<<<<<<<<<<
  *         if kind == K_FLOAT:
  *             self.i += 1
 */
-    __pyx_t_7 = NULL;
-    __Pyx_INCREF(__pyx_v_5plait_7planner_9_op_parse__Value);
-    __pyx_t_4 = __pyx_v_5plait_7planner_9_op_parse__Value; 
     if (unlikely(__pyx_v_self->literals == Py_None)) {
       PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-      __PYX_ERR(0, 664, __pyx_L1_error)
+      __PYX_ERR(0, 814, __pyx_L1_error)
     }
-    __pyx_t_6 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 664, __pyx_L1_error)
-    __Pyx_GOTREF(__pyx_t_6);
-    __pyx_t_10 = 1;
-    #if CYTHON_UNPACK_METHODS
-    if (unlikely(PyMethod_Check(__pyx_t_4))) {
-      __pyx_t_7 = PyMethod_GET_SELF(__pyx_t_4);
-      assert(__pyx_t_7);
-      PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_4);
-      __Pyx_INCREF(__pyx_t_7);
-      __Pyx_INCREF(__pyx__function);
-      __Pyx_DECREF_SET(__pyx_t_4, __pyx__function);
-      __pyx_t_10 = 0;
-    }
-    #endif
-    {
-      PyObject *__pyx_callargs[4] = {__pyx_t_7, __pyx_mstate_global->__pyx_n_u_int, __Pyx_PyList_GET_ITEM(__pyx_v_self->literals, (__pyx_v_self->aux[__pyx_v_i])), __pyx_t_6};
-      __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_4, __pyx_callargs+__pyx_t_10, (4-__pyx_t_10) | (__pyx_t_10*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
-      __Pyx_XDECREF(__pyx_t_7); __pyx_t_7 = 0;
-      __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-      __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 664, __pyx_L1_error)
-      __Pyx_GOTREF(__pyx_t_3);
-    }
+    __pyx_t_7 = __Pyx_PyList_GET_ITEM(__pyx_v_self->literals, (__pyx_v_self->aux[__pyx_v_i]));
+    __Pyx_INCREF(__pyx_t_7);
+    __pyx_t_5 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 814, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_5);
+    __pyx_t_3 = __pyx_f_5plait_7planner_9_op_parse__node3(__pyx_e_5plait_7planner_9_op_parse_N_VALUE, __pyx_mstate_global->__pyx_n_u_int, __pyx_t_7, __pyx_t_5); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 814, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_3);
+    __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
+    __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
     {
       PyObject *__pyx_temp;
       {
@@ -12827,151 +14783,115 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value(struct __pyx_
     __pyx_t_3 = 0;
     goto __pyx_L0;
 
-    /* "planner/_op_parse.pyx":662
+    /* "planner/_op_parse.pyx":812
  *             self.i += 1
- *             return _Value("variable", self.name(), start)
+ *             return _node3(N_VALUE, "variable", self.name(), start)
  *         if kind == K_INT:             # <<<<<<<<<<<<<<
  *             self.i += 1
- *             return _Value("int", self.literals[self.aux[i]], start)
+ *             return _node3(N_VALUE, "int", self.literals[self.aux[i]], start)
 */
   }
 
-  /* "planner/_op_parse.pyx":665
+  /* "planner/_op_parse.pyx":815
  *             self.i += 1
- *             return _Value("int", self.literals[self.aux[i]], start)
+ *             return _node3(N_VALUE, "int", self.literals[self.aux[i]], start)
  *         if kind == K_FLOAT:             # <<<<<<<<<<<<<<
  *             self.i += 1
- *             return _Value("float", self.literals[self.aux[i]], start)
+ *             return _node3(N_VALUE, "float", self.literals[self.aux[i]], start)
 */
   __pyx_t_2 = (__pyx_v_kind == __pyx_e_5plait_7planner_9_op_parse_K_FLOAT);
 
   if (__pyx_t_2) {
 
 
-    /* "planner/_op_parse.pyx":666
- *             return _Value("int", self.literals[self.aux[i]], start)
+    /* "planner/_op_parse.pyx":816
+ *             return _node3(N_VALUE, "int", self.literals[self.aux[i]], start)
  *         if kind == K_FLOAT:
  *             self.i += 1             # <<<<<<<<<<<<<<
- *             return _Value("float", self.literals[self.aux[i]], start)
+ *             return _node3(N_VALUE, "float", self.literals[self.aux[i]], start)
  *         if kind == K_STRING:
 */
     __pyx_v_self->i = (__pyx_v_self->i + 1);
 
-    /* "planner/_op_parse.pyx":667
+    /* "planner/_op_parse.pyx":817
  *         if kind == K_FLOAT:
  *             self.i += 1
- *             return _Value("float", self.literals[self.aux[i]], start)             # <<<<<<<<<<<<<<
+ *             return _node3(N_VALUE, "float", self.literals[self.aux[i]], start)             # <<<<<<<<<<<<<<
  *         if kind == K_STRING:
  *             self.i += 1
 */
-    __pyx_t_4 = NULL;
-    __Pyx_INCREF(__pyx_v_5plait_7planner_9_op_parse__Value);
-    __pyx_t_6 = __pyx_v_5plait_7planner_9_op_parse__Value; 
     if (unlikely(__pyx_v_self->literals == Py_None)) {
       PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-      __PYX_ERR(0, 667, __pyx_L1_error)
+      __PYX_ERR(0, 817, __pyx_L1_error)
     }
-    __pyx_t_7 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 667, __pyx_L1_error)
+    __pyx_t_3 = __Pyx_PyList_GET_ITEM(__pyx_v_self->literals, (__pyx_v_self->aux[__pyx_v_i]));
+    __Pyx_INCREF(__pyx_t_3);
+    __pyx_t_5 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 817, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_5);
+    __pyx_t_7 = __pyx_f_5plait_7planner_9_op_parse__node3(__pyx_e_5plait_7planner_9_op_parse_N_VALUE, __pyx_mstate_global->__pyx_n_u_float, __pyx_t_3, __pyx_t_5); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 817, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_7);
-    __pyx_t_10 = 1;
-    #if CYTHON_UNPACK_METHODS
-    if (unlikely(PyMethod_Check(__pyx_t_6))) {
-      __pyx_t_4 = PyMethod_GET_SELF(__pyx_t_6);
-      assert(__pyx_t_4);
-      PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_6);
-      __Pyx_INCREF(__pyx_t_4);
-      __Pyx_INCREF(__pyx__function);
-      __Pyx_DECREF_SET(__pyx_t_6, __pyx__function);
-      __pyx_t_10 = 0;
-    }
-    #endif
-    {
-      PyObject *__pyx_callargs[4] = {__pyx_t_4, __pyx_mstate_global->__pyx_n_u_float, __Pyx_PyList_GET_ITEM(__pyx_v_self->literals, (__pyx_v_self->aux[__pyx_v_i])), __pyx_t_7};
-      __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_6, __pyx_callargs+__pyx_t_10, (4-__pyx_t_10) | (__pyx_t_10*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
-      __Pyx_XDECREF(__pyx_t_4); __pyx_t_4 = 0;
-      __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-      __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 667, __pyx_L1_error)
-      __Pyx_GOTREF(__pyx_t_3);
-    }
+    __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
+    __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
     {
       PyObject *__pyx_temp;
       {
         __pyx_temp = __pyx_r;
-        __pyx_r = __pyx_t_3;
+        __pyx_r = __pyx_t_7;
       }
       __Pyx_XDECREF(__pyx_temp);
     }
-    __pyx_t_3 = 0;
+    __pyx_t_7 = 0;
     goto __pyx_L0;
 
-    /* "planner/_op_parse.pyx":665
+    /* "planner/_op_parse.pyx":815
  *             self.i += 1
- *             return _Value("int", self.literals[self.aux[i]], start)
+ *             return _node3(N_VALUE, "int", self.literals[self.aux[i]], start)
  *         if kind == K_FLOAT:             # <<<<<<<<<<<<<<
  *             self.i += 1
- *             return _Value("float", self.literals[self.aux[i]], start)
+ *             return _node3(N_VALUE, "float", self.literals[self.aux[i]], start)
 */
   }
 
-  /* "planner/_op_parse.pyx":668
+  /* "planner/_op_parse.pyx":818
  *             self.i += 1
- *             return _Value("float", self.literals[self.aux[i]], start)
+ *             return _node3(N_VALUE, "float", self.literals[self.aux[i]], start)
  *         if kind == K_STRING:             # <<<<<<<<<<<<<<
  *             self.i += 1
- *             return _Value("string", self.literals[self.aux[i]], start)
+ *             return _node3(N_VALUE, "string", self.literals[self.aux[i]], start)
 */
   __pyx_t_2 = (__pyx_v_kind == __pyx_e_5plait_7planner_9_op_parse_K_STRING);
 
   if (__pyx_t_2) {
 
 
-    /* "planner/_op_parse.pyx":669
- *             return _Value("float", self.literals[self.aux[i]], start)
+    /* "planner/_op_parse.pyx":819
+ *             return _node3(N_VALUE, "float", self.literals[self.aux[i]], start)
  *         if kind == K_STRING:
  *             self.i += 1             # <<<<<<<<<<<<<<
- *             return _Value("string", self.literals[self.aux[i]], start)
+ *             return _node3(N_VALUE, "string", self.literals[self.aux[i]], start)
  *         if kind == K_NAME:
 */
     __pyx_v_self->i = (__pyx_v_self->i + 1);
 
-    /* "planner/_op_parse.pyx":670
+    /* "planner/_op_parse.pyx":820
  *         if kind == K_STRING:
  *             self.i += 1
- *             return _Value("string", self.literals[self.aux[i]], start)             # <<<<<<<<<<<<<<
+ *             return _node3(N_VALUE, "string", self.literals[self.aux[i]], start)             # <<<<<<<<<<<<<<
  *         if kind == K_NAME:
  *             self.i += 1
 */
-    __pyx_t_6 = NULL;
-    __Pyx_INCREF(__pyx_v_5plait_7planner_9_op_parse__Value);
-    __pyx_t_7 = __pyx_v_5plait_7planner_9_op_parse__Value; 
     if (unlikely(__pyx_v_self->literals == Py_None)) {
       PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-      __PYX_ERR(0, 670, __pyx_L1_error)
+      __PYX_ERR(0, 820, __pyx_L1_error)
     }
-    __pyx_t_4 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 670, __pyx_L1_error)
-    __Pyx_GOTREF(__pyx_t_4);
-    __pyx_t_10 = 1;
-    #if CYTHON_UNPACK_METHODS
-    if (unlikely(PyMethod_Check(__pyx_t_7))) {
-      __pyx_t_6 = PyMethod_GET_SELF(__pyx_t_7);
-      assert(__pyx_t_6);
-      PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_7);
-      __Pyx_INCREF(__pyx_t_6);
-      __Pyx_INCREF(__pyx__function);
-      __Pyx_DECREF_SET(__pyx_t_7, __pyx__function);
-      __pyx_t_10 = 0;
-    }
-    #endif
-    {
-      PyObject *__pyx_callargs[4] = {__pyx_t_6, __pyx_mstate_global->__pyx_n_u_string, __Pyx_PyList_GET_ITEM(__pyx_v_self->literals, (__pyx_v_self->aux[__pyx_v_i])), __pyx_t_4};
-      __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_7, __pyx_callargs+__pyx_t_10, (4-__pyx_t_10) | (__pyx_t_10*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
-      __Pyx_XDECREF(__pyx_t_6); __pyx_t_6 = 0;
-      __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-      __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 670, __pyx_L1_error)
-      __Pyx_GOTREF(__pyx_t_3);
-    }
+    __pyx_t_7 = __Pyx_PyList_GET_ITEM(__pyx_v_self->literals, (__pyx_v_self->aux[__pyx_v_i]));
+    __Pyx_INCREF(__pyx_t_7);
+    __pyx_t_5 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 820, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_5);
+    __pyx_t_3 = __pyx_f_5plait_7planner_9_op_parse__node3(__pyx_e_5plait_7planner_9_op_parse_N_VALUE, __pyx_mstate_global->__pyx_n_u_string, __pyx_t_7, __pyx_t_5); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 820, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_3);
+    __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
+    __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
     {
       PyObject *__pyx_temp;
       {
@@ -12983,18 +14903,18 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value(struct __pyx_
     __pyx_t_3 = 0;
     goto __pyx_L0;
 
-    /* "planner/_op_parse.pyx":668
+    /* "planner/_op_parse.pyx":818
  *             self.i += 1
- *             return _Value("float", self.literals[self.aux[i]], start)
+ *             return _node3(N_VALUE, "float", self.literals[self.aux[i]], start)
  *         if kind == K_STRING:             # <<<<<<<<<<<<<<
  *             self.i += 1
- *             return _Value("string", self.literals[self.aux[i]], start)
+ *             return _node3(N_VALUE, "string", self.literals[self.aux[i]], start)
 */
   }
 
-  /* "planner/_op_parse.pyx":671
+  /* "planner/_op_parse.pyx":821
  *             self.i += 1
- *             return _Value("string", self.literals[self.aux[i]], start)
+ *             return _node3(N_VALUE, "string", self.literals[self.aux[i]], start)
  *         if kind == K_NAME:             # <<<<<<<<<<<<<<
  *             self.i += 1
  *             word = self.name_at(i)
@@ -13004,8 +14924,8 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value(struct __pyx_
   if (__pyx_t_2) {
 
 
-    /* "planner/_op_parse.pyx":672
- *             return _Value("string", self.literals[self.aux[i]], start)
+    /* "planner/_op_parse.pyx":822
+ *             return _node3(N_VALUE, "string", self.literals[self.aux[i]], start)
  *         if kind == K_NAME:
  *             self.i += 1             # <<<<<<<<<<<<<<
  *             word = self.name_at(i)
@@ -13013,62 +14933,84 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value(struct __pyx_
 */
     __pyx_v_self->i = (__pyx_v_self->i + 1);
 
-    /* "planner/_op_parse.pyx":673
+    /* "planner/_op_parse.pyx":823
  *         if kind == K_NAME:
  *             self.i += 1
  *             word = self.name_at(i)             # <<<<<<<<<<<<<<
  *             if word == "true":
- *                 return _Value("boolean", True, start)
+ *                 return _node3(N_VALUE, "boolean", True, start)
 */
-    __pyx_t_3 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_at(__pyx_v_self, __pyx_v_i); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 673, __pyx_L1_error)
+    __pyx_t_3 = __pyx_f_5plait_7planner_9_op_parse_7_Parser_name_at(__pyx_v_self, __pyx_v_i); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 823, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
     __pyx_v_word = ((PyObject*)__pyx_t_3);
     __pyx_t_3 = 0;
 
-    /* "planner/_op_parse.pyx":674
+    /* "planner/_op_parse.pyx":824
  *             self.i += 1
  *             word = self.name_at(i)
  *             if word == "true":             # <<<<<<<<<<<<<<
- *                 return _Value("boolean", True, start)
+ *                 return _node3(N_VALUE, "boolean", True, start)
  *             if word == "false":
 */
-    __pyx_t_2 = __Pyx_PyObject_CompareBoolEq_str_str(__pyx_v_word, __pyx_mstate_global->__pyx_n_u_true, Py_EQ); if (unlikely((__pyx_t_2 < 0))) __PYX_ERR(0, 674, __pyx_L1_error)
+    __pyx_t_2 = __Pyx_PyObject_CompareBoolEq_str_str(__pyx_v_word, __pyx_mstate_global->__pyx_n_u_true, Py_EQ); if (unlikely((__pyx_t_2 < 0))) __PYX_ERR(0, 824, __pyx_L1_error)
     if (__pyx_t_2) {
 
 
-      /* "planner/_op_parse.pyx":675
+      /* "planner/_op_parse.pyx":825
  *             word = self.name_at(i)
  *             if word == "true":
- *                 return _Value("boolean", True, start)             # <<<<<<<<<<<<<<
+ *                 return _node3(N_VALUE, "boolean", True, start)             # <<<<<<<<<<<<<<
  *             if word == "false":
- *                 return _Value("boolean", False, start)
+ *                 return _node3(N_VALUE, "boolean", False, start)
 */
-      __pyx_t_7 = NULL;
-      __Pyx_INCREF(__pyx_v_5plait_7planner_9_op_parse__Value);
-      __pyx_t_4 = __pyx_v_5plait_7planner_9_op_parse__Value; 
-      __pyx_t_6 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 675, __pyx_L1_error)
-      __Pyx_GOTREF(__pyx_t_6);
-      __pyx_t_10 = 1;
-      #if CYTHON_UNPACK_METHODS
-      if (unlikely(PyMethod_Check(__pyx_t_4))) {
-        __pyx_t_7 = PyMethod_GET_SELF(__pyx_t_4);
-        assert(__pyx_t_7);
-        PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_4);
-        __Pyx_INCREF(__pyx_t_7);
-        __Pyx_INCREF(__pyx__function);
-        __Pyx_DECREF_SET(__pyx_t_4, __pyx__function);
-        __pyx_t_10 = 0;
-      }
-      #endif
+      __pyx_t_3 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 825, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_3);
+      __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse__node3(__pyx_e_5plait_7planner_9_op_parse_N_VALUE, __pyx_mstate_global->__pyx_n_u_boolean, Py_True, __pyx_t_3); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 825, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_5);
+      __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
       {
-        PyObject *__pyx_callargs[4] = {__pyx_t_7, __pyx_mstate_global->__pyx_n_u_boolean, Py_True, __pyx_t_6};
-        __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_4, __pyx_callargs+__pyx_t_10, (4-__pyx_t_10) | (__pyx_t_10*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
-        __Pyx_XDECREF(__pyx_t_7); __pyx_t_7 = 0;
-        __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-        __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-        if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 675, __pyx_L1_error)
-        __Pyx_GOTREF(__pyx_t_3);
+        PyObject *__pyx_temp;
+        {
+          __pyx_temp = __pyx_r;
+          __pyx_r = __pyx_t_5;
+        }
+        __Pyx_XDECREF(__pyx_temp);
       }
+      __pyx_t_5 = 0;
+      goto __pyx_L0;
+
+      /* "planner/_op_parse.pyx":824
+ *             self.i += 1
+ *             word = self.name_at(i)
+ *             if word == "true":             # <<<<<<<<<<<<<<
+ *                 return _node3(N_VALUE, "boolean", True, start)
+ *             if word == "false":
+*/
+    }
+
+    /* "planner/_op_parse.pyx":826
+ *             if word == "true":
+ *                 return _node3(N_VALUE, "boolean", True, start)
+ *             if word == "false":             # <<<<<<<<<<<<<<
+ *                 return _node3(N_VALUE, "boolean", False, start)
+ *             if word == "null":
+*/
+    __pyx_t_2 = __Pyx_PyObject_CompareBoolEq_str_str(__pyx_v_word, __pyx_mstate_global->__pyx_n_u_false, Py_EQ); if (unlikely((__pyx_t_2 < 0))) __PYX_ERR(0, 826, __pyx_L1_error)
+    if (__pyx_t_2) {
+
+
+      /* "planner/_op_parse.pyx":827
+ *                 return _node3(N_VALUE, "boolean", True, start)
+ *             if word == "false":
+ *                 return _node3(N_VALUE, "boolean", False, start)             # <<<<<<<<<<<<<<
+ *             if word == "null":
+ *                 return _node3(N_VALUE, "null", None, start)
+*/
+      __pyx_t_5 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 827, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_5);
+      __pyx_t_3 = __pyx_f_5plait_7planner_9_op_parse__node3(__pyx_e_5plait_7planner_9_op_parse_N_VALUE, __pyx_mstate_global->__pyx_n_u_boolean, Py_False, __pyx_t_5); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 827, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_3);
+      __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
       {
         PyObject *__pyx_temp;
         {
@@ -13080,176 +15022,70 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value(struct __pyx_
       __pyx_t_3 = 0;
       goto __pyx_L0;
 
-      /* "planner/_op_parse.pyx":674
- *             self.i += 1
- *             word = self.name_at(i)
- *             if word == "true":             # <<<<<<<<<<<<<<
- *                 return _Value("boolean", True, start)
- *             if word == "false":
-*/
-    }
-
-    /* "planner/_op_parse.pyx":676
+      /* "planner/_op_parse.pyx":826
  *             if word == "true":
- *                 return _Value("boolean", True, start)
+ *                 return _node3(N_VALUE, "boolean", True, start)
  *             if word == "false":             # <<<<<<<<<<<<<<
- *                 return _Value("boolean", False, start)
- *             if word == "null":
-*/
-    __pyx_t_2 = __Pyx_PyObject_CompareBoolEq_str_str(__pyx_v_word, __pyx_mstate_global->__pyx_n_u_false, Py_EQ); if (unlikely((__pyx_t_2 < 0))) __PYX_ERR(0, 676, __pyx_L1_error)
-    if (__pyx_t_2) {
-
-
-      /* "planner/_op_parse.pyx":677
- *                 return _Value("boolean", True, start)
- *             if word == "false":
- *                 return _Value("boolean", False, start)             # <<<<<<<<<<<<<<
- *             if word == "null":
- *                 return _Value("null", None, start)
-*/
-      __pyx_t_4 = NULL;
-      __Pyx_INCREF(__pyx_v_5plait_7planner_9_op_parse__Value);
-      __pyx_t_6 = __pyx_v_5plait_7planner_9_op_parse__Value; 
-      __pyx_t_7 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 677, __pyx_L1_error)
-      __Pyx_GOTREF(__pyx_t_7);
-      __pyx_t_10 = 1;
-      #if CYTHON_UNPACK_METHODS
-      if (unlikely(PyMethod_Check(__pyx_t_6))) {
-        __pyx_t_4 = PyMethod_GET_SELF(__pyx_t_6);
-        assert(__pyx_t_4);
-        PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_6);
-        __Pyx_INCREF(__pyx_t_4);
-        __Pyx_INCREF(__pyx__function);
-        __Pyx_DECREF_SET(__pyx_t_6, __pyx__function);
-        __pyx_t_10 = 0;
-      }
-      #endif
-      {
-        PyObject *__pyx_callargs[4] = {__pyx_t_4, __pyx_mstate_global->__pyx_n_u_boolean, Py_False, __pyx_t_7};
-        __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_6, __pyx_callargs+__pyx_t_10, (4-__pyx_t_10) | (__pyx_t_10*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
-        __Pyx_XDECREF(__pyx_t_4); __pyx_t_4 = 0;
-        __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-        __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-        if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 677, __pyx_L1_error)
-        __Pyx_GOTREF(__pyx_t_3);
-      }
-      {
-        PyObject *__pyx_temp;
-        {
-          __pyx_temp = __pyx_r;
-          __pyx_r = __pyx_t_3;
-        }
-        __Pyx_XDECREF(__pyx_temp);
-      }
-      __pyx_t_3 = 0;
-      goto __pyx_L0;
-
-      /* "planner/_op_parse.pyx":676
- *             if word == "true":
- *                 return _Value("boolean", True, start)
- *             if word == "false":             # <<<<<<<<<<<<<<
- *                 return _Value("boolean", False, start)
+ *                 return _node3(N_VALUE, "boolean", False, start)
  *             if word == "null":
 */
     }
 
-    /* "planner/_op_parse.pyx":678
+    /* "planner/_op_parse.pyx":828
  *             if word == "false":
- *                 return _Value("boolean", False, start)
+ *                 return _node3(N_VALUE, "boolean", False, start)
  *             if word == "null":             # <<<<<<<<<<<<<<
- *                 return _Value("null", None, start)
- *             return _Value("enum", word, start)
+ *                 return _node3(N_VALUE, "null", None, start)
+ *             return _node3(N_VALUE, "enum", word, start)
 */
-    __pyx_t_2 = __Pyx_PyObject_CompareBoolEq_str_str(__pyx_v_word, __pyx_mstate_global->__pyx_n_u_null, Py_EQ); if (unlikely((__pyx_t_2 < 0))) __PYX_ERR(0, 678, __pyx_L1_error)
+    __pyx_t_2 = __Pyx_PyObject_CompareBoolEq_str_str(__pyx_v_word, __pyx_mstate_global->__pyx_n_u_null, Py_EQ); if (unlikely((__pyx_t_2 < 0))) __PYX_ERR(0, 828, __pyx_L1_error)
     if (__pyx_t_2) {
 
 
-      /* "planner/_op_parse.pyx":679
- *                 return _Value("boolean", False, start)
+      /* "planner/_op_parse.pyx":829
+ *                 return _node3(N_VALUE, "boolean", False, start)
  *             if word == "null":
- *                 return _Value("null", None, start)             # <<<<<<<<<<<<<<
- *             return _Value("enum", word, start)
+ *                 return _node3(N_VALUE, "null", None, start)             # <<<<<<<<<<<<<<
+ *             return _node3(N_VALUE, "enum", word, start)
  *         if kind == K_LBRACKET:
 */
-      __pyx_t_6 = NULL;
-      __Pyx_INCREF(__pyx_v_5plait_7planner_9_op_parse__Value);
-      __pyx_t_7 = __pyx_v_5plait_7planner_9_op_parse__Value; 
-      __pyx_t_4 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 679, __pyx_L1_error)
-      __Pyx_GOTREF(__pyx_t_4);
-      __pyx_t_10 = 1;
-      #if CYTHON_UNPACK_METHODS
-      if (unlikely(PyMethod_Check(__pyx_t_7))) {
-        __pyx_t_6 = PyMethod_GET_SELF(__pyx_t_7);
-        assert(__pyx_t_6);
-        PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_7);
-        __Pyx_INCREF(__pyx_t_6);
-        __Pyx_INCREF(__pyx__function);
-        __Pyx_DECREF_SET(__pyx_t_7, __pyx__function);
-        __pyx_t_10 = 0;
-      }
-      #endif
-      {
-        PyObject *__pyx_callargs[4] = {__pyx_t_6, __pyx_mstate_global->__pyx_n_u_null, Py_None, __pyx_t_4};
-        __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_7, __pyx_callargs+__pyx_t_10, (4-__pyx_t_10) | (__pyx_t_10*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
-        __Pyx_XDECREF(__pyx_t_6); __pyx_t_6 = 0;
-        __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-        __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-        if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 679, __pyx_L1_error)
-        __Pyx_GOTREF(__pyx_t_3);
-      }
+      __pyx_t_3 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 829, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_3);
+      __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse__node3(__pyx_e_5plait_7planner_9_op_parse_N_VALUE, __pyx_mstate_global->__pyx_n_u_null, Py_None, __pyx_t_3); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 829, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_5);
+      __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
       {
         PyObject *__pyx_temp;
         {
           __pyx_temp = __pyx_r;
-          __pyx_r = __pyx_t_3;
+          __pyx_r = __pyx_t_5;
         }
         __Pyx_XDECREF(__pyx_temp);
       }
-      __pyx_t_3 = 0;
+      __pyx_t_5 = 0;
       goto __pyx_L0;
 
-      /* "planner/_op_parse.pyx":678
+      /* "planner/_op_parse.pyx":828
  *             if word == "false":
- *                 return _Value("boolean", False, start)
+ *                 return _node3(N_VALUE, "boolean", False, start)
  *             if word == "null":             # <<<<<<<<<<<<<<
- *                 return _Value("null", None, start)
- *             return _Value("enum", word, start)
+ *                 return _node3(N_VALUE, "null", None, start)
+ *             return _node3(N_VALUE, "enum", word, start)
 */
     }
 
-    /* "planner/_op_parse.pyx":680
+    /* "planner/_op_parse.pyx":830
  *             if word == "null":
- *                 return _Value("null", None, start)
- *             return _Value("enum", word, start)             # <<<<<<<<<<<<<<
+ *                 return _node3(N_VALUE, "null", None, start)
+ *             return _node3(N_VALUE, "enum", word, start)             # <<<<<<<<<<<<<<
  *         if kind == K_LBRACKET:
  *             self.enter()
 */
-    __pyx_t_7 = NULL;
-    __Pyx_INCREF(__pyx_v_5plait_7planner_9_op_parse__Value);
-    __pyx_t_4 = __pyx_v_5plait_7planner_9_op_parse__Value; 
-    __pyx_t_6 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 680, __pyx_L1_error)
-    __Pyx_GOTREF(__pyx_t_6);
-    __pyx_t_10 = 1;
-    #if CYTHON_UNPACK_METHODS
-    if (unlikely(PyMethod_Check(__pyx_t_4))) {
-      __pyx_t_7 = PyMethod_GET_SELF(__pyx_t_4);
-      assert(__pyx_t_7);
-      PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_4);
-      __Pyx_INCREF(__pyx_t_7);
-      __Pyx_INCREF(__pyx__function);
-      __Pyx_DECREF_SET(__pyx_t_4, __pyx__function);
-      __pyx_t_10 = 0;
-    }
-    #endif
-    {
-      PyObject *__pyx_callargs[4] = {__pyx_t_7, __pyx_mstate_global->__pyx_n_u_enum, __pyx_v_word, __pyx_t_6};
-      __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_4, __pyx_callargs+__pyx_t_10, (4-__pyx_t_10) | (__pyx_t_10*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
-      __Pyx_XDECREF(__pyx_t_7); __pyx_t_7 = 0;
-      __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-      __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 680, __pyx_L1_error)
-      __Pyx_GOTREF(__pyx_t_3);
-    }
+    __pyx_t_5 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 830, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_5);
+    __pyx_t_3 = __pyx_f_5plait_7planner_9_op_parse__node3(__pyx_e_5plait_7planner_9_op_parse_N_VALUE, __pyx_mstate_global->__pyx_n_u_enum, __pyx_v_word, __pyx_t_5); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 830, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_3);
+    __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
     {
       PyObject *__pyx_temp;
       {
@@ -13261,18 +15097,18 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value(struct __pyx_
     __pyx_t_3 = 0;
     goto __pyx_L0;
 
-    /* "planner/_op_parse.pyx":671
+    /* "planner/_op_parse.pyx":821
  *             self.i += 1
- *             return _Value("string", self.literals[self.aux[i]], start)
+ *             return _node3(N_VALUE, "string", self.literals[self.aux[i]], start)
  *         if kind == K_NAME:             # <<<<<<<<<<<<<<
  *             self.i += 1
  *             word = self.name_at(i)
 */
   }
 
-  /* "planner/_op_parse.pyx":681
- *                 return _Value("null", None, start)
- *             return _Value("enum", word, start)
+  /* "planner/_op_parse.pyx":831
+ *                 return _node3(N_VALUE, "null", None, start)
+ *             return _node3(N_VALUE, "enum", word, start)
  *         if kind == K_LBRACKET:             # <<<<<<<<<<<<<<
  *             self.enter()
  *             self.i += 1
@@ -13282,17 +15118,17 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value(struct __pyx_
   if (__pyx_t_2) {
 
 
-    /* "planner/_op_parse.pyx":682
- *             return _Value("enum", word, start)
+    /* "planner/_op_parse.pyx":832
+ *             return _node3(N_VALUE, "enum", word, start)
  *         if kind == K_LBRACKET:
  *             self.enter()             # <<<<<<<<<<<<<<
  *             self.i += 1
  *             items = []
 */
-    __pyx_t_9 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->enter(__pyx_v_self); if (unlikely(__pyx_t_9 == ((int)-1))) __PYX_ERR(0, 682, __pyx_L1_error)
+    __pyx_t_9 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->enter(__pyx_v_self); if (unlikely(__pyx_t_9 == ((int)-1))) __PYX_ERR(0, 832, __pyx_L1_error)
 
 
-    /* "planner/_op_parse.pyx":683
+    /* "planner/_op_parse.pyx":833
  *         if kind == K_LBRACKET:
  *             self.enter()
  *             self.i += 1             # <<<<<<<<<<<<<<
@@ -13301,19 +15137,19 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value(struct __pyx_
 */
     __pyx_v_self->i = (__pyx_v_self->i + 1);
 
-    /* "planner/_op_parse.pyx":684
+    /* "planner/_op_parse.pyx":834
  *             self.enter()
  *             self.i += 1
  *             items = []             # <<<<<<<<<<<<<<
  *             while self.kinds[self.i] != K_RBRACKET:
  *                 if self.kinds[self.i] == K_EOF:
 */
-    __pyx_t_3 = PyList_New(0); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 684, __pyx_L1_error)
+    __pyx_t_3 = PyList_New(0); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 834, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
     __pyx_v_items = ((PyObject*)__pyx_t_3);
     __pyx_t_3 = 0;
 
-    /* "planner/_op_parse.pyx":685
+    /* "planner/_op_parse.pyx":835
  *             self.i += 1
  *             items = []
  *             while self.kinds[self.i] != K_RBRACKET:             # <<<<<<<<<<<<<<
@@ -13326,7 +15162,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value(struct __pyx_
 
       if (!__pyx_t_2) break;
 
-      /* "planner/_op_parse.pyx":686
+      /* "planner/_op_parse.pyx":836
  *             items = []
  *             while self.kinds[self.i] != K_RBRACKET:
  *                 if self.kinds[self.i] == K_EOF:             # <<<<<<<<<<<<<<
@@ -13338,20 +15174,20 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value(struct __pyx_
       if (unlikely(__pyx_t_2)) {
 
 
-        /* "planner/_op_parse.pyx":687
+        /* "planner/_op_parse.pyx":837
  *             while self.kinds[self.i] != K_RBRACKET:
  *                 if self.kinds[self.i] == K_EOF:
  *                     raise self.fail('"]"')             # <<<<<<<<<<<<<<
  *                 items.append(self.value(const))
  *             self.i += 1
 */
-        __pyx_t_3 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->fail(__pyx_v_self, __pyx_mstate_global->__pyx_kp_u__11); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 687, __pyx_L1_error)
+        __pyx_t_3 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->fail(__pyx_v_self, __pyx_mstate_global->__pyx_kp_u__11); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 837, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_3);
         __Pyx_Raise(__pyx_t_3, 0, 0, 0);
         __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-        __PYX_ERR(0, 687, __pyx_L1_error)
+        __PYX_ERR(0, 837, __pyx_L1_error)
 
-        /* "planner/_op_parse.pyx":686
+        /* "planner/_op_parse.pyx":836
  *             items = []
  *             while self.kinds[self.i] != K_RBRACKET:
  *                 if self.kinds[self.i] == K_EOF:             # <<<<<<<<<<<<<<
@@ -13360,94 +15196,73 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value(struct __pyx_
 */
       }
 
-      /* "planner/_op_parse.pyx":688
+      /* "planner/_op_parse.pyx":838
  *                 if self.kinds[self.i] == K_EOF:
  *                     raise self.fail('"]"')
  *                 items.append(self.value(const))             # <<<<<<<<<<<<<<
  *             self.i += 1
  *             self.depth -= 1
 */
-      __pyx_t_3 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->value(__pyx_v_self, __pyx_v_const); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 688, __pyx_L1_error)
+      __pyx_t_3 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->value(__pyx_v_self, __pyx_v_const); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 838, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
-      __pyx_t_11 = __Pyx_PyList_Append(__pyx_v_items, __pyx_t_3); if (unlikely(__pyx_t_11 == ((int)-1))) __PYX_ERR(0, 688, __pyx_L1_error)
+      __pyx_t_11 = __Pyx_PyList_Append(__pyx_v_items, __pyx_t_3); if (unlikely(__pyx_t_11 == ((int)-1))) __PYX_ERR(0, 838, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
 
     }
 
-    /* "planner/_op_parse.pyx":689
+    /* "planner/_op_parse.pyx":839
  *                     raise self.fail('"]"')
  *                 items.append(self.value(const))
  *             self.i += 1             # <<<<<<<<<<<<<<
  *             self.depth -= 1
- *             return _Value("list", items, start)
+ *             return _node3(N_VALUE, "list", items, start)
 */
     __pyx_v_self->i = (__pyx_v_self->i + 1);
 
-    /* "planner/_op_parse.pyx":690
+    /* "planner/_op_parse.pyx":840
  *                 items.append(self.value(const))
  *             self.i += 1
  *             self.depth -= 1             # <<<<<<<<<<<<<<
- *             return _Value("list", items, start)
+ *             return _node3(N_VALUE, "list", items, start)
  *         if kind == K_LBRACE:
 */
     __pyx_v_self->depth = (__pyx_v_self->depth - 1);
 
-    /* "planner/_op_parse.pyx":691
+    /* "planner/_op_parse.pyx":841
  *             self.i += 1
  *             self.depth -= 1
- *             return _Value("list", items, start)             # <<<<<<<<<<<<<<
+ *             return _node3(N_VALUE, "list", items, start)             # <<<<<<<<<<<<<<
  *         if kind == K_LBRACE:
  *             self.enter()
 */
-    __pyx_t_4 = NULL;
-    __Pyx_INCREF(__pyx_v_5plait_7planner_9_op_parse__Value);
-    __pyx_t_6 = __pyx_v_5plait_7planner_9_op_parse__Value; 
-    __pyx_t_7 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 691, __pyx_L1_error)
-    __Pyx_GOTREF(__pyx_t_7);
-    __pyx_t_10 = 1;
-    #if CYTHON_UNPACK_METHODS
-    if (unlikely(PyMethod_Check(__pyx_t_6))) {
-      __pyx_t_4 = PyMethod_GET_SELF(__pyx_t_6);
-      assert(__pyx_t_4);
-      PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_6);
-      __Pyx_INCREF(__pyx_t_4);
-      __Pyx_INCREF(__pyx__function);
-      __Pyx_DECREF_SET(__pyx_t_6, __pyx__function);
-      __pyx_t_10 = 0;
-    }
-    #endif
-    {
-      PyObject *__pyx_callargs[4] = {__pyx_t_4, __pyx_mstate_global->__pyx_n_u_list, __pyx_v_items, __pyx_t_7};
-      __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_6, __pyx_callargs+__pyx_t_10, (4-__pyx_t_10) | (__pyx_t_10*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
-      __Pyx_XDECREF(__pyx_t_4); __pyx_t_4 = 0;
-      __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-      __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 691, __pyx_L1_error)
-      __Pyx_GOTREF(__pyx_t_3);
-    }
+    __pyx_t_3 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 841, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_3);
+    __pyx_t_5 = __pyx_f_5plait_7planner_9_op_parse__node3(__pyx_e_5plait_7planner_9_op_parse_N_VALUE, __pyx_mstate_global->__pyx_n_u_list, __pyx_v_items, __pyx_t_3); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 841, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_5);
+    __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     {
       PyObject *__pyx_temp;
       {
         __pyx_temp = __pyx_r;
-        __pyx_r = __pyx_t_3;
+        __pyx_r = __pyx_t_5;
       }
       __Pyx_XDECREF(__pyx_temp);
     }
-    __pyx_t_3 = 0;
+    __pyx_t_5 = 0;
     goto __pyx_L0;
 
-    /* "planner/_op_parse.pyx":681
- *                 return _Value("null", None, start)
- *             return _Value("enum", word, start)
+    /* "planner/_op_parse.pyx":831
+ *                 return _node3(N_VALUE, "null", None, start)
+ *             return _node3(N_VALUE, "enum", word, start)
  *         if kind == K_LBRACKET:             # <<<<<<<<<<<<<<
  *             self.enter()
  *             self.i += 1
 */
   }
 
-  /* "planner/_op_parse.pyx":692
+  /* "planner/_op_parse.pyx":842
  *             self.depth -= 1
- *             return _Value("list", items, start)
+ *             return _node3(N_VALUE, "list", items, start)
  *         if kind == K_LBRACE:             # <<<<<<<<<<<<<<
  *             self.enter()
  *             self.i += 1
@@ -13457,17 +15272,17 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value(struct __pyx_
   if (__pyx_t_2) {
 
 
-    /* "planner/_op_parse.pyx":693
- *             return _Value("list", items, start)
+    /* "planner/_op_parse.pyx":843
+ *             return _node3(N_VALUE, "list", items, start)
  *         if kind == K_LBRACE:
  *             self.enter()             # <<<<<<<<<<<<<<
  *             self.i += 1
  *             items = []
 */
-    __pyx_t_9 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->enter(__pyx_v_self); if (unlikely(__pyx_t_9 == ((int)-1))) __PYX_ERR(0, 693, __pyx_L1_error)
+    __pyx_t_9 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->enter(__pyx_v_self); if (unlikely(__pyx_t_9 == ((int)-1))) __PYX_ERR(0, 843, __pyx_L1_error)
 
 
-    /* "planner/_op_parse.pyx":694
+    /* "planner/_op_parse.pyx":844
  *         if kind == K_LBRACE:
  *             self.enter()
  *             self.i += 1             # <<<<<<<<<<<<<<
@@ -13476,19 +15291,19 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value(struct __pyx_
 */
     __pyx_v_self->i = (__pyx_v_self->i + 1);
 
-    /* "planner/_op_parse.pyx":695
+    /* "planner/_op_parse.pyx":845
  *             self.enter()
  *             self.i += 1
  *             items = []             # <<<<<<<<<<<<<<
  *             while self.kinds[self.i] != K_RBRACE:
  *                 field_start = self.starts[self.i]
 */
-    __pyx_t_3 = PyList_New(0); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 695, __pyx_L1_error)
-    __Pyx_GOTREF(__pyx_t_3);
-    __pyx_v_items = ((PyObject*)__pyx_t_3);
-    __pyx_t_3 = 0;
+    __pyx_t_5 = PyList_New(0); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 845, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_5);
+    __pyx_v_items = ((PyObject*)__pyx_t_5);
+    __pyx_t_5 = 0;
 
-    /* "planner/_op_parse.pyx":696
+    /* "planner/_op_parse.pyx":846
  *             self.i += 1
  *             items = []
  *             while self.kinds[self.i] != K_RBRACE:             # <<<<<<<<<<<<<<
@@ -13501,7 +15316,7 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value(struct __pyx_
 
       if (!__pyx_t_2) break;
 
-      /* "planner/_op_parse.pyx":697
+      /* "planner/_op_parse.pyx":847
  *             items = []
  *             while self.kinds[self.i] != K_RBRACE:
  *                 field_start = self.starts[self.i]             # <<<<<<<<<<<<<<
@@ -13510,120 +15325,78 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value(struct __pyx_
 */
       __pyx_v_field_start = (__pyx_v_self->starts[__pyx_v_self->i]);
 
-      /* "planner/_op_parse.pyx":698
+      /* "planner/_op_parse.pyx":848
  *             while self.kinds[self.i] != K_RBRACE:
  *                 field_start = self.starts[self.i]
  *                 word = self.name()             # <<<<<<<<<<<<<<
  *                 self.expect(K_COLON)
- *                 items.append(_ObjectField(word, self.value(const), field_start))
+ *                 items.append(_node3(N_OBJECT_FIELD, word, self.value(const), field_start))
 */
-      __pyx_t_3 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->name(__pyx_v_self); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 698, __pyx_L1_error)
-      __Pyx_GOTREF(__pyx_t_3);
-      __Pyx_XDECREF_SET(__pyx_v_word, ((PyObject*)__pyx_t_3));
-      __pyx_t_3 = 0;
+      __pyx_t_5 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->name(__pyx_v_self); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 848, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_5);
+      __Pyx_XDECREF_SET(__pyx_v_word, ((PyObject*)__pyx_t_5));
+      __pyx_t_5 = 0;
 
-      /* "planner/_op_parse.pyx":699
+      /* "planner/_op_parse.pyx":849
  *                 field_start = self.starts[self.i]
  *                 word = self.name()
  *                 self.expect(K_COLON)             # <<<<<<<<<<<<<<
- *                 items.append(_ObjectField(word, self.value(const), field_start))
+ *                 items.append(_node3(N_OBJECT_FIELD, word, self.value(const), field_start))
  *             self.i += 1
 */
-      __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->expect(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_COLON); if (unlikely(__pyx_t_1 == ((Py_ssize_t)-1L))) __PYX_ERR(0, 699, __pyx_L1_error)
+      __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->expect(__pyx_v_self, __pyx_e_5plait_7planner_9_op_parse_K_COLON); if (unlikely(__pyx_t_1 == ((Py_ssize_t)-1L))) __PYX_ERR(0, 849, __pyx_L1_error)
 
 
-      /* "planner/_op_parse.pyx":700
+      /* "planner/_op_parse.pyx":850
  *                 word = self.name()
  *                 self.expect(K_COLON)
- *                 items.append(_ObjectField(word, self.value(const), field_start))             # <<<<<<<<<<<<<<
+ *                 items.append(_node3(N_OBJECT_FIELD, word, self.value(const), field_start))             # <<<<<<<<<<<<<<
  *             self.i += 1
  *             self.depth -= 1
 */
-      __pyx_t_6 = NULL;
-      __Pyx_INCREF(__pyx_v_5plait_7planner_9_op_parse__ObjectField);
-      __pyx_t_7 = __pyx_v_5plait_7planner_9_op_parse__ObjectField; 
-      __pyx_t_4 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->value(__pyx_v_self, __pyx_v_const); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 700, __pyx_L1_error)
-      __Pyx_GOTREF(__pyx_t_4);
-      __pyx_t_5 = PyLong_FromSsize_t(__pyx_v_field_start); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 700, __pyx_L1_error)
+      __pyx_t_5 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->value(__pyx_v_self, __pyx_v_const); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 850, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_5);
-      __pyx_t_10 = 1;
-      #if CYTHON_UNPACK_METHODS
-      if (unlikely(PyMethod_Check(__pyx_t_7))) {
-        __pyx_t_6 = PyMethod_GET_SELF(__pyx_t_7);
-        assert(__pyx_t_6);
-        PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_7);
-        __Pyx_INCREF(__pyx_t_6);
-        __Pyx_INCREF(__pyx__function);
-        __Pyx_DECREF_SET(__pyx_t_7, __pyx__function);
-        __pyx_t_10 = 0;
-      }
-      #endif
-      {
-        PyObject *__pyx_callargs[4] = {__pyx_t_6, __pyx_v_word, __pyx_t_4, __pyx_t_5};
-        __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_7, __pyx_callargs+__pyx_t_10, (4-__pyx_t_10) | (__pyx_t_10*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
-        __Pyx_XDECREF(__pyx_t_6); __pyx_t_6 = 0;
-        __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-        __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-        __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
-        if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 700, __pyx_L1_error)
-        __Pyx_GOTREF(__pyx_t_3);
-      }
-      __pyx_t_11 = __Pyx_PyList_Append(__pyx_v_items, __pyx_t_3); if (unlikely(__pyx_t_11 == ((int)-1))) __PYX_ERR(0, 700, __pyx_L1_error)
+      __pyx_t_3 = PyLong_FromSsize_t(__pyx_v_field_start); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 850, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_3);
+      __pyx_t_7 = __pyx_f_5plait_7planner_9_op_parse__node3(__pyx_e_5plait_7planner_9_op_parse_N_OBJECT_FIELD, __pyx_v_word, __pyx_t_5, __pyx_t_3); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 850, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_7);
+      __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
+      __pyx_t_11 = __Pyx_PyList_Append(__pyx_v_items, __pyx_t_7); if (unlikely(__pyx_t_11 == ((int)-1))) __PYX_ERR(0, 850, __pyx_L1_error)
+      __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
 
     }
 
-    /* "planner/_op_parse.pyx":701
+    /* "planner/_op_parse.pyx":851
  *                 self.expect(K_COLON)
- *                 items.append(_ObjectField(word, self.value(const), field_start))
+ *                 items.append(_node3(N_OBJECT_FIELD, word, self.value(const), field_start))
  *             self.i += 1             # <<<<<<<<<<<<<<
  *             self.depth -= 1
- *             return _Value("object", items, start)
+ *             return _node3(N_VALUE, "object", items, start)
 */
     __pyx_v_self->i = (__pyx_v_self->i + 1);
 
-    /* "planner/_op_parse.pyx":702
- *                 items.append(_ObjectField(word, self.value(const), field_start))
+    /* "planner/_op_parse.pyx":852
+ *                 items.append(_node3(N_OBJECT_FIELD, word, self.value(const), field_start))
  *             self.i += 1
  *             self.depth -= 1             # <<<<<<<<<<<<<<
- *             return _Value("object", items, start)
+ *             return _node3(N_VALUE, "object", items, start)
  *         raise self.fail("a value")
 */
     __pyx_v_self->depth = (__pyx_v_self->depth - 1);
 
-    /* "planner/_op_parse.pyx":703
+    /* "planner/_op_parse.pyx":853
  *             self.i += 1
  *             self.depth -= 1
- *             return _Value("object", items, start)             # <<<<<<<<<<<<<<
+ *             return _node3(N_VALUE, "object", items, start)             # <<<<<<<<<<<<<<
  *         raise self.fail("a value")
  * 
 */
-    __pyx_t_7 = NULL;
-    __Pyx_INCREF(__pyx_v_5plait_7planner_9_op_parse__Value);
-    __pyx_t_5 = __pyx_v_5plait_7planner_9_op_parse__Value; 
-    __pyx_t_4 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 703, __pyx_L1_error)
-    __Pyx_GOTREF(__pyx_t_4);
-    __pyx_t_10 = 1;
-    #if CYTHON_UNPACK_METHODS
-    if (unlikely(PyMethod_Check(__pyx_t_5))) {
-      __pyx_t_7 = PyMethod_GET_SELF(__pyx_t_5);
-      assert(__pyx_t_7);
-      PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_5);
-      __Pyx_INCREF(__pyx_t_7);
-      __Pyx_INCREF(__pyx__function);
-      __Pyx_DECREF_SET(__pyx_t_5, __pyx__function);
-      __pyx_t_10 = 0;
-    }
-    #endif
-    {
-      PyObject *__pyx_callargs[4] = {__pyx_t_7, __pyx_mstate_global->__pyx_n_u_object, __pyx_v_items, __pyx_t_4};
-      __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_5, __pyx_callargs+__pyx_t_10, (4-__pyx_t_10) | (__pyx_t_10*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
-      __Pyx_XDECREF(__pyx_t_7); __pyx_t_7 = 0;
-      __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-      __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 703, __pyx_L1_error)
-      __Pyx_GOTREF(__pyx_t_3);
-    }
+    __pyx_t_7 = PyLong_FromSsize_t(__pyx_v_start); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 853, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_7);
+    __pyx_t_3 = __pyx_f_5plait_7planner_9_op_parse__node3(__pyx_e_5plait_7planner_9_op_parse_N_VALUE, __pyx_mstate_global->__pyx_n_u_object, __pyx_v_items, __pyx_t_7); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 853, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_3);
+    __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
     {
       PyObject *__pyx_temp;
       {
@@ -13635,29 +15408,29 @@ static PyObject *__pyx_f_5plait_7planner_9_op_parse_7_Parser_value(struct __pyx_
     __pyx_t_3 = 0;
     goto __pyx_L0;
 
-    /* "planner/_op_parse.pyx":692
+    /* "planner/_op_parse.pyx":842
  *             self.depth -= 1
- *             return _Value("list", items, start)
+ *             return _node3(N_VALUE, "list", items, start)
  *         if kind == K_LBRACE:             # <<<<<<<<<<<<<<
  *             self.enter()
  *             self.i += 1
 */
   }
 
-  /* "planner/_op_parse.pyx":704
+  /* "planner/_op_parse.pyx":854
  *             self.depth -= 1
- *             return _Value("object", items, start)
+ *             return _node3(N_VALUE, "object", items, start)
  *         raise self.fail("a value")             # <<<<<<<<<<<<<<
  * 
  * 
 */
-  __pyx_t_3 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->fail(__pyx_v_self, __pyx_mstate_global->__pyx_kp_u_a_value); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 704, __pyx_L1_error)
+  __pyx_t_3 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_self->__pyx_vtab)->fail(__pyx_v_self, __pyx_mstate_global->__pyx_kp_u_a_value); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 854, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __Pyx_Raise(__pyx_t_3, 0, 0, 0);
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-  __PYX_ERR(0, 704, __pyx_L1_error)
+  __PYX_ERR(0, 854, __pyx_L1_error)
 
-  /* "planner/_op_parse.pyx":649
+  /* "planner/_op_parse.pyx":799
  * 
  *     # -- values --------------------------------------------------------------------------
  *     cdef object value(self, bint const):             # <<<<<<<<<<<<<<
@@ -13890,7 +15663,7 @@ static PyObject *__pyx_pf_5plait_7planner_9_op_parse_7_Parser_6__setstate_cython
   return __pyx_r;
 }
 
-/* "planner/_op_parse.pyx":707
+/* "planner/_op_parse.pyx":857
  * 
  * 
  * def parse_operation_document(str text not None):             # <<<<<<<<<<<<<<
@@ -13899,16 +15672,16 @@ static PyObject *__pyx_pf_5plait_7planner_9_op_parse_7_Parser_6__setstate_cython
 */
 
 /* Python wrapper */
-static PyObject *__pyx_pw_5plait_7planner_9_op_parse_1parse_operation_document(PyObject *__pyx_self, 
+static PyObject *__pyx_pw_5plait_7planner_9_op_parse_5parse_operation_document(PyObject *__pyx_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_5plait_7planner_9_op_parse_parse_operation_document, "Parse ``text`` as an executable document; raise :class:`GraphQLSyntaxError`.");
-static PyMethodDef __pyx_mdef_5plait_7planner_9_op_parse_1parse_operation_document = {"parse_operation_document", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_5plait_7planner_9_op_parse_1parse_operation_document, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_5plait_7planner_9_op_parse_parse_operation_document};
-static PyObject *__pyx_pw_5plait_7planner_9_op_parse_1parse_operation_document(PyObject *__pyx_self, 
+PyDoc_STRVAR(__pyx_doc_5plait_7planner_9_op_parse_4parse_operation_document, "Parse ``text`` as an executable document; raise :class:`GraphQLSyntaxError`.");
+static PyMethodDef __pyx_mdef_5plait_7planner_9_op_parse_5parse_operation_document = {"parse_operation_document", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_5plait_7planner_9_op_parse_5parse_operation_document, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_5plait_7planner_9_op_parse_4parse_operation_document};
+static PyObject *__pyx_pw_5plait_7planner_9_op_parse_5parse_operation_document(PyObject *__pyx_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 #else
@@ -13938,32 +15711,32 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_text,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 707, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 857, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 707, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 857, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "parse_operation_document", 0) < (0)) __PYX_ERR(0, 707, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "parse_operation_document", 0) < (0)) __PYX_ERR(0, 857, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("parse_operation_document", 1, 1, 1, i); __PYX_ERR(0, 707, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("parse_operation_document", 1, 1, 1, i); __PYX_ERR(0, 857, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 1)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 707, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 857, __pyx_L3_error)
     }
     __pyx_v_text = ((PyObject*)values[0]);
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("parse_operation_document", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 707, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("parse_operation_document", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 857, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -13974,8 +15747,8 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return NULL;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_text), (&PyUnicode_Type), 0, "text", 1))) __PYX_ERR(0, 707, __pyx_L1_error)
-  __pyx_r = __pyx_pf_5plait_7planner_9_op_parse_parse_operation_document(__pyx_self, __pyx_v_text);
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_text), (&PyUnicode_Type), 0, "text", 1))) __PYX_ERR(0, 857, __pyx_L1_error)
+  __pyx_r = __pyx_pf_5plait_7planner_9_op_parse_4parse_operation_document(__pyx_self, __pyx_v_text);
 
   /* function exit code */
   goto __pyx_L0;
@@ -13994,12 +15767,13 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   return __pyx_r;
 }
 
-static PyObject *__pyx_pf_5plait_7planner_9_op_parse_parse_operation_document(CYTHON_UNUSED PyObject *__pyx_self, PyObject *__pyx_v_text) {
+static PyObject *__pyx_pf_5plait_7planner_9_op_parse_4parse_operation_document(CYTHON_UNUSED PyObject *__pyx_self, PyObject *__pyx_v_text) {
   PyObject *__pyx_v_reference = NULL;
   PyObject *__pyx_v_max_chars = NULL;
   PyObject *__pyx_v_source = NULL;
   struct __pyx_obj_5plait_7planner_9_op_parse__Parser *__pyx_v_parser = 0;
   PyObject *__pyx_v_max_tokens = NULL;
+  int __pyx_v_gc_was_enabled;
   PyObject *__pyx_r = NULL;
   __Pyx_RefNannyDeclarations
   PyObject *__pyx_t_1 = NULL;
@@ -14013,52 +15787,60 @@ static PyObject *__pyx_pf_5plait_7planner_9_op_parse_parse_operation_document(CY
   int __pyx_t_9;
   PyObject *__pyx_t_10 = NULL;
   size_t __pyx_t_11;
+  int __pyx_t_12;
+  char const *__pyx_t_13;
+  PyObject *__pyx_t_14 = NULL;
+  PyObject *__pyx_t_15 = NULL;
+  PyObject *__pyx_t_16 = NULL;
+  PyObject *__pyx_t_17 = NULL;
+  PyObject *__pyx_t_18 = NULL;
+  PyObject *__pyx_t_19 = NULL;
   int __pyx_lineno = 0;
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("parse_operation_document", 0);
 
-  /* "planner/_op_parse.pyx":709
+  /* "planner/_op_parse.pyx":859
  * def parse_operation_document(str text not None):
  *     """Parse ``text`` as an executable document; raise :class:`GraphQLSyntaxError`."""
  *     reference = _reference             # <<<<<<<<<<<<<<
  *     max_chars = reference.MAX_DOCUMENT_CHARS
  *     if len(text) > max_chars:
 */
-  __Pyx_GetModuleGlobalName(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_reference); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 709, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_reference); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 859, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_reference = __pyx_t_1;
   __pyx_t_1 = 0;
 
-  /* "planner/_op_parse.pyx":710
+  /* "planner/_op_parse.pyx":860
  *     """Parse ``text`` as an executable document; raise :class:`GraphQLSyntaxError`."""
  *     reference = _reference
  *     max_chars = reference.MAX_DOCUMENT_CHARS             # <<<<<<<<<<<<<<
  *     if len(text) > max_chars:
  *         raise GraphQLSyntaxError(
 */
-  __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_reference, __pyx_mstate_global->__pyx_n_u_MAX_DOCUMENT_CHARS); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 710, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_reference, __pyx_mstate_global->__pyx_n_u_MAX_DOCUMENT_CHARS); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 860, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_max_chars = __pyx_t_1;
   __pyx_t_1 = 0;
 
-  /* "planner/_op_parse.pyx":711
+  /* "planner/_op_parse.pyx":861
  *     reference = _reference
  *     max_chars = reference.MAX_DOCUMENT_CHARS
  *     if len(text) > max_chars:             # <<<<<<<<<<<<<<
  *         raise GraphQLSyntaxError(
  *             f"Syntax Error: Document is too large ({len(text)} characters; the limit is "
 */
-  __pyx_t_2 = __Pyx_PyUnicode_GET_LENGTH(__pyx_v_text); if (unlikely(__pyx_t_2 == ((Py_ssize_t)-1))) __PYX_ERR(0, 711, __pyx_L1_error)
-  __pyx_t_1 = PyLong_FromSsize_t(__pyx_t_2); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 711, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyUnicode_GET_LENGTH(__pyx_v_text); if (unlikely(__pyx_t_2 == ((Py_ssize_t)-1))) __PYX_ERR(0, 861, __pyx_L1_error)
+  __pyx_t_1 = PyLong_FromSsize_t(__pyx_t_2); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 861, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
 
-  __pyx_t_3 = __Pyx_PyObject_CompareBoolGt_int_object(__pyx_t_1, __pyx_v_max_chars, Py_GT); if (unlikely((__pyx_t_3 < 0))) __PYX_ERR(0, 711, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_PyObject_CompareBoolGt_int_object(__pyx_t_1, __pyx_v_max_chars, Py_GT); if (unlikely((__pyx_t_3 < 0))) __PYX_ERR(0, 861, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
   if (unlikely(__pyx_t_3)) {
 
 
-    /* "planner/_op_parse.pyx":712
+    /* "planner/_op_parse.pyx":862
  *     max_chars = reference.MAX_DOCUMENT_CHARS
  *     if len(text) > max_chars:
  *         raise GraphQLSyntaxError(             # <<<<<<<<<<<<<<
@@ -14066,29 +15848,29 @@ static PyObject *__pyx_pf_5plait_7planner_9_op_parse_parse_operation_document(CY
  *             f"{max_chars}).", 0)
 */
     __pyx_t_4 = NULL;
-    __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_GraphQLSyntaxError); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 712, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_GraphQLSyntaxError); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 862, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
 
-    /* "planner/_op_parse.pyx":713
+    /* "planner/_op_parse.pyx":863
  *     if len(text) > max_chars:
  *         raise GraphQLSyntaxError(
  *             f"Syntax Error: Document is too large ({len(text)} characters; the limit is "             # <<<<<<<<<<<<<<
  *             f"{max_chars}).", 0)
  *     source = _SourceText(text)
 */
-    __pyx_t_2 = __Pyx_PyUnicode_GET_LENGTH(__pyx_v_text); if (unlikely(__pyx_t_2 == ((Py_ssize_t)-1))) __PYX_ERR(0, 713, __pyx_L1_error)
-    __pyx_t_6 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_t_2, 0, ' ', 'd'); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 713, __pyx_L1_error)
+    __pyx_t_2 = __Pyx_PyUnicode_GET_LENGTH(__pyx_v_text); if (unlikely(__pyx_t_2 == ((Py_ssize_t)-1))) __PYX_ERR(0, 863, __pyx_L1_error)
+    __pyx_t_6 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_t_2, 0, ' ', 'd'); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 863, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
 
 
-    /* "planner/_op_parse.pyx":714
+    /* "planner/_op_parse.pyx":864
  *         raise GraphQLSyntaxError(
  *             f"Syntax Error: Document is too large ({len(text)} characters; the limit is "
  *             f"{max_chars}).", 0)             # <<<<<<<<<<<<<<
  *     source = _SourceText(text)
  *     cdef _Parser parser = _Parser.__new__(_Parser)
 */
-    __pyx_t_7 = __Pyx_PyObject_FormatSimple(__pyx_v_max_chars, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 714, __pyx_L1_error)
+    __pyx_t_7 = __Pyx_PyObject_FormatSimple(__pyx_v_max_chars, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 864, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_7);
     __pyx_t_8[0] = __pyx_mstate_global->__pyx_kp_u_Syntax_Error_Document_is_too_lar;
     __pyx_t_8[1] = __pyx_t_6;
@@ -14096,7 +15878,7 @@ static PyObject *__pyx_pf_5plait_7planner_9_op_parse_parse_operation_document(CY
     __pyx_t_8[3] = __pyx_t_7;
     __pyx_t_8[4] = __pyx_mstate_global->__pyx_kp_u__12;
 
-    /* "planner/_op_parse.pyx":713
+    /* "planner/_op_parse.pyx":863
  *     if len(text) > max_chars:
  *         raise GraphQLSyntaxError(
  *             f"Syntax Error: Document is too large ({len(text)} characters; the limit is "             # <<<<<<<<<<<<<<
@@ -14112,7 +15894,7 @@ static PyObject *__pyx_pf_5plait_7planner_9_op_parse_parse_operation_document(CY
     __pyx_t_9 |= __Pyx_PyUnicode_KIND_04(__pyx_t_8[3]);
     #endif
     __pyx_t_10 = __Pyx_PyUnicode_Join(__pyx_t_8, 5, __pyx_t_2, __pyx_t_9);
-    if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 713, __pyx_L1_error)
+    if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 863, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_10);
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
     __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
@@ -14134,14 +15916,14 @@ static PyObject *__pyx_pf_5plait_7planner_9_op_parse_parse_operation_document(CY
       __Pyx_XDECREF(__pyx_t_4); __pyx_t_4 = 0;
       __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
       __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-      if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 712, __pyx_L1_error)
+      if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 862, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
     }
     __Pyx_Raise(__pyx_t_1, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-    __PYX_ERR(0, 712, __pyx_L1_error)
+    __PYX_ERR(0, 862, __pyx_L1_error)
 
-    /* "planner/_op_parse.pyx":711
+    /* "planner/_op_parse.pyx":861
  *     reference = _reference
  *     max_chars = reference.MAX_DOCUMENT_CHARS
  *     if len(text) > max_chars:             # <<<<<<<<<<<<<<
@@ -14150,7 +15932,7 @@ static PyObject *__pyx_pf_5plait_7planner_9_op_parse_parse_operation_document(CY
 */
   }
 
-  /* "planner/_op_parse.pyx":715
+  /* "planner/_op_parse.pyx":865
  *             f"Syntax Error: Document is too large ({len(text)} characters; the limit is "
  *             f"{max_chars}).", 0)
  *     source = _SourceText(text)             # <<<<<<<<<<<<<<
@@ -14177,25 +15959,25 @@ static PyObject *__pyx_pf_5plait_7planner_9_op_parse_parse_operation_document(CY
     __pyx_t_1 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_10, __pyx_callargs+__pyx_t_11, (2-__pyx_t_11) | (__pyx_t_11*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_5); __pyx_t_5 = 0;
     __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
-    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 715, __pyx_L1_error)
+    if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 865, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
   }
   __pyx_v_source = __pyx_t_1;
   __pyx_t_1 = 0;
 
-  /* "planner/_op_parse.pyx":716
+  /* "planner/_op_parse.pyx":866
  *             f"{max_chars}).", 0)
  *     source = _SourceText(text)
  *     cdef _Parser parser = _Parser.__new__(_Parser)             # <<<<<<<<<<<<<<
  *     parser.body = text
  *     parser.length = len(text)
 */
-  __pyx_t_1 = ((PyObject *)__pyx_tp_new_5plait_7planner_9_op_parse__Parser(((PyTypeObject *)__pyx_mstate_global->__pyx_ptype_5plait_7planner_9_op_parse__Parser), __pyx_mstate_global->__pyx_empty_tuple, NULL)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 716, __pyx_L1_error)
+  __pyx_t_1 = ((PyObject *)__pyx_tp_new_5plait_7planner_9_op_parse__Parser(((PyTypeObject *)__pyx_mstate_global->__pyx_ptype_5plait_7planner_9_op_parse__Parser), __pyx_mstate_global->__pyx_empty_tuple, NULL)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 866, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_parser = ((struct __pyx_obj_5plait_7planner_9_op_parse__Parser *)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "planner/_op_parse.pyx":717
+  /* "planner/_op_parse.pyx":867
  *     source = _SourceText(text)
  *     cdef _Parser parser = _Parser.__new__(_Parser)
  *     parser.body = text             # <<<<<<<<<<<<<<
@@ -14207,31 +15989,31 @@ static PyObject *__pyx_pf_5plait_7planner_9_op_parse_parse_operation_document(CY
   __Pyx_GOTREF(__pyx_v_parser->body);
   __Pyx_DECREF_SET(__pyx_v_parser->body, __pyx_v_text);
 
-  /* "planner/_op_parse.pyx":718
+  /* "planner/_op_parse.pyx":868
  *     cdef _Parser parser = _Parser.__new__(_Parser)
  *     parser.body = text
  *     parser.length = len(text)             # <<<<<<<<<<<<<<
  *     parser.literals = []
  *     parser.i = 0
 */
-  __pyx_t_2 = __Pyx_PyUnicode_GET_LENGTH(__pyx_v_text); if (unlikely(__pyx_t_2 == ((Py_ssize_t)-1))) __PYX_ERR(0, 718, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyUnicode_GET_LENGTH(__pyx_v_text); if (unlikely(__pyx_t_2 == ((Py_ssize_t)-1))) __PYX_ERR(0, 868, __pyx_L1_error)
   __pyx_v_parser->length = __pyx_t_2;
 
-  /* "planner/_op_parse.pyx":719
+  /* "planner/_op_parse.pyx":869
  *     parser.body = text
  *     parser.length = len(text)
  *     parser.literals = []             # <<<<<<<<<<<<<<
  *     parser.i = 0
  *     parser.depth = 0
 */
-  __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 719, __pyx_L1_error)
+  __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 869, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __Pyx_GIVEREF(__pyx_t_1);
   __Pyx_GOTREF(__pyx_v_parser->literals);
   __Pyx_DECREF_SET(__pyx_v_parser->literals, ((PyObject*)__pyx_t_1));
   __pyx_t_1 = 0;
 
-  /* "planner/_op_parse.pyx":720
+  /* "planner/_op_parse.pyx":870
  *     parser.length = len(text)
  *     parser.literals = []
  *     parser.i = 0             # <<<<<<<<<<<<<<
@@ -14240,7 +16022,7 @@ static PyObject *__pyx_pf_5plait_7planner_9_op_parse_parse_operation_document(CY
 */
   __pyx_v_parser->i = 0;
 
-  /* "planner/_op_parse.pyx":721
+  /* "planner/_op_parse.pyx":871
  *     parser.literals = []
  *     parser.i = 0
  *     parser.depth = 0             # <<<<<<<<<<<<<<
@@ -14249,89 +16031,203 @@ static PyObject *__pyx_pf_5plait_7planner_9_op_parse_parse_operation_document(CY
 */
   __pyx_v_parser->depth = 0;
 
-  /* "planner/_op_parse.pyx":722
+  /* "planner/_op_parse.pyx":872
  *     parser.i = 0
  *     parser.depth = 0
  *     parser.max_depth_text = reference.MAX_DEPTH             # <<<<<<<<<<<<<<
  *     parser.max_depth = parser.max_depth_text
  *     parser.syntax_error = GraphQLSyntaxError
 */
-  __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_reference, __pyx_mstate_global->__pyx_n_u_MAX_DEPTH); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 722, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_reference, __pyx_mstate_global->__pyx_n_u_MAX_DEPTH); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 872, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __Pyx_GIVEREF(__pyx_t_1);
   __Pyx_GOTREF(__pyx_v_parser->max_depth_text);
   __Pyx_DECREF_SET(__pyx_v_parser->max_depth_text, __pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "planner/_op_parse.pyx":723
+  /* "planner/_op_parse.pyx":873
  *     parser.depth = 0
  *     parser.max_depth_text = reference.MAX_DEPTH
  *     parser.max_depth = parser.max_depth_text             # <<<<<<<<<<<<<<
  *     parser.syntax_error = GraphQLSyntaxError
  *     max_tokens = reference.MAX_TOKENS
 */
-  __pyx_t_2 = __Pyx_PyIndex_AsSsize_t(__pyx_v_parser->max_depth_text); if (unlikely((__pyx_t_2 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 723, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyIndex_AsSsize_t(__pyx_v_parser->max_depth_text); if (unlikely((__pyx_t_2 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 873, __pyx_L1_error)
   __pyx_v_parser->max_depth = __pyx_t_2;
 
-  /* "planner/_op_parse.pyx":724
+  /* "planner/_op_parse.pyx":874
  *     parser.max_depth_text = reference.MAX_DEPTH
  *     parser.max_depth = parser.max_depth_text
  *     parser.syntax_error = GraphQLSyntaxError             # <<<<<<<<<<<<<<
  *     max_tokens = reference.MAX_TOKENS
- *     parser.lex(max_tokens, max_tokens)
+ *     # The AST is a tree: parsing creates no reference cycles, so the cyclic collector has
 */
-  __Pyx_GetModuleGlobalName(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_GraphQLSyntaxError); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 724, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_GraphQLSyntaxError); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 874, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __Pyx_GIVEREF(__pyx_t_1);
   __Pyx_GOTREF(__pyx_v_parser->syntax_error);
   __Pyx_DECREF_SET(__pyx_v_parser->syntax_error, __pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "planner/_op_parse.pyx":725
+  /* "planner/_op_parse.pyx":875
  *     parser.max_depth = parser.max_depth_text
  *     parser.syntax_error = GraphQLSyntaxError
  *     max_tokens = reference.MAX_TOKENS             # <<<<<<<<<<<<<<
- *     parser.lex(max_tokens, max_tokens)
- *     return parser.document(source)
+ *     # The AST is a tree: parsing creates no reference cycles, so the cyclic collector has
+ *     # nothing to find, but the allocations would trigger collections that traverse the whole
 */
-  __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_reference, __pyx_mstate_global->__pyx_n_u_MAX_TOKENS); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 725, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyObject_GetAttrStr(__pyx_v_reference, __pyx_mstate_global->__pyx_n_u_MAX_TOKENS); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 875, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_max_tokens = __pyx_t_1;
   __pyx_t_1 = 0;
 
-  /* "planner/_op_parse.pyx":726
- *     parser.syntax_error = GraphQLSyntaxError
- *     max_tokens = reference.MAX_TOKENS
- *     parser.lex(max_tokens, max_tokens)             # <<<<<<<<<<<<<<
- *     return parser.document(source)
- * 
+  /* "planner/_op_parse.pyx":880
+ *     # growing heap again and again (most of the time for a large document). It is paused for
+ *     # the parse and resumed (if it was enabled) before returning or raising.
+ *     cdef int gc_was_enabled = PyGC_Disable()             # <<<<<<<<<<<<<<
+ *     try:
+ *         parser.lex(max_tokens, max_tokens)
 */
-  __pyx_t_2 = __Pyx_PyIndex_AsSsize_t(__pyx_v_max_tokens); if (unlikely((__pyx_t_2 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 726, __pyx_L1_error)
-  __pyx_t_9 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_parser->__pyx_vtab)->lex(__pyx_v_parser, __pyx_t_2, __pyx_v_max_tokens); if (unlikely(__pyx_t_9 == ((int)-1))) __PYX_ERR(0, 726, __pyx_L1_error)
+  __pyx_v_gc_was_enabled = PyGC_Disable();
 
-
-
-  /* "planner/_op_parse.pyx":727
- *     max_tokens = reference.MAX_TOKENS
- *     parser.lex(max_tokens, max_tokens)
- *     return parser.document(source)             # <<<<<<<<<<<<<<
- * 
- * 
+  /* "planner/_op_parse.pyx":881
+ *     # the parse and resumed (if it was enabled) before returning or raising.
+ *     cdef int gc_was_enabled = PyGC_Disable()
+ *     try:             # <<<<<<<<<<<<<<
+ *         parser.lex(max_tokens, max_tokens)
+ *         return parser.document(source)
 */
-  __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_parser->__pyx_vtab)->document(__pyx_v_parser, __pyx_v_source); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 727, __pyx_L1_error)
-  __Pyx_GOTREF(__pyx_t_1);
-  {
-    PyObject *__pyx_temp;
+  /*try:*/ {
+
+    /* "planner/_op_parse.pyx":882
+ *     cdef int gc_was_enabled = PyGC_Disable()
+ *     try:
+ *         parser.lex(max_tokens, max_tokens)             # <<<<<<<<<<<<<<
+ *         return parser.document(source)
+ *     finally:
+*/
+    __pyx_t_2 = __Pyx_PyIndex_AsSsize_t(__pyx_v_max_tokens); if (unlikely((__pyx_t_2 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 882, __pyx_L5_error)
+    __pyx_t_9 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_parser->__pyx_vtab)->lex(__pyx_v_parser, __pyx_t_2, __pyx_v_max_tokens); if (unlikely(__pyx_t_9 == ((int)-1))) __PYX_ERR(0, 882, __pyx_L5_error)
+
+
+
+    /* "planner/_op_parse.pyx":883
+ *     try:
+ *         parser.lex(max_tokens, max_tokens)
+ *         return parser.document(source)             # <<<<<<<<<<<<<<
+ *     finally:
+ *         if gc_was_enabled:
+*/
+    __pyx_t_1 = ((struct __pyx_vtabstruct_5plait_7planner_9_op_parse__Parser *)__pyx_v_parser->__pyx_vtab)->document(__pyx_v_parser, __pyx_v_source); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 883, __pyx_L5_error)
+    __Pyx_GOTREF(__pyx_t_1);
     {
-      __pyx_temp = __pyx_r;
-      __pyx_r = __pyx_t_1;
+      PyObject *__pyx_temp;
+      {
+        __pyx_temp = __pyx_r;
+        __pyx_r = __pyx_t_1;
+      }
+      __Pyx_XDECREF(__pyx_temp);
     }
-    __Pyx_XDECREF(__pyx_temp);
+    __pyx_t_1 = 0;
+    goto __pyx_L4_return;
   }
-  __pyx_t_1 = 0;
-  goto __pyx_L0;
 
-  /* "planner/_op_parse.pyx":707
+  /* "planner/_op_parse.pyx":885
+ *         return parser.document(source)
+ *     finally:
+ *         if gc_was_enabled:             # <<<<<<<<<<<<<<
+ *             PyGC_Enable()
+ * 
+*/
+  /*finally:*/ {
+    __pyx_L5_error:;
+    /*exception exit:*/{
+      __Pyx_PyThreadState_declare
+      __Pyx_PyThreadState_assign
+      __pyx_t_14 = 0; __pyx_t_15 = 0; __pyx_t_16 = 0; __pyx_t_17 = 0; __pyx_t_18 = 0; __pyx_t_19 = 0;
+      __Pyx_XDECREF(__pyx_t_1); __pyx_t_1 = 0;
+      __Pyx_XDECREF(__pyx_t_10); __pyx_t_10 = 0;
+      __Pyx_XDECREF(__pyx_t_4); __pyx_t_4 = 0;
+      __Pyx_XDECREF(__pyx_t_5); __pyx_t_5 = 0;
+      __Pyx_XDECREF(__pyx_t_6); __pyx_t_6 = 0;
+      __Pyx_XDECREF(__pyx_t_7); __pyx_t_7 = 0;
+       __Pyx_ExceptionSwap(&__pyx_t_17, &__pyx_t_18, &__pyx_t_19);
+      if ( unlikely(__Pyx_GetException(&__pyx_t_14, &__pyx_t_15, &__pyx_t_16) < 0)) __Pyx_ErrFetch(&__pyx_t_14, &__pyx_t_15, &__pyx_t_16);
+      __Pyx_XGOTREF(__pyx_t_14);
+      __Pyx_XGOTREF(__pyx_t_15);
+      __Pyx_XGOTREF(__pyx_t_16);
+      __Pyx_XGOTREF(__pyx_t_17);
+      __Pyx_XGOTREF(__pyx_t_18);
+      __Pyx_XGOTREF(__pyx_t_19);
+      __pyx_t_9 = __pyx_lineno; __pyx_t_12 = __pyx_clineno; __pyx_t_13 = __pyx_filename;
+      {
+        __pyx_t_3 = (__pyx_v_gc_was_enabled != 0);
+
+        if (__pyx_t_3) {
+
+
+          /* "planner/_op_parse.pyx":886
+ *     finally:
+ *         if gc_was_enabled:
+ *             PyGC_Enable()             # <<<<<<<<<<<<<<
+ * 
+ * 
+*/
+          (void)(PyGC_Enable());
+
+          /* "planner/_op_parse.pyx":885
+ *         return parser.document(source)
+ *     finally:
+ *         if gc_was_enabled:             # <<<<<<<<<<<<<<
+ *             PyGC_Enable()
+ * 
+*/
+        }
+      }
+      __Pyx_XGIVEREF(__pyx_t_17);
+      __Pyx_XGIVEREF(__pyx_t_18);
+      __Pyx_XGIVEREF(__pyx_t_19);
+      __Pyx_ExceptionReset(__pyx_t_17, __pyx_t_18, __pyx_t_19);
+      __Pyx_XGIVEREF(__pyx_t_14);
+      __Pyx_XGIVEREF(__pyx_t_15);
+      __Pyx_XGIVEREF(__pyx_t_16);
+      __Pyx_ErrRestore(__pyx_t_14, __pyx_t_15, __pyx_t_16);
+      __pyx_t_14 = 0; __pyx_t_15 = 0; __pyx_t_16 = 0; __pyx_t_17 = 0; __pyx_t_18 = 0; __pyx_t_19 = 0;
+      __pyx_lineno = __pyx_t_9; __pyx_clineno = __pyx_t_12; __pyx_filename = __pyx_t_13;
+      goto __pyx_L1_error;
+    }
+    __pyx_L4_return: {
+      __pyx_t_19 = __pyx_r;
+      __pyx_r = 0;
+      __pyx_t_3 = (__pyx_v_gc_was_enabled != 0);
+
+      if (__pyx_t_3) {
+
+
+        /* "planner/_op_parse.pyx":886
+ *     finally:
+ *         if gc_was_enabled:
+ *             PyGC_Enable()             # <<<<<<<<<<<<<<
+ * 
+ * 
+*/
+        (void)(PyGC_Enable());
+
+        /* "planner/_op_parse.pyx":885
+ *         return parser.document(source)
+ *     finally:
+ *         if gc_was_enabled:             # <<<<<<<<<<<<<<
+ *             PyGC_Enable()
+ * 
+*/
+      }
+      __pyx_r = __pyx_t_19;
+      __pyx_t_19 = 0;
+      goto __pyx_L0;
+    }
+  }
+
+  /* "planner/_op_parse.pyx":857
  * 
  * 
  * def parse_operation_document(str text not None):             # <<<<<<<<<<<<<<
@@ -14355,6 +16251,7 @@ static PyObject *__pyx_pf_5plait_7planner_9_op_parse_parse_operation_document(CY
   __Pyx_XDECREF(__pyx_v_source);
   __Pyx_XDECREF((PyObject *)__pyx_v_parser);
   __Pyx_XDECREF(__pyx_v_max_tokens);
+
   __Pyx_XGIVEREF(__pyx_r);
   __Pyx_RefNannyFinishContext();
   return __pyx_r;
@@ -14601,6 +16498,438 @@ static PyTypeObject __pyx_type_5plait_7planner_9_op_parse__Parser = {
 };
 #endif
 
+static PyObject *__pyx_tp_new__initialisation_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts(PyObject *o, 
+#if CYTHON_VECTORCALL_TPNEW
+    CYTHON_UNUSED PyObject *const *args, CYTHON_UNUSED Py_ssize_t nargs, CYTHON_UNUSED PyObject *kwnames
+#else
+    CYTHON_UNUSED PyObject *a, CYTHON_UNUSED PyObject *k
+#endif
+) {
+  return o;
+}
+
+static PyObject *__pyx_tp_new_vectorcall_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts(PyTypeObject *t, 
+#if CYTHON_VECTORCALL_TPNEW
+    PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames
+#else
+    PyObject *a, PyObject *k
+#endif
+) {
+  PyObject *o;
+  #if CYTHON_USE_FREELISTS
+  if (likely((int)(__pyx_mstate_global->__pyx_freecount_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts > 0) & __PYX_CHECK_FINAL_TYPE_FOR_FREELISTS(t, __pyx_mstate_global->__pyx_ptype_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts, sizeof(struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts))))
+  {
+    o = (PyObject*)__pyx_mstate_global->__pyx_freelist_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts[--__pyx_mstate_global->__pyx_freecount_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts];
+    #if CYTHON_USE_TYPE_SPECS
+    Py_DECREF(Py_TYPE(o));
+    #endif
+    memset(o, 0, sizeof(struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts));
+    #if CYTHON_COMPILING_IN_LIMITED_API
+    (void) PyObject_Init(o, t);
+    #else
+    (void) PyObject_INIT(o, t);
+    #endif
+    PyObject_GC_Track(o);
+  } else
+  #endif
+  {
+    o = __Pyx_AllocateExtensionType(t, 1);
+  }
+  if (unlikely(!o)) return 0;
+  return __pyx_tp_new__initialisation_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts(o, 
+#if CYTHON_VECTORCALL_TPNEW
+    args, nargs, kwnames
+#else
+    a, k
+#endif
+);
+}
+
+#if CYTHON_VECTORCALL_TPNEW
+static PyObject *__pyx_tp_new_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts(PyTypeObject *t, PyObject *a, PyObject *k) {
+  return __Pyx_CallTpnewAsVectorcall(__pyx_tp_new_vectorcall_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts, t, a, k);
+}
+#endif
+
+#if CYTHON_VECTORCALL_TPNEW
+static PyObject *__pyx_tp_vectorcall_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts(PyObject *t, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+  if (unlikely((PyTypeObject*)t != __pyx_mstate_global->__pyx_ptype_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts || __Pyx_PyType_HasFeature((PyTypeObject*)t, Py_TPFLAGS_IS_ABSTRACT))) {
+    return __Pyx_CallNewInitFromVectorcall((PyTypeObject*)t, args, nargsf, kwnames);
+  }
+  Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+  PyObject *o = __pyx_tp_new_vectorcall_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts((PyTypeObject*)t, args, nargs, kwnames);
+  return o;
+}
+#endif
+
+static void __pyx_tp_dealloc_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts(PyObject *o) {
+  struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts *p = (struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts *)o;
+  #if CYTHON_USE_TP_FINALIZE
+  if (unlikely(__Pyx_PyObject_GetSlot(o, tp_finalize, destructor)) && !__Pyx_PyObject_GC_IsFinalized(o)) {
+    if (__Pyx_PyObject_GetSlot(o, tp_dealloc, destructor) == __pyx_tp_dealloc_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts) {
+      if (PyObject_CallFinalizerFromDealloc(o)) return;
+    }
+  }
+  #endif
+  PyObject_GC_UnTrack(o);
+  Py_CLEAR(p->__pyx_v_cls);
+  #if CYTHON_USE_FREELISTS
+  if (likely((int)(__pyx_mstate_global->__pyx_freecount_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts < 8) & __PYX_CHECK_FINAL_TYPE_FOR_FREELISTS(Py_TYPE(o), __pyx_mstate_global->__pyx_ptype_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts, sizeof(struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts))))
+  {
+    __pyx_mstate_global->__pyx_freelist_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts[__pyx_mstate_global->__pyx_freecount_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts++] = ((struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts *)o);
+  } else
+  #endif
+  {
+    PyTypeObject *tp = Py_TYPE(o);
+    #if CYTHON_USE_TYPE_SLOTS
+    (*tp->tp_free)(o);
+    #else
+    {
+      freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+      if (tp_free) tp_free(o);
+    }
+    #endif
+    #if CYTHON_USE_TYPE_SPECS
+    Py_DECREF(tp);
+    #endif
+  }
+}
+
+static int __pyx_tp_traverse_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts(PyObject *o, visitproc v, void *a) {
+  int e;
+  struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts *p = (struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts *)o;
+  {
+    e = __Pyx_call_type_traverse(o, 1, v, a);
+    if (e) return e;
+  }
+  if (p->__pyx_v_cls) {
+    e = (*v)(p->__pyx_v_cls, a); if (e) return e;
+  }
+  return 0;
+}
+
+static int __pyx_tp_clear_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts(PyObject *o) {
+  PyObject* tmp;
+  struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts *p = (struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts *)o;
+  tmp = ((PyObject*)p->__pyx_v_cls);
+  p->__pyx_v_cls = Py_None; Py_INCREF(Py_None);
+  Py_XDECREF(tmp);
+  return 0;
+}
+#if CYTHON_USE_TYPE_SPECS
+static PyType_Slot __pyx_type_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts_slots[] = {
+  {Py_tp_dealloc, (void *)__pyx_tp_dealloc_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts},
+  {Py_tp_traverse, (void *)__pyx_tp_traverse_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts},
+  {Py_tp_clear, (void *)__pyx_tp_clear_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts},
+  {Py_tp_new, (void *)__pyx_tp_new_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts},
+  #if (!CYTHON_COMPILING_IN_PYPY || PYPY_VERSION_NUM >= 0x07030800) && (!CYTHON_COMPILING_IN_LIMITED_API || __PYX_LIMITED_VERSION_HEX >= 0x030E0000)
+  #if CYTHON_VECTORCALL_TPNEW
+  {Py_tp_vectorcall, (void *)__pyx_tp_vectorcall_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts},
+  #endif
+  #endif
+  {0, 0},
+};
+static PyType_Spec __pyx_type_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts_spec = {
+  "plait.planner._op_parse.__pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts",
+  sizeof(struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts),
+  0,
+  Py_TPFLAGS_DEFAULT|Py_TPFLAGS_HAVE_VERSION_TAG|Py_TPFLAGS_HAVE_GC,
+  __pyx_type_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts_slots,
+};
+#else
+
+static PyTypeObject __pyx_type_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts = {
+  PyVarObject_HEAD_INIT(0, 0)
+  "plait.planner._op_parse.""__pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts", /*tp_name*/
+  sizeof(struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts), /*tp_basicsize*/
+  0, /*tp_itemsize*/
+  __pyx_tp_dealloc_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts, /*tp_dealloc*/
+  0, /*tp_vectorcall_offset*/
+  0, /*tp_getattr*/
+  0, /*tp_setattr*/
+  0, /*tp_as_async*/
+  0, /*tp_repr*/
+  0, /*tp_as_number*/
+  0, /*tp_as_sequence*/
+  0, /*tp_as_mapping*/
+  0, /*tp_hash*/
+  0, /*tp_call*/
+  0, /*tp_str*/
+  0, /*tp_getattro*/
+  0, /*tp_setattro*/
+  0, /*tp_as_buffer*/
+  Py_TPFLAGS_DEFAULT|Py_TPFLAGS_HAVE_VERSION_TAG|Py_TPFLAGS_HAVE_GC, /*tp_flags*/
+  0, /*tp_doc*/
+  __pyx_tp_traverse_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts, /*tp_traverse*/
+  __pyx_tp_clear_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts, /*tp_clear*/
+  0, /*tp_richcompare*/
+  0, /*tp_weaklistoffset*/
+  0, /*tp_iter*/
+  0, /*tp_iternext*/
+  0, /*tp_methods*/
+  0, /*tp_members*/
+  0, /*tp_getset*/
+  0, /*tp_base*/
+  0, /*tp_dict*/
+  0, /*tp_descr_get*/
+  0, /*tp_descr_set*/
+  #if !CYTHON_USE_TYPE_SPECS
+  0, /*tp_dictoffset*/
+  #endif
+  0, /*tp_init*/
+  0, /*tp_alloc*/
+  __pyx_tp_new_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts, /*tp_new*/
+  0, /*tp_free*/
+  0, /*tp_is_gc*/
+  0, /*tp_bases*/
+  0, /*tp_mro*/
+  0, /*tp_cache*/
+  0, /*tp_subclasses*/
+  0, /*tp_weaklist*/
+  0, /*tp_del*/
+  0, /*tp_version_tag*/
+  #if CYTHON_USE_TP_FINALIZE
+  0, /*tp_finalize*/
+  #else
+  NULL, /*tp_finalize*/
+  #endif
+  #if (!CYTHON_COMPILING_IN_PYPY || PYPY_VERSION_NUM >= 0x07030800) && (!CYTHON_COMPILING_IN_LIMITED_API || __PYX_LIMITED_VERSION_HEX >= 0x030E0000)
+  #if CYTHON_VECTORCALL_TPNEW
+  __pyx_tp_vectorcall_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts, /*tp_vectorcall*/
+  #else
+  NULL, /*tp_vectorcall*/
+  #endif
+  #endif
+  #if __PYX_NEED_TP_PRINT_SLOT == 1
+  0, /*tp_print*/
+  #endif
+  #if PY_VERSION_HEX >= 0x030C0000
+  0, /*tp_watched*/
+  #endif
+  #if PY_VERSION_HEX >= 0x030d00A4
+  0, /*tp_versions_used*/
+  #endif
+  #if CYTHON_COMPILING_IN_PYPY && PY_VERSION_HEX < 0x030a0000
+  0, /*tp_pypy_flags*/
+  #endif
+};
+#endif
+
+static PyObject *__pyx_tp_new__initialisation_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr(PyObject *o, 
+#if CYTHON_VECTORCALL_TPNEW
+    CYTHON_UNUSED PyObject *const *args, CYTHON_UNUSED Py_ssize_t nargs, CYTHON_UNUSED PyObject *kwnames
+#else
+    CYTHON_UNUSED PyObject *a, CYTHON_UNUSED PyObject *k
+#endif
+) {
+  return o;
+}
+
+static PyObject *__pyx_tp_new_vectorcall_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr(PyTypeObject *t, 
+#if CYTHON_VECTORCALL_TPNEW
+    PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames
+#else
+    PyObject *a, PyObject *k
+#endif
+) {
+  PyObject *o;
+  #if CYTHON_USE_FREELISTS
+  if (likely((int)(__pyx_mstate_global->__pyx_freecount_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr > 0) & __PYX_CHECK_FINAL_TYPE_FOR_FREELISTS(t, __pyx_mstate_global->__pyx_ptype_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr, sizeof(struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr))))
+  {
+    o = (PyObject*)__pyx_mstate_global->__pyx_freelist_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr[--__pyx_mstate_global->__pyx_freecount_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr];
+    #if CYTHON_USE_TYPE_SPECS
+    Py_DECREF(Py_TYPE(o));
+    #endif
+    memset(o, 0, sizeof(struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr));
+    #if CYTHON_COMPILING_IN_LIMITED_API
+    (void) PyObject_Init(o, t);
+    #else
+    (void) PyObject_INIT(o, t);
+    #endif
+    PyObject_GC_Track(o);
+  } else
+  #endif
+  {
+    o = __Pyx_AllocateExtensionType(t, 1);
+  }
+  if (unlikely(!o)) return 0;
+  return __pyx_tp_new__initialisation_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr(o, 
+#if CYTHON_VECTORCALL_TPNEW
+    args, nargs, kwnames
+#else
+    a, k
+#endif
+);
+}
+
+#if CYTHON_VECTORCALL_TPNEW
+static PyObject *__pyx_tp_new_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr(PyTypeObject *t, PyObject *a, PyObject *k) {
+  return __Pyx_CallTpnewAsVectorcall(__pyx_tp_new_vectorcall_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr, t, a, k);
+}
+#endif
+
+#if CYTHON_VECTORCALL_TPNEW
+static PyObject *__pyx_tp_vectorcall_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr(PyObject *t, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+  if (unlikely((PyTypeObject*)t != __pyx_mstate_global->__pyx_ptype_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr || __Pyx_PyType_HasFeature((PyTypeObject*)t, Py_TPFLAGS_IS_ABSTRACT))) {
+    return __Pyx_CallNewInitFromVectorcall((PyTypeObject*)t, args, nargsf, kwnames);
+  }
+  Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+  PyObject *o = __pyx_tp_new_vectorcall_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr((PyTypeObject*)t, args, nargs, kwnames);
+  return o;
+}
+#endif
+
+static void __pyx_tp_dealloc_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr(PyObject *o) {
+  struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr *p = (struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr *)o;
+  #if CYTHON_USE_TP_FINALIZE
+  if (unlikely(__Pyx_PyObject_GetSlot(o, tp_finalize, destructor)) && !__Pyx_PyObject_GC_IsFinalized(o)) {
+    if (__Pyx_PyObject_GetSlot(o, tp_dealloc, destructor) == __pyx_tp_dealloc_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr) {
+      if (PyObject_CallFinalizerFromDealloc(o)) return;
+    }
+  }
+  #endif
+  PyObject_GC_UnTrack(o);
+  Py_CLEAR(p->__pyx_outer_scope);
+  Py_CLEAR(p->__pyx_genexpr_arg_0);
+  Py_CLEAR(p->__pyx_v_f);
+  #if CYTHON_USE_FREELISTS
+  if (likely((int)(__pyx_mstate_global->__pyx_freecount_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr < 8) & __PYX_CHECK_FINAL_TYPE_FOR_FREELISTS(Py_TYPE(o), __pyx_mstate_global->__pyx_ptype_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr, sizeof(struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr))))
+  {
+    __pyx_mstate_global->__pyx_freelist_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr[__pyx_mstate_global->__pyx_freecount_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr++] = ((struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr *)o);
+  } else
+  #endif
+  {
+    PyTypeObject *tp = Py_TYPE(o);
+    #if CYTHON_USE_TYPE_SLOTS
+    (*tp->tp_free)(o);
+    #else
+    {
+      freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+      if (tp_free) tp_free(o);
+    }
+    #endif
+    #if CYTHON_USE_TYPE_SPECS
+    Py_DECREF(tp);
+    #endif
+  }
+}
+
+static int __pyx_tp_traverse_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr(PyObject *o, visitproc v, void *a) {
+  int e;
+  struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr *p = (struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr *)o;
+  {
+    e = __Pyx_call_type_traverse(o, 1, v, a);
+    if (e) return e;
+  }
+  if (p->__pyx_outer_scope) {
+    e = (*v)(((PyObject *)p->__pyx_outer_scope), a); if (e) return e;
+  }
+  if (p->__pyx_genexpr_arg_0) {
+    e = (*v)(p->__pyx_genexpr_arg_0, a); if (e) return e;
+  }
+  if (p->__pyx_v_f) {
+    e = (*v)(p->__pyx_v_f, a); if (e) return e;
+  }
+  return 0;
+}
+#if CYTHON_USE_TYPE_SPECS
+static PyType_Slot __pyx_type_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr_slots[] = {
+  {Py_tp_dealloc, (void *)__pyx_tp_dealloc_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr},
+  {Py_tp_traverse, (void *)__pyx_tp_traverse_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr},
+  {Py_tp_new, (void *)__pyx_tp_new_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr},
+  #if (!CYTHON_COMPILING_IN_PYPY || PYPY_VERSION_NUM >= 0x07030800) && (!CYTHON_COMPILING_IN_LIMITED_API || __PYX_LIMITED_VERSION_HEX >= 0x030E0000)
+  #if CYTHON_VECTORCALL_TPNEW
+  {Py_tp_vectorcall, (void *)__pyx_tp_vectorcall_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr},
+  #endif
+  #endif
+  {0, 0},
+};
+static PyType_Spec __pyx_type_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr_spec = {
+  "plait.planner._op_parse.__pyx_scope_struct_1_genexpr",
+  sizeof(struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr),
+  0,
+  Py_TPFLAGS_DEFAULT|Py_TPFLAGS_HAVE_VERSION_TAG|Py_TPFLAGS_HAVE_GC,
+  __pyx_type_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr_slots,
+};
+#else
+
+static PyTypeObject __pyx_type_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr = {
+  PyVarObject_HEAD_INIT(0, 0)
+  "plait.planner._op_parse.""__pyx_scope_struct_1_genexpr", /*tp_name*/
+  sizeof(struct __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr), /*tp_basicsize*/
+  0, /*tp_itemsize*/
+  __pyx_tp_dealloc_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr, /*tp_dealloc*/
+  0, /*tp_vectorcall_offset*/
+  0, /*tp_getattr*/
+  0, /*tp_setattr*/
+  0, /*tp_as_async*/
+  0, /*tp_repr*/
+  0, /*tp_as_number*/
+  0, /*tp_as_sequence*/
+  0, /*tp_as_mapping*/
+  0, /*tp_hash*/
+  0, /*tp_call*/
+  0, /*tp_str*/
+  0, /*tp_getattro*/
+  0, /*tp_setattro*/
+  0, /*tp_as_buffer*/
+  Py_TPFLAGS_DEFAULT|Py_TPFLAGS_HAVE_VERSION_TAG|Py_TPFLAGS_HAVE_GC, /*tp_flags*/
+  0, /*tp_doc*/
+  __pyx_tp_traverse_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr, /*tp_traverse*/
+  0, /*tp_clear*/
+  0, /*tp_richcompare*/
+  0, /*tp_weaklistoffset*/
+  0, /*tp_iter*/
+  0, /*tp_iternext*/
+  0, /*tp_methods*/
+  0, /*tp_members*/
+  0, /*tp_getset*/
+  0, /*tp_base*/
+  0, /*tp_dict*/
+  0, /*tp_descr_get*/
+  0, /*tp_descr_set*/
+  #if !CYTHON_USE_TYPE_SPECS
+  0, /*tp_dictoffset*/
+  #endif
+  0, /*tp_init*/
+  0, /*tp_alloc*/
+  __pyx_tp_new_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr, /*tp_new*/
+  0, /*tp_free*/
+  0, /*tp_is_gc*/
+  0, /*tp_bases*/
+  0, /*tp_mro*/
+  0, /*tp_cache*/
+  0, /*tp_subclasses*/
+  0, /*tp_weaklist*/
+  0, /*tp_del*/
+  0, /*tp_version_tag*/
+  #if CYTHON_USE_TP_FINALIZE
+  0, /*tp_finalize*/
+  #else
+  NULL, /*tp_finalize*/
+  #endif
+  #if (!CYTHON_COMPILING_IN_PYPY || PYPY_VERSION_NUM >= 0x07030800) && (!CYTHON_COMPILING_IN_LIMITED_API || __PYX_LIMITED_VERSION_HEX >= 0x030E0000)
+  #if CYTHON_VECTORCALL_TPNEW
+  __pyx_tp_vectorcall_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr, /*tp_vectorcall*/
+  #else
+  NULL, /*tp_vectorcall*/
+  #endif
+  #endif
+  #if __PYX_NEED_TP_PRINT_SLOT == 1
+  0, /*tp_print*/
+  #endif
+  #if PY_VERSION_HEX >= 0x030C0000
+  0, /*tp_watched*/
+  #endif
+  #if PY_VERSION_HEX >= 0x030d00A4
+  0, /*tp_versions_used*/
+  #endif
+  #if CYTHON_COMPILING_IN_PYPY && PY_VERSION_HEX < 0x030a0000
+  0, /*tp_pypy_flags*/
+  #endif
+};
+#endif
+
 static PyMethodDef __pyx_methods[] = {
   {0, 0, 0, 0}
 };
@@ -14614,6 +16943,8 @@ static CYTHON_SMALL_CODE int __Pyx_modinit_Global_init_code(__pyx_mstatetype *__
 static CYTHON_SMALL_CODE int __Pyx_modinit_Variable_export_code(__pyx_mstatetype *__pyx_mstate); /*proto*/
 static CYTHON_SMALL_CODE int __Pyx_modinit_Function_export_code(__pyx_mstatetype *__pyx_mstate); /*proto*/
 static CYTHON_SMALL_CODE int __Pyx_modinit_Exttype___pyx_obj_5plait_7planner_9_op_parse__Parser(__pyx_mstatetype *__pyx_mstate); /*proto*/
+static CYTHON_SMALL_CODE int __Pyx_modinit_Exttype___pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts(__pyx_mstatetype *__pyx_mstate); /*proto*/
+static CYTHON_SMALL_CODE int __Pyx_modinit_Exttype___pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr(__pyx_mstatetype *__pyx_mstate); /*proto*/
 static CYTHON_SMALL_CODE int __Pyx_modinit_Type_import_code(__pyx_mstatetype *__pyx_mstate); /*proto*/
 static CYTHON_SMALL_CODE int __Pyx_modinit_Variable_import_code(__pyx_mstatetype *__pyx_mstate); /*proto*/
 static CYTHON_SMALL_CODE int __Pyx_modinit_Function_import_code(__pyx_mstatetype *__pyx_mstate); /*proto*/
@@ -14631,19 +16962,9 @@ static int __Pyx_modinit_Global_init_code(__pyx_mstatetype *__pyx_mstate) {
   __pyx_v_5plait_7planner_9_op_parse__py_int = Py_None; Py_INCREF(Py_None);
   __pyx_v_5plait_7planner_9_op_parse__py_float = Py_None; Py_INCREF(Py_None);
   __pyx_v_5plait_7planner_9_op_parse__json_loads = Py_None; Py_INCREF(Py_None);
-  __pyx_v_5plait_7planner_9_op_parse__Argument = Py_None; Py_INCREF(Py_None);
-  __pyx_v_5plait_7planner_9_op_parse__Directive = Py_None; Py_INCREF(Py_None);
   __pyx_v_5plait_7planner_9_op_parse__Document = Py_None; Py_INCREF(Py_None);
-  __pyx_v_5plait_7planner_9_op_parse__Field = Py_None; Py_INCREF(Py_None);
-  __pyx_v_5plait_7planner_9_op_parse__FragmentDefinition = Py_None; Py_INCREF(Py_None);
-  __pyx_v_5plait_7planner_9_op_parse__FragmentSpread = Py_None; Py_INCREF(Py_None);
-  __pyx_v_5plait_7planner_9_op_parse__InlineFragment = Py_None; Py_INCREF(Py_None);
-  __pyx_v_5plait_7planner_9_op_parse__ObjectField = Py_None; Py_INCREF(Py_None);
-  __pyx_v_5plait_7planner_9_op_parse__OperationDefinition = Py_None; Py_INCREF(Py_None);
   __pyx_v_5plait_7planner_9_op_parse__SourceText = Py_None; Py_INCREF(Py_None);
-  __pyx_v_5plait_7planner_9_op_parse__TypeNode = Py_None; Py_INCREF(Py_None);
-  __pyx_v_5plait_7planner_9_op_parse__Value = Py_None; Py_INCREF(Py_None);
-  __pyx_v_5plait_7planner_9_op_parse__VariableDefinition = Py_None; Py_INCREF(Py_None);
+  __pyx_v_5plait_7planner_9_op_parse__NODES = ((PyObject*)Py_None); Py_INCREF(Py_None);
   __Pyx_RefNannyFinishContext();
   return 0;
 }
@@ -14701,14 +17022,14 @@ static int __Pyx_modinit_Exttype___pyx_obj_5plait_7planner_9_op_parse__Parser(__
   __pyx_vtable_5plait_7planner_9_op_parse__Parser.directives = (PyObject *(*)(struct __pyx_obj_5plait_7planner_9_op_parse__Parser *, int))__pyx_f_5plait_7planner_9_op_parse_7_Parser_directives;
   __pyx_vtable_5plait_7planner_9_op_parse__Parser.value = (PyObject *(*)(struct __pyx_obj_5plait_7planner_9_op_parse__Parser *, int))__pyx_f_5plait_7planner_9_op_parse_7_Parser_value;
   #if CYTHON_USE_TYPE_SPECS
-  __pyx_mstate->__pyx_ptype_5plait_7planner_9_op_parse__Parser = (PyTypeObject *) __Pyx_PyType_FromModuleAndSpec(__pyx_m, &__pyx_type_5plait_7planner_9_op_parse__Parser_spec, NULL); if (unlikely(!__pyx_mstate->__pyx_ptype_5plait_7planner_9_op_parse__Parser)) __PYX_ERR(0, 110, __pyx_L1_error)
+  __pyx_mstate->__pyx_ptype_5plait_7planner_9_op_parse__Parser = (PyTypeObject *) __Pyx_PyType_FromModuleAndSpec(__pyx_m, &__pyx_type_5plait_7planner_9_op_parse__Parser_spec, NULL); if (unlikely(!__pyx_mstate->__pyx_ptype_5plait_7planner_9_op_parse__Parser)) __PYX_ERR(0, 259, __pyx_L1_error)
   #else
   __pyx_mstate->__pyx_ptype_5plait_7planner_9_op_parse__Parser = &__pyx_type_5plait_7planner_9_op_parse__Parser;
   #endif
   #if !CYTHON_COMPILING_IN_LIMITED_API
   #endif
   #if !CYTHON_USE_TYPE_SPECS
-  if (__Pyx_PyType_Ready(__pyx_mstate->__pyx_ptype_5plait_7planner_9_op_parse__Parser) < (0)) __PYX_ERR(0, 110, __pyx_L1_error)
+  if (__Pyx_PyType_Ready(__pyx_mstate->__pyx_ptype_5plait_7planner_9_op_parse__Parser) < (0)) __PYX_ERR(0, 259, __pyx_L1_error)
   #endif
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount((PyObject*)__pyx_mstate->__pyx_ptype_5plait_7planner_9_op_parse__Parser);
@@ -14718,9 +17039,75 @@ static int __Pyx_modinit_Exttype___pyx_obj_5plait_7planner_9_op_parse__Parser(__
     __pyx_mstate->__pyx_ptype_5plait_7planner_9_op_parse__Parser->tp_getattro = PyObject_GenericGetAttr;
   }
   #endif
-  if (__Pyx_SetVtable(__pyx_mstate->__pyx_ptype_5plait_7planner_9_op_parse__Parser, __pyx_vtabptr_5plait_7planner_9_op_parse__Parser) < (0)) __PYX_ERR(0, 110, __pyx_L1_error)
-  if (PyObject_SetAttr(__pyx_m, __pyx_mstate_global->__pyx_n_u_Parser, (PyObject *) __pyx_mstate->__pyx_ptype_5plait_7planner_9_op_parse__Parser) < (0)) __PYX_ERR(0, 110, __pyx_L1_error)
-  if (__Pyx_setup_reduce((PyObject *) __pyx_mstate->__pyx_ptype_5plait_7planner_9_op_parse__Parser) < (0)) __PYX_ERR(0, 110, __pyx_L1_error)
+  if (__Pyx_SetVtable(__pyx_mstate->__pyx_ptype_5plait_7planner_9_op_parse__Parser, __pyx_vtabptr_5plait_7planner_9_op_parse__Parser) < (0)) __PYX_ERR(0, 259, __pyx_L1_error)
+  if (PyObject_SetAttr(__pyx_m, __pyx_mstate_global->__pyx_n_u_Parser, (PyObject *) __pyx_mstate->__pyx_ptype_5plait_7planner_9_op_parse__Parser) < (0)) __PYX_ERR(0, 259, __pyx_L1_error)
+  if (__Pyx_setup_reduce((PyObject *) __pyx_mstate->__pyx_ptype_5plait_7planner_9_op_parse__Parser) < (0)) __PYX_ERR(0, 259, __pyx_L1_error)
+  __Pyx_RefNannyFinishContext();
+  return 0;
+  __pyx_L1_error:;
+  __Pyx_RefNannyFinishContext();
+  return -1;
+}
+
+static int __Pyx_modinit_Exttype___pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts(__pyx_mstatetype *__pyx_mstate) {
+  __Pyx_RefNannyDeclarations
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  CYTHON_UNUSED_VAR(__pyx_mstate);
+  __Pyx_RefNannySetupContext("__Pyx_modinit_Exttype___pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts", 0);
+  /*--- Exttype __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts ---*/
+  #if CYTHON_USE_TYPE_SPECS
+  __pyx_mstate->__pyx_ptype_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts = (PyTypeObject *) __Pyx_PyType_FromModuleAndSpec(__pyx_m, &__pyx_type_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts_spec, NULL); if (unlikely(!__pyx_mstate->__pyx_ptype_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts)) __PYX_ERR(0, 134, __pyx_L1_error)
+  #else
+  __pyx_mstate->__pyx_ptype_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts = &__pyx_type_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts;
+  #endif
+  #if !CYTHON_COMPILING_IN_LIMITED_API
+  #endif
+  #if !CYTHON_USE_TYPE_SPECS
+  if (__Pyx_PyType_Ready(__pyx_mstate->__pyx_ptype_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts) < (0)) __PYX_ERR(0, 134, __pyx_L1_error)
+  #endif
+  #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
+  PyUnstable_Object_EnableDeferredRefcount((PyObject*)__pyx_mstate->__pyx_ptype_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts);
+  #endif
+  #if !CYTHON_COMPILING_IN_LIMITED_API
+  if ((CYTHON_USE_TYPE_SLOTS && CYTHON_USE_PYTYPE_LOOKUP) && likely(!__pyx_mstate->__pyx_ptype_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts->tp_dictoffset && __pyx_mstate->__pyx_ptype_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts->tp_getattro == PyObject_GenericGetAttr)) {
+    __pyx_mstate->__pyx_ptype_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts->tp_getattro = PyObject_GenericGetAttr;
+  }
+  #endif
+  __Pyx_RefNannyFinishContext();
+  return 0;
+  __pyx_L1_error:;
+  __Pyx_RefNannyFinishContext();
+  return -1;
+}
+
+static int __Pyx_modinit_Exttype___pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr(__pyx_mstatetype *__pyx_mstate) {
+  __Pyx_RefNannyDeclarations
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
+  CYTHON_UNUSED_VAR(__pyx_mstate);
+  __Pyx_RefNannySetupContext("__Pyx_modinit_Exttype___pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr", 0);
+  /*--- Exttype __pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr ---*/
+  #if CYTHON_USE_TYPE_SPECS
+  __pyx_mstate->__pyx_ptype_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr = (PyTypeObject *) __Pyx_PyType_FromModuleAndSpec(__pyx_m, &__pyx_type_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr_spec, NULL); if (unlikely(!__pyx_mstate->__pyx_ptype_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr)) __PYX_ERR(0, 143, __pyx_L1_error)
+  #else
+  __pyx_mstate->__pyx_ptype_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr = &__pyx_type_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr;
+  #endif
+  #if !CYTHON_COMPILING_IN_LIMITED_API
+  #endif
+  #if !CYTHON_USE_TYPE_SPECS
+  if (__Pyx_PyType_Ready(__pyx_mstate->__pyx_ptype_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr) < (0)) __PYX_ERR(0, 143, __pyx_L1_error)
+  #endif
+  #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
+  PyUnstable_Object_EnableDeferredRefcount((PyObject*)__pyx_mstate->__pyx_ptype_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr);
+  #endif
+  #if !CYTHON_COMPILING_IN_LIMITED_API
+  if ((CYTHON_USE_TYPE_SLOTS && CYTHON_USE_PYTYPE_LOOKUP) && likely(!__pyx_mstate->__pyx_ptype_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr->tp_dictoffset && __pyx_mstate->__pyx_ptype_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr->tp_getattro == PyObject_GenericGetAttr)) {
+    __pyx_mstate->__pyx_ptype_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr->tp_getattro = PyObject_GenericGetAttr;
+  }
+  #endif
   __Pyx_RefNannyFinishContext();
   return 0;
   __pyx_L1_error:;
@@ -14948,6 +17335,17 @@ static CYTHON_SMALL_CODE int __pyx_pymod_exec__op_parse(PyObject *__pyx_pyinit_m
   PyObject *__pyx_t_2 = NULL;
   Py_ssize_t __pyx_t_3;
   PyObject *__pyx_t_4 = NULL;
+  PyObject *__pyx_t_5 = NULL;
+  PyObject *__pyx_t_6 = NULL;
+  PyObject *__pyx_t_7 = NULL;
+  PyObject *__pyx_t_8 = NULL;
+  PyObject *__pyx_t_9 = NULL;
+  PyObject *__pyx_t_10 = NULL;
+  PyObject *__pyx_t_11 = NULL;
+  PyObject *__pyx_t_12 = NULL;
+  PyObject *__pyx_t_13 = NULL;
+  PyObject *__pyx_t_14 = NULL;
+  int __pyx_t_15;
   int __pyx_lineno = 0;
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
@@ -15013,7 +17411,7 @@ __Pyx_RefNannySetupContext("PyInit__op_parse", 0);
   stringtab_initialized = 1;
   if (__Pyx_InitGlobals() < (0)) __PYX_ERR(0, 1, __pyx_L1_error)
   if (__pyx_module_is_main_plait__planner___op_parse) {
-    if (PyObject_SetAttr(__pyx_m, __pyx_mstate_global->__pyx_n_u_name, __pyx_mstate_global->__pyx_n_u_main) < (0)) __PYX_ERR(0, 1, __pyx_L1_error)
+    if (PyObject_SetAttr(__pyx_m, __pyx_mstate_global->__pyx_n_u_name_2, __pyx_mstate_global->__pyx_n_u_main) < (0)) __PYX_ERR(0, 1, __pyx_L1_error)
   }
   {
     PyObject *modules = PyImport_GetModuleDict(); if (unlikely(!modules)) __PYX_ERR(0, 1, __pyx_L1_error)
@@ -15032,6 +17430,8 @@ __Pyx_RefNannySetupContext("PyInit__op_parse", 0);
   (void)__Pyx_modinit_Function_export_code(__pyx_mstate);
   /*--- Type init code ---*/
   if (unlikely((__Pyx_modinit_Exttype___pyx_obj_5plait_7planner_9_op_parse__Parser(__pyx_mstate) < 0))) __PYX_ERR(0, 1, __pyx_L1_error)
+  if (unlikely((__Pyx_modinit_Exttype___pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct____pyx_f_5plait_7planner_9_op_parse__find_layouts(__pyx_mstate) < 0))) __PYX_ERR(0, 1, __pyx_L1_error)
+  if (unlikely((__Pyx_modinit_Exttype___pyx_obj_5plait_7planner_9_op_parse___pyx_scope_struct_1_genexpr(__pyx_mstate) < 0))) __PYX_ERR(0, 1, __pyx_L1_error)
   (void)__Pyx_modinit_Type_import_code(__pyx_mstate);
   (void)__Pyx_modinit_Variable_import_code(__pyx_mstate);
   (void)__Pyx_modinit_Function_import_code(__pyx_mstate);
@@ -15041,18 +17441,31 @@ __Pyx_RefNannySetupContext("PyInit__op_parse", 0);
   /* "planner/_op_parse.pyx":16
  * from cpython.unicode cimport PyUnicode_DATA, PyUnicode_KIND, PyUnicode_READ
  * 
- * import json             # <<<<<<<<<<<<<<
+ * import dataclasses             # <<<<<<<<<<<<<<
+ * import json
  * 
- * from plait.planner.op_ast import (Argument, Directive, Document, Field, FragmentDefinition,
 */
-  __pyx_t_1 = __Pyx_Import(__pyx_mstate_global->__pyx_n_u_json, 0, 0, NULL, 0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 16, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_Import(__pyx_mstate_global->__pyx_n_u_dataclasses, 0, 0, NULL, 0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 16, __pyx_L1_error)
   __pyx_t_2 = __pyx_t_1;
   __Pyx_GOTREF(__pyx_t_2);
-  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_json, __pyx_t_2) < (0)) __PYX_ERR(0, 16, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_dataclasses, __pyx_t_2) < (0)) __PYX_ERR(0, 16, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "planner/_op_parse.pyx":18
- * import json
+  /* "planner/_op_parse.pyx":17
+ * 
+ * import dataclasses
+ * import json             # <<<<<<<<<<<<<<
+ * 
+ * cdef extern from "Python.h":
+*/
+  __pyx_t_1 = __Pyx_Import(__pyx_mstate_global->__pyx_n_u_json, 0, 0, NULL, 0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 17, __pyx_L1_error)
+  __pyx_t_2 = __pyx_t_1;
+  __Pyx_GOTREF(__pyx_t_2);
+  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_json, __pyx_t_2) < (0)) __PYX_ERR(0, 17, __pyx_L1_error)
+  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+
+  /* "planner/_op_parse.pyx":51
+ *     Py_ssize_t plait_op_slot_offset(object descr)
  * 
  * from plait.planner.op_ast import (Argument, Directive, Document, Field, FragmentDefinition,             # <<<<<<<<<<<<<<
  *                                   FragmentSpread, InlineFragment, ObjectField,
@@ -15060,22 +17473,22 @@ __Pyx_RefNannySetupContext("PyInit__op_parse", 0);
 */
   {
     PyObject* const __pyx_imported_names[] = {__pyx_mstate_global->__pyx_n_u_Argument,__pyx_mstate_global->__pyx_n_u_Directive,__pyx_mstate_global->__pyx_n_u_Document,__pyx_mstate_global->__pyx_n_u_Field,__pyx_mstate_global->__pyx_n_u_FragmentDefinition,__pyx_mstate_global->__pyx_n_u_FragmentSpread,__pyx_mstate_global->__pyx_n_u_InlineFragment,__pyx_mstate_global->__pyx_n_u_ObjectField,__pyx_mstate_global->__pyx_n_u_OperationDefinition,__pyx_mstate_global->__pyx_n_u_SourceText,__pyx_mstate_global->__pyx_n_u_TypeNode,__pyx_mstate_global->__pyx_n_u_Value,__pyx_mstate_global->__pyx_n_u_VariableDefinition};
-    __pyx_t_1 = __Pyx_Import(__pyx_mstate_global->__pyx_n_u_plait_planner_op_ast, __pyx_imported_names, 13, NULL, 0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 18, __pyx_L1_error)
+    __pyx_t_1 = __Pyx_Import(__pyx_mstate_global->__pyx_n_u_plait_planner_op_ast, __pyx_imported_names, 13, NULL, 0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 51, __pyx_L1_error)
   }
   __pyx_t_2 = __pyx_t_1;
   __Pyx_GOTREF(__pyx_t_2);
   {
     PyObject* const __pyx_imported_names[] = {__pyx_mstate_global->__pyx_n_u_Argument,__pyx_mstate_global->__pyx_n_u_Directive,__pyx_mstate_global->__pyx_n_u_Document,__pyx_mstate_global->__pyx_n_u_Field,__pyx_mstate_global->__pyx_n_u_FragmentDefinition,__pyx_mstate_global->__pyx_n_u_FragmentSpread,__pyx_mstate_global->__pyx_n_u_InlineFragment,__pyx_mstate_global->__pyx_n_u_ObjectField,__pyx_mstate_global->__pyx_n_u_OperationDefinition,__pyx_mstate_global->__pyx_n_u_SourceText,__pyx_mstate_global->__pyx_n_u_TypeNode,__pyx_mstate_global->__pyx_n_u_Value,__pyx_mstate_global->__pyx_n_u_VariableDefinition};
     for (__pyx_t_3=0; __pyx_t_3 < 13; __pyx_t_3++) {
-      __pyx_t_4 = __Pyx_ImportFrom(__pyx_t_2, __pyx_imported_names[__pyx_t_3]); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 18, __pyx_L1_error)
+      __pyx_t_4 = __Pyx_ImportFrom(__pyx_t_2, __pyx_imported_names[__pyx_t_3]); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 51, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_4);
-      if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_imported_names[__pyx_t_3], __pyx_t_4) < (0)) __PYX_ERR(0, 18, __pyx_L1_error)
+      if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_imported_names[__pyx_t_3], __pyx_t_4) < (0)) __PYX_ERR(0, 51, __pyx_L1_error)
       __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
     }
   }
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "planner/_op_parse.pyx":45
+  /* "planner/_op_parse.pyx":78
  *     K_PIPE = 18
  * 
  * cdef tuple _KIND_TEXT = ("<EOF>", "Name", "Int", "Float", "String", "...", "!", "$", "&", "(",             # <<<<<<<<<<<<<<
@@ -15087,25 +17500,25 @@ __Pyx_RefNannySetupContext("PyInit__op_parse", 0);
   __Pyx_DECREF_SET(__pyx_v_5plait_7planner_9_op_parse__KIND_TEXT, __pyx_mstate_global->__pyx_tuple[0]);
   __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[0]);
 
-  /* "planner/_op_parse.pyx":48
+  /* "planner/_op_parse.pyx":81
  *                          ")", ":", "=", "@", "[", "]", "{", "}", "|")
  * 
  * cdef frozenset _TYPE_SYSTEM_KEYWORDS = frozenset({             # <<<<<<<<<<<<<<
  *     "schema", "scalar", "type", "interface", "union", "enum", "input", "directive", "extend"})
  * cdef frozenset _DEFINITION_KEYWORDS = _TYPE_SYSTEM_KEYWORDS | frozenset({
 */
-  __pyx_t_2 = PySet_New(0); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 49, __pyx_L1_error)
+  __pyx_t_2 = PySet_New(0); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 82, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  if (PySet_Add(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_schema) < (0)) __PYX_ERR(0, 49, __pyx_L1_error)
-  if (PySet_Add(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_scalar) < (0)) __PYX_ERR(0, 49, __pyx_L1_error)
-  if (PySet_Add(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_type) < (0)) __PYX_ERR(0, 49, __pyx_L1_error)
-  if (PySet_Add(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_interface) < (0)) __PYX_ERR(0, 49, __pyx_L1_error)
-  if (PySet_Add(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_union) < (0)) __PYX_ERR(0, 49, __pyx_L1_error)
-  if (PySet_Add(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_enum) < (0)) __PYX_ERR(0, 49, __pyx_L1_error)
-  if (PySet_Add(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_input) < (0)) __PYX_ERR(0, 49, __pyx_L1_error)
-  if (PySet_Add(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_directive) < (0)) __PYX_ERR(0, 49, __pyx_L1_error)
-  if (PySet_Add(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_extend) < (0)) __PYX_ERR(0, 49, __pyx_L1_error)
-  __pyx_t_4 = __Pyx_PyFrozenSet_New(__pyx_t_2); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 48, __pyx_L1_error)
+  if (PySet_Add(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_schema) < (0)) __PYX_ERR(0, 82, __pyx_L1_error)
+  if (PySet_Add(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_scalar) < (0)) __PYX_ERR(0, 82, __pyx_L1_error)
+  if (PySet_Add(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_type) < (0)) __PYX_ERR(0, 82, __pyx_L1_error)
+  if (PySet_Add(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_interface) < (0)) __PYX_ERR(0, 82, __pyx_L1_error)
+  if (PySet_Add(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_union) < (0)) __PYX_ERR(0, 82, __pyx_L1_error)
+  if (PySet_Add(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_enum) < (0)) __PYX_ERR(0, 82, __pyx_L1_error)
+  if (PySet_Add(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_input) < (0)) __PYX_ERR(0, 82, __pyx_L1_error)
+  if (PySet_Add(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_directive) < (0)) __PYX_ERR(0, 82, __pyx_L1_error)
+  if (PySet_Add(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_extend) < (0)) __PYX_ERR(0, 82, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyFrozenSet_New(__pyx_t_2); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 81, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
   __Pyx_XGOTREF(__pyx_v_5plait_7planner_9_op_parse__TYPE_SYSTEM_KEYWORDS);
@@ -15113,23 +17526,23 @@ __Pyx_RefNannySetupContext("PyInit__op_parse", 0);
   __Pyx_GIVEREF(__pyx_t_4);
   __pyx_t_4 = 0;
 
-  /* "planner/_op_parse.pyx":50
+  /* "planner/_op_parse.pyx":83
  * cdef frozenset _TYPE_SYSTEM_KEYWORDS = frozenset({
  *     "schema", "scalar", "type", "interface", "union", "enum", "input", "directive", "extend"})
  * cdef frozenset _DEFINITION_KEYWORDS = _TYPE_SYSTEM_KEYWORDS | frozenset({             # <<<<<<<<<<<<<<
  *     "query", "mutation", "subscription", "fragment"})
  * 
 */
-  __pyx_t_4 = PySet_New(0); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 51, __pyx_L1_error)
+  __pyx_t_4 = PySet_New(0); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 84, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  if (PySet_Add(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_query) < (0)) __PYX_ERR(0, 51, __pyx_L1_error)
-  if (PySet_Add(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_mutation) < (0)) __PYX_ERR(0, 51, __pyx_L1_error)
-  if (PySet_Add(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_subscription) < (0)) __PYX_ERR(0, 51, __pyx_L1_error)
-  if (PySet_Add(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_fragment) < (0)) __PYX_ERR(0, 51, __pyx_L1_error)
-  __pyx_t_2 = __Pyx_PyFrozenSet_New(__pyx_t_4); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 50, __pyx_L1_error)
+  if (PySet_Add(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_query) < (0)) __PYX_ERR(0, 84, __pyx_L1_error)
+  if (PySet_Add(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_mutation) < (0)) __PYX_ERR(0, 84, __pyx_L1_error)
+  if (PySet_Add(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_subscription) < (0)) __PYX_ERR(0, 84, __pyx_L1_error)
+  if (PySet_Add(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_fragment) < (0)) __PYX_ERR(0, 84, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyFrozenSet_New(__pyx_t_4); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 83, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-  __pyx_t_4 = PyNumber_Or(__pyx_v_5plait_7planner_9_op_parse__TYPE_SYSTEM_KEYWORDS, __pyx_t_2); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 50, __pyx_L1_error)
+  __pyx_t_4 = PyNumber_Or(__pyx_v_5plait_7planner_9_op_parse__TYPE_SYSTEM_KEYWORDS, __pyx_t_2); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 83, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
   __Pyx_XGOTREF(__pyx_v_5plait_7planner_9_op_parse__DEFINITION_KEYWORDS);
@@ -15137,7 +17550,7 @@ __Pyx_RefNannySetupContext("PyInit__op_parse", 0);
   __Pyx_GIVEREF(__pyx_t_4);
   __pyx_t_4 = 0;
 
-  /* "planner/_op_parse.pyx":54
+  /* "planner/_op_parse.pyx":87
  * 
  * # Called through objects so that Cython does not substitute its own conversions.
  * cdef object _py_int = int             # <<<<<<<<<<<<<<
@@ -15149,7 +17562,7 @@ __Pyx_RefNannySetupContext("PyInit__op_parse", 0);
   __Pyx_DECREF_SET(__pyx_v_5plait_7planner_9_op_parse__py_int, ((PyObject *)(&PyLong_Type)));
   __Pyx_GIVEREF((PyObject *)(&PyLong_Type));
 
-  /* "planner/_op_parse.pyx":55
+  /* "planner/_op_parse.pyx":88
  * # Called through objects so that Cython does not substitute its own conversions.
  * cdef object _py_int = int
  * cdef object _py_float = float             # <<<<<<<<<<<<<<
@@ -15161,16 +17574,16 @@ __Pyx_RefNannySetupContext("PyInit__op_parse", 0);
   __Pyx_DECREF_SET(__pyx_v_5plait_7planner_9_op_parse__py_float, ((PyObject *)(&PyFloat_Type)));
   __Pyx_GIVEREF((PyObject *)(&PyFloat_Type));
 
-  /* "planner/_op_parse.pyx":56
+  /* "planner/_op_parse.pyx":89
  * cdef object _py_int = int
  * cdef object _py_float = float
  * cdef object _json_loads = json.loads             # <<<<<<<<<<<<<<
  * 
- * cdef object _Argument = Argument
+ * cdef object _Document = Document
 */
-  __Pyx_GetModuleGlobalName(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_json); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 56, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_json); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 89, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  __pyx_t_2 = __Pyx_PyObject_GetAttrStr(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_loads); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 56, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyObject_GetAttrStr(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_loads); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 89, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
   __Pyx_XGOTREF(__pyx_v_5plait_7planner_9_op_parse__json_loads);
@@ -15178,194 +17591,311 @@ __Pyx_RefNannySetupContext("PyInit__op_parse", 0);
   __Pyx_GIVEREF(__pyx_t_2);
   __pyx_t_2 = 0;
 
-  /* "planner/_op_parse.pyx":58
+  /* "planner/_op_parse.pyx":91
  * cdef object _json_loads = json.loads
  * 
- * cdef object _Argument = Argument             # <<<<<<<<<<<<<<
- * cdef object _Directive = Directive
- * cdef object _Document = Document
-*/
-  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_Argument); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 58, __pyx_L1_error)
-  __Pyx_GOTREF(__pyx_t_2);
-  __Pyx_XGOTREF(__pyx_v_5plait_7planner_9_op_parse__Argument);
-  __Pyx_DECREF_SET(__pyx_v_5plait_7planner_9_op_parse__Argument, __pyx_t_2);
-  __Pyx_GIVEREF(__pyx_t_2);
-  __pyx_t_2 = 0;
-
-  /* "planner/_op_parse.pyx":59
- * 
- * cdef object _Argument = Argument
- * cdef object _Directive = Directive             # <<<<<<<<<<<<<<
- * cdef object _Document = Document
- * cdef object _Field = Field
-*/
-  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_Directive); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 59, __pyx_L1_error)
-  __Pyx_GOTREF(__pyx_t_2);
-  __Pyx_XGOTREF(__pyx_v_5plait_7planner_9_op_parse__Directive);
-  __Pyx_DECREF_SET(__pyx_v_5plait_7planner_9_op_parse__Directive, __pyx_t_2);
-  __Pyx_GIVEREF(__pyx_t_2);
-  __pyx_t_2 = 0;
-
-  /* "planner/_op_parse.pyx":60
- * cdef object _Argument = Argument
- * cdef object _Directive = Directive
  * cdef object _Document = Document             # <<<<<<<<<<<<<<
- * cdef object _Field = Field
- * cdef object _FragmentDefinition = FragmentDefinition
+ * cdef object _SourceText = SourceText
+ * 
 */
-  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_Document); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 60, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_Document); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 91, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   __Pyx_XGOTREF(__pyx_v_5plait_7planner_9_op_parse__Document);
   __Pyx_DECREF_SET(__pyx_v_5plait_7planner_9_op_parse__Document, __pyx_t_2);
   __Pyx_GIVEREF(__pyx_t_2);
   __pyx_t_2 = 0;
 
-  /* "planner/_op_parse.pyx":61
- * cdef object _Directive = Directive
+  /* "planner/_op_parse.pyx":92
+ * 
  * cdef object _Document = Document
- * cdef object _Field = Field             # <<<<<<<<<<<<<<
- * cdef object _FragmentDefinition = FragmentDefinition
- * cdef object _FragmentSpread = FragmentSpread
-*/
-  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_Field); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 61, __pyx_L1_error)
-  __Pyx_GOTREF(__pyx_t_2);
-  __Pyx_XGOTREF(__pyx_v_5plait_7planner_9_op_parse__Field);
-  __Pyx_DECREF_SET(__pyx_v_5plait_7planner_9_op_parse__Field, __pyx_t_2);
-  __Pyx_GIVEREF(__pyx_t_2);
-  __pyx_t_2 = 0;
-
-  /* "planner/_op_parse.pyx":62
- * cdef object _Document = Document
- * cdef object _Field = Field
- * cdef object _FragmentDefinition = FragmentDefinition             # <<<<<<<<<<<<<<
- * cdef object _FragmentSpread = FragmentSpread
- * cdef object _InlineFragment = InlineFragment
-*/
-  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_FragmentDefinition); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 62, __pyx_L1_error)
-  __Pyx_GOTREF(__pyx_t_2);
-  __Pyx_XGOTREF(__pyx_v_5plait_7planner_9_op_parse__FragmentDefinition);
-  __Pyx_DECREF_SET(__pyx_v_5plait_7planner_9_op_parse__FragmentDefinition, __pyx_t_2);
-  __Pyx_GIVEREF(__pyx_t_2);
-  __pyx_t_2 = 0;
-
-  /* "planner/_op_parse.pyx":63
- * cdef object _Field = Field
- * cdef object _FragmentDefinition = FragmentDefinition
- * cdef object _FragmentSpread = FragmentSpread             # <<<<<<<<<<<<<<
- * cdef object _InlineFragment = InlineFragment
- * cdef object _ObjectField = ObjectField
-*/
-  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_FragmentSpread); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 63, __pyx_L1_error)
-  __Pyx_GOTREF(__pyx_t_2);
-  __Pyx_XGOTREF(__pyx_v_5plait_7planner_9_op_parse__FragmentSpread);
-  __Pyx_DECREF_SET(__pyx_v_5plait_7planner_9_op_parse__FragmentSpread, __pyx_t_2);
-  __Pyx_GIVEREF(__pyx_t_2);
-  __pyx_t_2 = 0;
-
-  /* "planner/_op_parse.pyx":64
- * cdef object _FragmentDefinition = FragmentDefinition
- * cdef object _FragmentSpread = FragmentSpread
- * cdef object _InlineFragment = InlineFragment             # <<<<<<<<<<<<<<
- * cdef object _ObjectField = ObjectField
- * cdef object _OperationDefinition = OperationDefinition
-*/
-  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_InlineFragment); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 64, __pyx_L1_error)
-  __Pyx_GOTREF(__pyx_t_2);
-  __Pyx_XGOTREF(__pyx_v_5plait_7planner_9_op_parse__InlineFragment);
-  __Pyx_DECREF_SET(__pyx_v_5plait_7planner_9_op_parse__InlineFragment, __pyx_t_2);
-  __Pyx_GIVEREF(__pyx_t_2);
-  __pyx_t_2 = 0;
-
-  /* "planner/_op_parse.pyx":65
- * cdef object _FragmentSpread = FragmentSpread
- * cdef object _InlineFragment = InlineFragment
- * cdef object _ObjectField = ObjectField             # <<<<<<<<<<<<<<
- * cdef object _OperationDefinition = OperationDefinition
- * cdef object _SourceText = SourceText
-*/
-  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_ObjectField); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 65, __pyx_L1_error)
-  __Pyx_GOTREF(__pyx_t_2);
-  __Pyx_XGOTREF(__pyx_v_5plait_7planner_9_op_parse__ObjectField);
-  __Pyx_DECREF_SET(__pyx_v_5plait_7planner_9_op_parse__ObjectField, __pyx_t_2);
-  __Pyx_GIVEREF(__pyx_t_2);
-  __pyx_t_2 = 0;
-
-  /* "planner/_op_parse.pyx":66
- * cdef object _InlineFragment = InlineFragment
- * cdef object _ObjectField = ObjectField
- * cdef object _OperationDefinition = OperationDefinition             # <<<<<<<<<<<<<<
- * cdef object _SourceText = SourceText
- * cdef object _TypeNode = TypeNode
-*/
-  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_OperationDefinition); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 66, __pyx_L1_error)
-  __Pyx_GOTREF(__pyx_t_2);
-  __Pyx_XGOTREF(__pyx_v_5plait_7planner_9_op_parse__OperationDefinition);
-  __Pyx_DECREF_SET(__pyx_v_5plait_7planner_9_op_parse__OperationDefinition, __pyx_t_2);
-  __Pyx_GIVEREF(__pyx_t_2);
-  __pyx_t_2 = 0;
-
-  /* "planner/_op_parse.pyx":67
- * cdef object _ObjectField = ObjectField
- * cdef object _OperationDefinition = OperationDefinition
  * cdef object _SourceText = SourceText             # <<<<<<<<<<<<<<
- * cdef object _TypeNode = TypeNode
- * cdef object _Value = Value
+ * 
+ * # -- node construction ---------------------------------------------------------------------
 */
-  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_SourceText); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 67, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_SourceText); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 92, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   __Pyx_XGOTREF(__pyx_v_5plait_7planner_9_op_parse__SourceText);
   __Pyx_DECREF_SET(__pyx_v_5plait_7planner_9_op_parse__SourceText, __pyx_t_2);
   __Pyx_GIVEREF(__pyx_t_2);
   __pyx_t_2 = 0;
 
-  /* "planner/_op_parse.pyx":68
- * cdef object _OperationDefinition = OperationDefinition
- * cdef object _SourceText = SourceText
- * cdef object _TypeNode = TypeNode             # <<<<<<<<<<<<<<
- * cdef object _Value = Value
- * cdef object _VariableDefinition = VariableDefinition
+  /* "planner/_op_parse.pyx":115
+ * # (class, field names in constructor order), indexed by N_*.
+ * cdef tuple _NODES = (
+ *     (Value, ("kind", "value", "start")),             # <<<<<<<<<<<<<<
+ *     (ObjectField, ("name", "value", "start")),
+ *     (Argument, ("name", "value", "start")),
 */
-  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_TypeNode); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 68, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_Value); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 115, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  __Pyx_XGOTREF(__pyx_v_5plait_7planner_9_op_parse__TypeNode);
-  __Pyx_DECREF_SET(__pyx_v_5plait_7planner_9_op_parse__TypeNode, __pyx_t_2);
+  {
+    PyObject* __pyx_temp[2] = {__pyx_t_2, __pyx_mstate_global->__pyx_tuple[1]};
+    __pyx_t_4 = __Pyx_PyTuple_FromArray(__pyx_temp, 2); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 115, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_4);
+  }
+  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+
+  /* "planner/_op_parse.pyx":116
+ * cdef tuple _NODES = (
+ *     (Value, ("kind", "value", "start")),
+ *     (ObjectField, ("name", "value", "start")),             # <<<<<<<<<<<<<<
+ *     (Argument, ("name", "value", "start")),
+ *     (Directive, ("name", "arguments", "start")),
+*/
+  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_ObjectField); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 116, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_2);
+  {
+    PyObject* __pyx_temp[2] = {__pyx_t_2, __pyx_mstate_global->__pyx_tuple[2]};
+    __pyx_t_5 = __Pyx_PyTuple_FromArray(__pyx_temp, 2); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 116, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_5);
+  }
+  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+
+  /* "planner/_op_parse.pyx":117
+ *     (Value, ("kind", "value", "start")),
+ *     (ObjectField, ("name", "value", "start")),
+ *     (Argument, ("name", "value", "start")),             # <<<<<<<<<<<<<<
+ *     (Directive, ("name", "arguments", "start")),
+ *     (TypeNode, ("kind", "name", "of", "start")),
+*/
+  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_Argument); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 117, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_2);
+  {
+    PyObject* __pyx_temp[2] = {__pyx_t_2, __pyx_mstate_global->__pyx_tuple[2]};
+    __pyx_t_6 = __Pyx_PyTuple_FromArray(__pyx_temp, 2); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 117, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_6);
+  }
+  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+
+  /* "planner/_op_parse.pyx":118
+ *     (ObjectField, ("name", "value", "start")),
+ *     (Argument, ("name", "value", "start")),
+ *     (Directive, ("name", "arguments", "start")),             # <<<<<<<<<<<<<<
+ *     (TypeNode, ("kind", "name", "of", "start")),
+ *     (Field, ("alias", "name", "arguments", "directives", "selections", "start")),
+*/
+  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_Directive); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 118, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_2);
+  {
+    PyObject* __pyx_temp[2] = {__pyx_t_2, __pyx_mstate_global->__pyx_tuple[3]};
+    __pyx_t_7 = __Pyx_PyTuple_FromArray(__pyx_temp, 2); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 118, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_7);
+  }
+  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+
+  /* "planner/_op_parse.pyx":119
+ *     (Argument, ("name", "value", "start")),
+ *     (Directive, ("name", "arguments", "start")),
+ *     (TypeNode, ("kind", "name", "of", "start")),             # <<<<<<<<<<<<<<
+ *     (Field, ("alias", "name", "arguments", "directives", "selections", "start")),
+ *     (FragmentSpread, ("name", "directives", "start")),
+*/
+  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_TypeNode); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 119, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_2);
+  {
+    PyObject* __pyx_temp[2] = {__pyx_t_2, __pyx_mstate_global->__pyx_tuple[4]};
+    __pyx_t_8 = __Pyx_PyTuple_FromArray(__pyx_temp, 2); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 119, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_8);
+  }
+  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+
+  /* "planner/_op_parse.pyx":120
+ *     (Directive, ("name", "arguments", "start")),
+ *     (TypeNode, ("kind", "name", "of", "start")),
+ *     (Field, ("alias", "name", "arguments", "directives", "selections", "start")),             # <<<<<<<<<<<<<<
+ *     (FragmentSpread, ("name", "directives", "start")),
+ *     (InlineFragment, ("type_condition", "directives", "selections", "start", "type_start")),
+*/
+  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_Field); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 120, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_2);
+  {
+    PyObject* __pyx_temp[2] = {__pyx_t_2, __pyx_mstate_global->__pyx_tuple[5]};
+    __pyx_t_9 = __Pyx_PyTuple_FromArray(__pyx_temp, 2); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 120, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_9);
+  }
+  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+
+  /* "planner/_op_parse.pyx":121
+ *     (TypeNode, ("kind", "name", "of", "start")),
+ *     (Field, ("alias", "name", "arguments", "directives", "selections", "start")),
+ *     (FragmentSpread, ("name", "directives", "start")),             # <<<<<<<<<<<<<<
+ *     (InlineFragment, ("type_condition", "directives", "selections", "start", "type_start")),
+ *     (VariableDefinition, ("name", "type", "default", "directives", "start")),
+*/
+  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_FragmentSpread); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 121, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_2);
+  {
+    PyObject* __pyx_temp[2] = {__pyx_t_2, __pyx_mstate_global->__pyx_tuple[6]};
+    __pyx_t_10 = __Pyx_PyTuple_FromArray(__pyx_temp, 2); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 121, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_10);
+  }
+  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+
+  /* "planner/_op_parse.pyx":122
+ *     (Field, ("alias", "name", "arguments", "directives", "selections", "start")),
+ *     (FragmentSpread, ("name", "directives", "start")),
+ *     (InlineFragment, ("type_condition", "directives", "selections", "start", "type_start")),             # <<<<<<<<<<<<<<
+ *     (VariableDefinition, ("name", "type", "default", "directives", "start")),
+ *     (OperationDefinition, ("kind", "name", "variables", "directives", "selections", "start")),
+*/
+  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_InlineFragment); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 122, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_2);
+  {
+    PyObject* __pyx_temp[2] = {__pyx_t_2, __pyx_mstate_global->__pyx_tuple[7]};
+    __pyx_t_11 = __Pyx_PyTuple_FromArray(__pyx_temp, 2); if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 122, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_11);
+  }
+  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+
+  /* "planner/_op_parse.pyx":123
+ *     (FragmentSpread, ("name", "directives", "start")),
+ *     (InlineFragment, ("type_condition", "directives", "selections", "start", "type_start")),
+ *     (VariableDefinition, ("name", "type", "default", "directives", "start")),             # <<<<<<<<<<<<<<
+ *     (OperationDefinition, ("kind", "name", "variables", "directives", "selections", "start")),
+ *     (FragmentDefinition, ("name", "type_condition", "directives", "selections", "start",
+*/
+  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_VariableDefinition); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 123, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_2);
+  {
+    PyObject* __pyx_temp[2] = {__pyx_t_2, __pyx_mstate_global->__pyx_tuple[8]};
+    __pyx_t_12 = __Pyx_PyTuple_FromArray(__pyx_temp, 2); if (unlikely(!__pyx_t_12)) __PYX_ERR(0, 123, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_12);
+  }
+  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+
+  /* "planner/_op_parse.pyx":124
+ *     (InlineFragment, ("type_condition", "directives", "selections", "start", "type_start")),
+ *     (VariableDefinition, ("name", "type", "default", "directives", "start")),
+ *     (OperationDefinition, ("kind", "name", "variables", "directives", "selections", "start")),             # <<<<<<<<<<<<<<
+ *     (FragmentDefinition, ("name", "type_condition", "directives", "selections", "start",
+ *                           "type_start")),
+*/
+  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_OperationDefinition); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 124, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_2);
+  {
+    PyObject* __pyx_temp[2] = {__pyx_t_2, __pyx_mstate_global->__pyx_tuple[9]};
+    __pyx_t_13 = __Pyx_PyTuple_FromArray(__pyx_temp, 2); if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 124, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_13);
+  }
+  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+
+  /* "planner/_op_parse.pyx":125
+ *     (VariableDefinition, ("name", "type", "default", "directives", "start")),
+ *     (OperationDefinition, ("kind", "name", "variables", "directives", "selections", "start")),
+ *     (FragmentDefinition, ("name", "type_condition", "directives", "selections", "start",             # <<<<<<<<<<<<<<
+ *                           "type_start")),
+ * )
+*/
+  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_FragmentDefinition); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 125, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_2);
+  {
+    PyObject* __pyx_temp[2] = {__pyx_t_2, __pyx_mstate_global->__pyx_tuple[10]};
+    __pyx_t_14 = __Pyx_PyTuple_FromArray(__pyx_temp, 2); if (unlikely(!__pyx_t_14)) __PYX_ERR(0, 125, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_14);
+  }
+  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+
+  /* "planner/_op_parse.pyx":115
+ * # (class, field names in constructor order), indexed by N_*.
+ * cdef tuple _NODES = (
+ *     (Value, ("kind", "value", "start")),             # <<<<<<<<<<<<<<
+ *     (ObjectField, ("name", "value", "start")),
+ *     (Argument, ("name", "value", "start")),
+*/
+  {
+    PyObject* __pyx_temp[11] = {__pyx_t_4, __pyx_t_5, __pyx_t_6, __pyx_t_7, __pyx_t_8, __pyx_t_9, __pyx_t_10, __pyx_t_11, __pyx_t_12, __pyx_t_13, __pyx_t_14};
+    __pyx_t_2 = __Pyx_PyTuple_FromArray(__pyx_temp, 11); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 115, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_t_2);
+  }
+  __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
+  __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
+  __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
+  __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
+  __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
+  __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
+  __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
+  __Pyx_DECREF(__pyx_t_11); __pyx_t_11 = 0;
+  __Pyx_DECREF(__pyx_t_12); __pyx_t_12 = 0;
+  __Pyx_DECREF(__pyx_t_13); __pyx_t_13 = 0;
+  __Pyx_DECREF(__pyx_t_14); __pyx_t_14 = 0;
+  __Pyx_XGOTREF(__pyx_v_5plait_7planner_9_op_parse__NODES);
+  __Pyx_DECREF_SET(__pyx_v_5plait_7planner_9_op_parse__NODES, ((PyObject*)__pyx_t_2));
   __Pyx_GIVEREF(__pyx_t_2);
   __pyx_t_2 = 0;
 
-  /* "planner/_op_parse.pyx":69
- * cdef object _SourceText = SourceText
- * cdef object _TypeNode = TypeNode
- * cdef object _Value = Value             # <<<<<<<<<<<<<<
- * cdef object _VariableDefinition = VariableDefinition
+  /* "planner/_op_parse.pyx":130
+ * 
+ * cdef Py_ssize_t _OFFSETS[11][6]
+ * cdef bint _layouts_ok = False             # <<<<<<<<<<<<<<
+ * cdef bint _fast = False
  * 
 */
-  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_Value); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 69, __pyx_L1_error)
-  __Pyx_GOTREF(__pyx_t_2);
-  __Pyx_XGOTREF(__pyx_v_5plait_7planner_9_op_parse__Value);
-  __Pyx_DECREF_SET(__pyx_v_5plait_7planner_9_op_parse__Value, __pyx_t_2);
-  __Pyx_GIVEREF(__pyx_t_2);
-  __pyx_t_2 = 0;
+  __pyx_v_5plait_7planner_9_op_parse__layouts_ok = 0;
 
-  /* "planner/_op_parse.pyx":70
- * cdef object _TypeNode = TypeNode
- * cdef object _Value = Value
- * cdef object _VariableDefinition = VariableDefinition             # <<<<<<<<<<<<<<
+  /* "planner/_op_parse.pyx":131
+ * cdef Py_ssize_t _OFFSETS[11][6]
+ * cdef bint _layouts_ok = False
+ * cdef bint _fast = False             # <<<<<<<<<<<<<<
  * 
  * 
 */
-  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_VariableDefinition); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 70, __pyx_L1_error)
+  __pyx_v_5plait_7planner_9_op_parse__fast = 0;
+
+  /* "planner/_op_parse.pyx":155
+ * 
+ * 
+ * _layouts_ok = _find_layouts()             # <<<<<<<<<<<<<<
+ * _fast = _layouts_ok
+ * 
+*/
+  __pyx_t_15 = __pyx_f_5plait_7planner_9_op_parse__find_layouts(); if (unlikely(__pyx_t_15 == ((int)-1))) __PYX_ERR(0, 155, __pyx_L1_error)
+  __pyx_v_5plait_7planner_9_op_parse__layouts_ok = __pyx_t_15;
+
+  /* "planner/_op_parse.pyx":156
+ * 
+ * _layouts_ok = _find_layouts()
+ * _fast = _layouts_ok             # <<<<<<<<<<<<<<
+ * 
+ * 
+*/
+  __pyx_v_5plait_7planner_9_op_parse__fast = __pyx_v_5plait_7planner_9_op_parse__layouts_ok;
+
+  /* "planner/_op_parse.pyx":159
+ * 
+ * 
+ * def fast_construction():             # <<<<<<<<<<<<<<
+ *     """True when nodes are built by filling their slots (False: by calling the classes)."""
+ *     return _fast
+*/
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_5plait_7planner_9_op_parse_1fast_construction, 0, __pyx_mstate_global->__pyx_n_u_fast_construction, NULL, __pyx_mstate_global->__pyx_n_u_plait_planner__op_parse, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[1])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 159, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  __Pyx_XGOTREF(__pyx_v_5plait_7planner_9_op_parse__VariableDefinition);
-  __Pyx_DECREF_SET(__pyx_v_5plait_7planner_9_op_parse__VariableDefinition, __pyx_t_2);
-  __Pyx_GIVEREF(__pyx_t_2);
-  __pyx_t_2 = 0;
+  #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
+  PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
+  #endif
+  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_fast_construction, __pyx_t_2) < (0)) __PYX_ERR(0, 159, __pyx_L1_error)
+  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
+
+  /* "planner/_op_parse.pyx":164
+ * 
+ * 
+ * def _set_fast_construction(bint enabled):             # <<<<<<<<<<<<<<
+ *     """For tests: build nodes by calling the classes (False) or directly when possible."""
+ *     global _fast
+*/
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_5plait_7planner_9_op_parse_3_set_fast_construction, 0, __pyx_mstate_global->__pyx_n_u_set_fast_construction, NULL, __pyx_mstate_global->__pyx_n_u_plait_planner__op_parse, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[2])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 164, __pyx_L1_error)
+  __Pyx_GOTREF(__pyx_t_2);
+  #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
+  PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
+  #endif
+  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_set_fast_construction, __pyx_t_2) < (0)) __PYX_ERR(0, 164, __pyx_L1_error)
+  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
   /* "(tree fragment)":1
  * def __reduce_cython__(self):             # <<<<<<<<<<<<<<
  *     raise TypeError, "no default __reduce__ due to non-trivial __cinit__"
  * def __setstate_cython__(self, __pyx_state):
 */
-  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_5plait_7planner_9_op_parse_7_Parser_5__reduce_cython__, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Parser___reduce_cython, NULL, __pyx_mstate_global->__pyx_n_u_plait_planner__op_parse, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[0])); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 1, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_5plait_7planner_9_op_parse_7_Parser_5__reduce_cython__, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Parser___reduce_cython, NULL, __pyx_mstate_global->__pyx_n_u_plait_planner__op_parse, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[3])); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 1, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
@@ -15379,7 +17909,7 @@ __Pyx_RefNannySetupContext("PyInit__op_parse", 0);
  * def __setstate_cython__(self, __pyx_state):             # <<<<<<<<<<<<<<
  *     raise TypeError, "no default __reduce__ due to non-trivial __cinit__"
 */
-  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_5plait_7planner_9_op_parse_7_Parser_7__setstate_cython__, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Parser___setstate_cython, NULL, __pyx_mstate_global->__pyx_n_u_plait_planner__op_parse, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[1])); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 3, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_5plait_7planner_9_op_parse_7_Parser_7__setstate_cython__, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_Parser___setstate_cython, NULL, __pyx_mstate_global->__pyx_n_u_plait_planner__op_parse, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[4])); if (unlikely(!__pyx_t_2)) __PYX_ERR(1, 3, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
@@ -15387,22 +17917,22 @@ __Pyx_RefNannySetupContext("PyInit__op_parse", 0);
   if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_setstate_cython, __pyx_t_2) < (0)) __PYX_ERR(1, 3, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "planner/_op_parse.pyx":707
+  /* "planner/_op_parse.pyx":857
  * 
  * 
  * def parse_operation_document(str text not None):             # <<<<<<<<<<<<<<
  *     """Parse ``text`` as an executable document; raise :class:`GraphQLSyntaxError`."""
  *     reference = _reference
 */
-  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_5plait_7planner_9_op_parse_1parse_operation_document, 0, __pyx_mstate_global->__pyx_n_u_parse_operation_document, NULL, __pyx_mstate_global->__pyx_n_u_plait_planner__op_parse, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[2])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 707, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_CyFunction_New(&__pyx_mdef_5plait_7planner_9_op_parse_5parse_operation_document, 0, __pyx_mstate_global->__pyx_n_u_parse_operation_document, NULL, __pyx_mstate_global->__pyx_n_u_plait_planner__op_parse, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[5])); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 857, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_2);
   #endif
-  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_parse_operation_document, __pyx_t_2) < (0)) __PYX_ERR(0, 707, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_parse_operation_document, __pyx_t_2) < (0)) __PYX_ERR(0, 857, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "planner/_op_parse.pyx":732
+  /* "planner/_op_parse.pyx":891
  * # Imported last: op_parse selects this module at the end of its own import, so either module
  * # can be imported first. The limits are read from op_parse on every call (one definition).
  * from plait.planner import op_parse as _reference             # <<<<<<<<<<<<<<
@@ -15410,44 +17940,44 @@ __Pyx_RefNannySetupContext("PyInit__op_parse", 0);
 */
   {
     PyObject* const __pyx_imported_names[] = {__pyx_mstate_global->__pyx_n_u_op_parse};
-    __pyx_t_1 = __Pyx_Import(__pyx_mstate_global->__pyx_n_u_plait_planner, __pyx_imported_names, 1, NULL, 0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 732, __pyx_L1_error)
+    __pyx_t_1 = __Pyx_Import(__pyx_mstate_global->__pyx_n_u_plait_planner, __pyx_imported_names, 1, NULL, 0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 891, __pyx_L1_error)
   }
   __pyx_t_2 = __pyx_t_1;
   __Pyx_GOTREF(__pyx_t_2);
   {
     PyObject* const __pyx_imported_names[] = {__pyx_mstate_global->__pyx_n_u_op_parse};
     __pyx_t_3 = 0; {
-      __pyx_t_4 = __Pyx_ImportFrom(__pyx_t_2, __pyx_imported_names[__pyx_t_3]); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 732, __pyx_L1_error)
-      __Pyx_GOTREF(__pyx_t_4);
+      __pyx_t_14 = __Pyx_ImportFrom(__pyx_t_2, __pyx_imported_names[__pyx_t_3]); if (unlikely(!__pyx_t_14)) __PYX_ERR(0, 891, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_14);
       switch (__pyx_t_3) {
         case 0:
-        if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_reference, __pyx_t_4) < (0)) __PYX_ERR(0, 732, __pyx_L1_error)
+        if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_reference, __pyx_t_14) < (0)) __PYX_ERR(0, 891, __pyx_L1_error)
         break;
         default:;
       }
-      __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
+      __Pyx_DECREF(__pyx_t_14); __pyx_t_14 = 0;
     }
   }
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "planner/_op_parse.pyx":733
+  /* "planner/_op_parse.pyx":892
  * # can be imported first. The limits are read from op_parse on every call (one definition).
  * from plait.planner import op_parse as _reference
  * from plait.planner.op_parse import GraphQLSyntaxError             # <<<<<<<<<<<<<<
 */
   {
     PyObject* const __pyx_imported_names[] = {__pyx_mstate_global->__pyx_n_u_GraphQLSyntaxError};
-    __pyx_t_1 = __Pyx_Import(__pyx_mstate_global->__pyx_n_u_plait_planner_op_parse, __pyx_imported_names, 1, NULL, 0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 733, __pyx_L1_error)
+    __pyx_t_1 = __Pyx_Import(__pyx_mstate_global->__pyx_n_u_plait_planner_op_parse, __pyx_imported_names, 1, NULL, 0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 892, __pyx_L1_error)
   }
   __pyx_t_2 = __pyx_t_1;
   __Pyx_GOTREF(__pyx_t_2);
   {
     PyObject* const __pyx_imported_names[] = {__pyx_mstate_global->__pyx_n_u_GraphQLSyntaxError};
     __pyx_t_3 = 0; {
-      __pyx_t_4 = __Pyx_ImportFrom(__pyx_t_2, __pyx_imported_names[__pyx_t_3]); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 733, __pyx_L1_error)
-      __Pyx_GOTREF(__pyx_t_4);
-      if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_imported_names[__pyx_t_3], __pyx_t_4) < (0)) __PYX_ERR(0, 733, __pyx_L1_error)
-      __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
+      __pyx_t_14 = __Pyx_ImportFrom(__pyx_t_2, __pyx_imported_names[__pyx_t_3]); if (unlikely(!__pyx_t_14)) __PYX_ERR(0, 892, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_14);
+      if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_imported_names[__pyx_t_3], __pyx_t_14) < (0)) __PYX_ERR(0, 892, __pyx_L1_error)
+      __Pyx_DECREF(__pyx_t_14); __pyx_t_14 = 0;
     }
   }
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
@@ -15468,6 +17998,16 @@ __Pyx_RefNannySetupContext("PyInit__op_parse", 0);
   __pyx_L1_error:;
   __Pyx_XDECREF(__pyx_t_2);
   __Pyx_XDECREF(__pyx_t_4);
+  __Pyx_XDECREF(__pyx_t_5);
+  __Pyx_XDECREF(__pyx_t_6);
+  __Pyx_XDECREF(__pyx_t_7);
+  __Pyx_XDECREF(__pyx_t_8);
+  __Pyx_XDECREF(__pyx_t_9);
+  __Pyx_XDECREF(__pyx_t_10);
+  __Pyx_XDECREF(__pyx_t_11);
+  __Pyx_XDECREF(__pyx_t_12);
+  __Pyx_XDECREF(__pyx_t_13);
+  __Pyx_XDECREF(__pyx_t_14);
   if (__pyx_m) {
     if (__pyx_mstate->__pyx_d && stringtab_initialized) {
       __Pyx_AddTraceback("init plait.planner._op_parse", __pyx_clineno, __pyx_lineno, __pyx_filename);
@@ -15498,7 +18038,11 @@ __Pyx_RefNannySetupContext("PyInit__op_parse", 0);
 /* #### Code section: cached_builtins ### */
 
 static int __Pyx_InitCachedBuiltins(__pyx_mstatetype *__pyx_mstate) {
+  int __pyx_lineno = 0;
+  const char *__pyx_filename = NULL;
+  int __pyx_clineno = 0;
   CYTHON_UNUSED_VAR(__pyx_mstate);
+  __pyx_builtin_object = __Pyx_GetBuiltinName(__pyx_mstate->__pyx_n_u_object); if (!__pyx_builtin_object) __PYX_ERR(0, 139, __pyx_L1_error)
 
   /* Cached unbound methods */
   __pyx_mstate->__pyx_umethod_PyDict_Type_items.type = (PyObject*)&PyDict_Type;
@@ -15512,6 +18056,8 @@ static int __Pyx_InitCachedBuiltins(__pyx_mstatetype *__pyx_mstate) {
   __pyx_mstate->__pyx_umethod_PyUnicode_Type__lstrip.type = (PyObject*)(&PyUnicode_Type);
   __pyx_mstate->__pyx_umethod_PyUnicode_Type__lstrip.method_name = &__pyx_mstate->__pyx_n_u_lstrip;
   return 0;
+  __pyx_L1_error:;
+  return -1;
 }
 /* #### Code section: cached_constants ### */
 
@@ -15523,7 +18069,7 @@ static int __Pyx_InitCachedConstants(__pyx_mstatetype *__pyx_mstate) {
   CYTHON_UNUSED_VAR(__pyx_mstate);
   __Pyx_RefNannySetupContext("__Pyx_InitCachedConstants", 0);
 
-  /* "planner/_op_parse.pyx":45
+  /* "planner/_op_parse.pyx":78
  *     K_PIPE = 18
  * 
  * cdef tuple _KIND_TEXT = ("<EOF>", "Name", "Int", "Float", "String", "...", "!", "$", "&", "(",             # <<<<<<<<<<<<<<
@@ -15532,14 +18078,154 @@ static int __Pyx_InitCachedConstants(__pyx_mstatetype *__pyx_mstate) {
 */
   {
     PyObject* __pyx_temp[19] = {__pyx_mstate_global->__pyx_kp_u_EOF, __pyx_mstate_global->__pyx_n_u_Name_2, __pyx_mstate_global->__pyx_n_u_Int, __pyx_mstate_global->__pyx_n_u_Float, __pyx_mstate_global->__pyx_n_u_String, __pyx_mstate_global->__pyx_kp_u__13, __pyx_mstate_global->__pyx_kp_u__14, __pyx_mstate_global->__pyx_kp_u__15, __pyx_mstate_global->__pyx_kp_u__16, __pyx_mstate_global->__pyx_kp_u__17, __pyx_mstate_global->__pyx_kp_u__18, __pyx_mstate_global->__pyx_kp_u__19, __pyx_mstate_global->__pyx_kp_u__20, __pyx_mstate_global->__pyx_kp_u__21, __pyx_mstate_global->__pyx_kp_u__22, __pyx_mstate_global->__pyx_kp_u__23, __pyx_mstate_global->__pyx_kp_u__24, __pyx_mstate_global->__pyx_kp_u__25, __pyx_mstate_global->__pyx_kp_u__26};
-    __pyx_mstate_global->__pyx_tuple[0] = __Pyx_PyTuple_FromArray(__pyx_temp, 19); if (unlikely(!__pyx_mstate_global->__pyx_tuple[0])) __PYX_ERR(0, 45, __pyx_L1_error)
+    __pyx_mstate_global->__pyx_tuple[0] = __Pyx_PyTuple_FromArray(__pyx_temp, 19); if (unlikely(!__pyx_mstate_global->__pyx_tuple[0])) __PYX_ERR(0, 78, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_mstate_global->__pyx_tuple[0]);
   }
   __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[0]);
+
+  /* "planner/_op_parse.pyx":115
+ * # (class, field names in constructor order), indexed by N_*.
+ * cdef tuple _NODES = (
+ *     (Value, ("kind", "value", "start")),             # <<<<<<<<<<<<<<
+ *     (ObjectField, ("name", "value", "start")),
+ *     (Argument, ("name", "value", "start")),
+*/
+  {
+    PyObject* __pyx_temp[3] = {__pyx_mstate_global->__pyx_n_u_kind, __pyx_mstate_global->__pyx_n_u_value, __pyx_mstate_global->__pyx_n_u_start};
+    __pyx_mstate_global->__pyx_tuple[1] = __Pyx_PyTuple_FromArray(__pyx_temp, 3); if (unlikely(!__pyx_mstate_global->__pyx_tuple[1])) __PYX_ERR(0, 115, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_mstate_global->__pyx_tuple[1]);
+  }
+  __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[1]);
+
+  /* "planner/_op_parse.pyx":116
+ * cdef tuple _NODES = (
+ *     (Value, ("kind", "value", "start")),
+ *     (ObjectField, ("name", "value", "start")),             # <<<<<<<<<<<<<<
+ *     (Argument, ("name", "value", "start")),
+ *     (Directive, ("name", "arguments", "start")),
+*/
+  {
+    PyObject* __pyx_temp[3] = {__pyx_mstate_global->__pyx_n_u_name, __pyx_mstate_global->__pyx_n_u_value, __pyx_mstate_global->__pyx_n_u_start};
+    __pyx_mstate_global->__pyx_tuple[2] = __Pyx_PyTuple_FromArray(__pyx_temp, 3); if (unlikely(!__pyx_mstate_global->__pyx_tuple[2])) __PYX_ERR(0, 116, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_mstate_global->__pyx_tuple[2]);
+  }
+  __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[2]);
+
+  /* "planner/_op_parse.pyx":118
+ *     (ObjectField, ("name", "value", "start")),
+ *     (Argument, ("name", "value", "start")),
+ *     (Directive, ("name", "arguments", "start")),             # <<<<<<<<<<<<<<
+ *     (TypeNode, ("kind", "name", "of", "start")),
+ *     (Field, ("alias", "name", "arguments", "directives", "selections", "start")),
+*/
+  {
+    PyObject* __pyx_temp[3] = {__pyx_mstate_global->__pyx_n_u_name, __pyx_mstate_global->__pyx_n_u_arguments, __pyx_mstate_global->__pyx_n_u_start};
+    __pyx_mstate_global->__pyx_tuple[3] = __Pyx_PyTuple_FromArray(__pyx_temp, 3); if (unlikely(!__pyx_mstate_global->__pyx_tuple[3])) __PYX_ERR(0, 118, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_mstate_global->__pyx_tuple[3]);
+  }
+  __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[3]);
+
+  /* "planner/_op_parse.pyx":119
+ *     (Argument, ("name", "value", "start")),
+ *     (Directive, ("name", "arguments", "start")),
+ *     (TypeNode, ("kind", "name", "of", "start")),             # <<<<<<<<<<<<<<
+ *     (Field, ("alias", "name", "arguments", "directives", "selections", "start")),
+ *     (FragmentSpread, ("name", "directives", "start")),
+*/
+  {
+    PyObject* __pyx_temp[4] = {__pyx_mstate_global->__pyx_n_u_kind, __pyx_mstate_global->__pyx_n_u_name, __pyx_mstate_global->__pyx_n_u_of, __pyx_mstate_global->__pyx_n_u_start};
+    __pyx_mstate_global->__pyx_tuple[4] = __Pyx_PyTuple_FromArray(__pyx_temp, 4); if (unlikely(!__pyx_mstate_global->__pyx_tuple[4])) __PYX_ERR(0, 119, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_mstate_global->__pyx_tuple[4]);
+  }
+  __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[4]);
+
+  /* "planner/_op_parse.pyx":120
+ *     (Directive, ("name", "arguments", "start")),
+ *     (TypeNode, ("kind", "name", "of", "start")),
+ *     (Field, ("alias", "name", "arguments", "directives", "selections", "start")),             # <<<<<<<<<<<<<<
+ *     (FragmentSpread, ("name", "directives", "start")),
+ *     (InlineFragment, ("type_condition", "directives", "selections", "start", "type_start")),
+*/
+  {
+    PyObject* __pyx_temp[6] = {__pyx_mstate_global->__pyx_n_u_alias, __pyx_mstate_global->__pyx_n_u_name, __pyx_mstate_global->__pyx_n_u_arguments, __pyx_mstate_global->__pyx_n_u_directives, __pyx_mstate_global->__pyx_n_u_selections, __pyx_mstate_global->__pyx_n_u_start};
+    __pyx_mstate_global->__pyx_tuple[5] = __Pyx_PyTuple_FromArray(__pyx_temp, 6); if (unlikely(!__pyx_mstate_global->__pyx_tuple[5])) __PYX_ERR(0, 120, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_mstate_global->__pyx_tuple[5]);
+  }
+  __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[5]);
+
+  /* "planner/_op_parse.pyx":121
+ *     (TypeNode, ("kind", "name", "of", "start")),
+ *     (Field, ("alias", "name", "arguments", "directives", "selections", "start")),
+ *     (FragmentSpread, ("name", "directives", "start")),             # <<<<<<<<<<<<<<
+ *     (InlineFragment, ("type_condition", "directives", "selections", "start", "type_start")),
+ *     (VariableDefinition, ("name", "type", "default", "directives", "start")),
+*/
+  {
+    PyObject* __pyx_temp[3] = {__pyx_mstate_global->__pyx_n_u_name, __pyx_mstate_global->__pyx_n_u_directives, __pyx_mstate_global->__pyx_n_u_start};
+    __pyx_mstate_global->__pyx_tuple[6] = __Pyx_PyTuple_FromArray(__pyx_temp, 3); if (unlikely(!__pyx_mstate_global->__pyx_tuple[6])) __PYX_ERR(0, 121, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_mstate_global->__pyx_tuple[6]);
+  }
+  __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[6]);
+
+  /* "planner/_op_parse.pyx":122
+ *     (Field, ("alias", "name", "arguments", "directives", "selections", "start")),
+ *     (FragmentSpread, ("name", "directives", "start")),
+ *     (InlineFragment, ("type_condition", "directives", "selections", "start", "type_start")),             # <<<<<<<<<<<<<<
+ *     (VariableDefinition, ("name", "type", "default", "directives", "start")),
+ *     (OperationDefinition, ("kind", "name", "variables", "directives", "selections", "start")),
+*/
+  {
+    PyObject* __pyx_temp[5] = {__pyx_mstate_global->__pyx_n_u_type_condition, __pyx_mstate_global->__pyx_n_u_directives, __pyx_mstate_global->__pyx_n_u_selections, __pyx_mstate_global->__pyx_n_u_start, __pyx_mstate_global->__pyx_n_u_type_start};
+    __pyx_mstate_global->__pyx_tuple[7] = __Pyx_PyTuple_FromArray(__pyx_temp, 5); if (unlikely(!__pyx_mstate_global->__pyx_tuple[7])) __PYX_ERR(0, 122, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_mstate_global->__pyx_tuple[7]);
+  }
+  __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[7]);
+
+  /* "planner/_op_parse.pyx":123
+ *     (FragmentSpread, ("name", "directives", "start")),
+ *     (InlineFragment, ("type_condition", "directives", "selections", "start", "type_start")),
+ *     (VariableDefinition, ("name", "type", "default", "directives", "start")),             # <<<<<<<<<<<<<<
+ *     (OperationDefinition, ("kind", "name", "variables", "directives", "selections", "start")),
+ *     (FragmentDefinition, ("name", "type_condition", "directives", "selections", "start",
+*/
+  {
+    PyObject* __pyx_temp[5] = {__pyx_mstate_global->__pyx_n_u_name, __pyx_mstate_global->__pyx_n_u_type, __pyx_mstate_global->__pyx_n_u_default, __pyx_mstate_global->__pyx_n_u_directives, __pyx_mstate_global->__pyx_n_u_start};
+    __pyx_mstate_global->__pyx_tuple[8] = __Pyx_PyTuple_FromArray(__pyx_temp, 5); if (unlikely(!__pyx_mstate_global->__pyx_tuple[8])) __PYX_ERR(0, 123, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_mstate_global->__pyx_tuple[8]);
+  }
+  __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[8]);
+
+  /* "planner/_op_parse.pyx":124
+ *     (InlineFragment, ("type_condition", "directives", "selections", "start", "type_start")),
+ *     (VariableDefinition, ("name", "type", "default", "directives", "start")),
+ *     (OperationDefinition, ("kind", "name", "variables", "directives", "selections", "start")),             # <<<<<<<<<<<<<<
+ *     (FragmentDefinition, ("name", "type_condition", "directives", "selections", "start",
+ *                           "type_start")),
+*/
+  {
+    PyObject* __pyx_temp[6] = {__pyx_mstate_global->__pyx_n_u_kind, __pyx_mstate_global->__pyx_n_u_name, __pyx_mstate_global->__pyx_n_u_variables, __pyx_mstate_global->__pyx_n_u_directives, __pyx_mstate_global->__pyx_n_u_selections, __pyx_mstate_global->__pyx_n_u_start};
+    __pyx_mstate_global->__pyx_tuple[9] = __Pyx_PyTuple_FromArray(__pyx_temp, 6); if (unlikely(!__pyx_mstate_global->__pyx_tuple[9])) __PYX_ERR(0, 124, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_mstate_global->__pyx_tuple[9]);
+  }
+  __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[9]);
+
+  /* "planner/_op_parse.pyx":125
+ *     (VariableDefinition, ("name", "type", "default", "directives", "start")),
+ *     (OperationDefinition, ("kind", "name", "variables", "directives", "selections", "start")),
+ *     (FragmentDefinition, ("name", "type_condition", "directives", "selections", "start",             # <<<<<<<<<<<<<<
+ *                           "type_start")),
+ * )
+*/
+  {
+    PyObject* __pyx_temp[6] = {__pyx_mstate_global->__pyx_n_u_name, __pyx_mstate_global->__pyx_n_u_type_condition, __pyx_mstate_global->__pyx_n_u_directives, __pyx_mstate_global->__pyx_n_u_selections, __pyx_mstate_global->__pyx_n_u_start, __pyx_mstate_global->__pyx_n_u_type_start};
+    __pyx_mstate_global->__pyx_tuple[10] = __Pyx_PyTuple_FromArray(__pyx_temp, 6); if (unlikely(!__pyx_mstate_global->__pyx_tuple[10])) __PYX_ERR(0, 125, __pyx_L1_error)
+    __Pyx_GOTREF(__pyx_mstate_global->__pyx_tuple[10]);
+  }
+  __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[10]);
   #if CYTHON_IMMORTAL_CONSTANTS
   {
     PyObject **table = __pyx_mstate->__pyx_tuple;
-    for (Py_ssize_t i=0; i<1; ++i) {
+    for (Py_ssize_t i=0; i<11; ++i) {
       #if PY_VERSION_HEX >= 0x030F0000
       PyUnstable_SetImmortal(table[i]);
       #elif CYTHON_COMPILING_IN_CPYTHON_FREETHREADING
@@ -15573,38 +18259,38 @@ static int __Pyx_InitConstants(__pyx_mstatetype *__pyx_mstate) {
   int __pyx_clineno = 0;
   CYTHON_UNUSED_VAR(__pyx_mstate);
   {
-    const struct { const unsigned int length: 8; } str_length_index[] = {{1},{1},{2},{2},{2},{26},{30},{9},{8},{1},{1},{20},{3},{3},{4},{1},{1},{1},{15},{1},{2},{8},{1},{3},{1},{5},{1},{1},{1},{6},{4},{179},{42},{55},{37},{23},{39},{41},{35},{35},{36},{34},{4},{43},{1},{4},{1},{7},{8},{24},{7},{6},{2},{9},{50},{21},{1},{1},{1},{8},{9},{8},{5},{5},{18},{14},{18},{14},{3},{9},{18},{10},{4},{11},{19},{10},{6},{8},{5},{8},{18},{7},{25},{27},{20},{12},{8},{12},{8},{10},{8},{11},{14},{12},{10},{17},{13},{12},{12},{19},{8},{13},{10},{18},{7},{18},{9},{4},{6},{5},{5},{8},{9},{5},{3},{9},{5},{4},{4},{5},{6},{9},{10},{8},{5},{14},{8},{4},{6},{2},{8},{10},{24},{6},{13},{23},{20},{22},{3},{5},{9},{6},{6},{4},{10},{6},{6},{5},{12},{4},{4},{4},{5},{6},{8}};
-    const struct { const unsigned int length: 8; } bytes_length_index[] = {{9},{170}};
+    const struct { const unsigned int length: 8; } str_length_index[] = {{1},{1},{2},{2},{2},{26},{30},{9},{8},{1},{1},{20},{3},{3},{4},{1},{1},{1},{15},{1},{2},{8},{1},{3},{1},{5},{1},{1},{1},{6},{4},{179},{42},{55},{37},{23},{39},{41},{35},{35},{36},{34},{4},{43},{1},{4},{1},{7},{8},{24},{7},{6},{2},{9},{50},{21},{1},{1},{1},{8},{9},{8},{5},{5},{18},{14},{18},{14},{3},{9},{18},{10},{4},{11},{19},{10},{6},{8},{5},{8},{18},{7},{25},{27},{20},{12},{20},{8},{8},{12},{8},{10},{7},{8},{7},{13},{11},{14},{12},{10},{17},{13},{12},{12},{19},{9},{8},{30},{13},{10},{22},{5},{9},{18},{7},{18},{5},{11},{7},{9},{10},{7},{4},{6},{1},{5},{17},{6},{5},{8},{9},{6},{14},{7},{3},{4},{5},{3},{9},{12},{5},{4},{4},{4},{5},{6},{9},{10},{8},{4},{5},{4},{14},{8},{4},{6},{2},{2},{8},{10},{24},{6},{13},{23},{20},{22},{3},{5},{9},{6},{6},{10},{4},{4},{10},{6},{5},{6},{5},{12},{4},{5},{4},{4},{14},{10},{5},{5},{6},{8},{9}};
+    const struct { const unsigned int length: 8; } bytes_length_index[] = {{9},{19},{7},{192},{2}};
     #ifndef CYTHON_COMPRESS_STRINGS
       #define CYTHON_COMPRESS_STRINGS 90
     #endif
-    #if (CYTHON_COMPRESS_STRINGS) == 1 /* compression: zlib (1078 bytes) */
-static const char cstring[] = "x\332\215UMO\034G\020\025\022Rb\022\220\311)\261rhF$@\002\023\241XQ\344|\"Xb\224x\001\357\332\262\344D\255\336\231\232\335\266{\272\207\356\236\325\256b+\034\3678\3079r\364\221c~\206\217\034\363SR5\2733\200m\242\214\230\355\351\352\252\352\252W\257\212\205\305\305\005v\213\005,\032\010+\"\017\326}\307\374\000\230\222\251\364L:\306bH\244\226^\032M[m<\203\021D\271\027=\005!S0\004\3456B\346\315s\320.\\\t\002&5\213\214v^h\317\206B\345\020\006\370\374\021\004F\007\253\237\257\257{\013\300\022+\372)h\277\261\261\021n\262\304\344:f!>\367\276o\035\356\377\370\303O?\267E\n,h\033\rm\343\001\203\022\236\355\216\375`\032G\014J\366\300\n\017j\314\234\267\222b\047%\315\216ZG[w\277\275\313\004z\264\360\014\"\357\230\313{\221\022\316\201c&a\275\\*\217Q\372q\006.d\007\t\033\233\234i\200\030\323`\031\352]5@84s\340+\\\326\204F\010\004\301\301\321\\\352\376\032\213\245\305K\344\020\310z_(\007ag\254\275\030\261\226\265\306\336c{&\312)W\202\305\013\251\035K\215\205i\2647h\022\324\340|\025\221\301l!\303<\327\377\217\031\351+a\373\300\326\257+\265F\031\206\211\036o\020\023\340u%\202\227\301\0339\034h,\245\214\231\316S\304}\223\345\032\336\355\357\321\345\301\264\204X\365\360F\225\206w7{\031\n+\211l,X}S\007\355R\251\005i\021\007t?\354b\215\350\215\301E\026\031\022\3777\177\237\376N\314\024S\232\2128\346x\016\010\257\311\210[dclC\325X:2\002M\277\375H\272\351W\254\251@\211\310\225g\234[\210\363\0108gq^\361A\033\275\205\241\r\245Px\032Q(\234g\ni\004\366+n2\236\t\213\204\311\306\243?_\274\334\261\375\252\216{5\243\352\302\356KP\361\2762\302\357\317\202\331k\322\252%\235\314b\n\277X\221\r\216\177\233\"U\001u\240\225\324Pk\035h\377`\347\t\337k\035u\357W\037\207\273\217\036\264\332]\276{\177\347a\207$\335\303_[\355\016\325\356\260G\335S\335}X\003ryo\307\3446\202.\214|\247\302\276\213\335\32461<&,\037\317\212V\257\227f\374\210\022\266\263%l\020\213\252\336\346\374\362\000{\016\207\210\277r\304\217\306#|\367\260\333y\033/~\010\t\347\263\216\004:Or\035\321\332\257M\361I\261\343\252\325\304\271\252$""\032s\243\025A\34735\372\034V\234\240\203\223\\\250Z\251.\350\333\201\326\002\030\321\006\243m\034\273+\327\277#\013\217\235\215\213t<2\326\3448\212\000}%`AG \334XG\322\204\315\221\353\031\243\220\224\021\225\221c.\036;\006z\"z\336\014\036\300\256D8@\307\t\215\237\204\210R\263\266^\235\324\031\371\243?\260\t\272\220\036R\367\314\031\344\207\363h\022;E]\224\245b\304\251/\035}L\347z\232Og\036%\210|\327\374\262\207h\247s\245\3505\025a\214\256i\335\264\221\253\266\274\331\363xF\354Jn\261\037\244\017g]qm\0236-r]\214R\341\374[\262\251\246\311Nr\260\343\006R\027\t\234\210.\032@*\034\250\004K2kXWqx:;\252\334q\356\323\340\310(H\217\220z\233\003\375\233\3105\n\252)\341\352yt:w1\2770\371\2628>\235\373g\376v\201\273\333\305\255r\371b\376\275S7Y\231|S|Tl_\274\277\364z\211\235\315]|\370\365\371\366\371\356\371\311\337\370\2714\021\223\277Jq1\2778yZ\316\221\305\235r\355\354\343W\313\257V\310\343zQ-_\024\273\305IY\335\261Y\010Z>\233\234\320\262\201n\347\027^/|Z\036\234\035\223`\253\030\226\307\225\350N\211\246\313\305\047e\345a\025\357yQ\242\362\007\030\014\312\312\355\177\001\216f\001N";
-    PyObject *data = __Pyx_DecompressString(cstring, 1078, 1);
+    #if (CYTHON_COMPRESS_STRINGS) == 1 /* compression: zlib (1268 bytes) */
+static const char cstring[] = "x\332\215U\315n\034E\020\306\222#\022\223\204\204\013\020!\321^\005bC2\310\"B(\204@d\257\211\005Y\333\261\023\201\002j\365N\327\254;\351\355\236\355\356\331\354\002\0219\356q\216s\3141\307\034y\214\034\367\230G\340\021\250\352\335\031\347\317\210\321\316VwuUW\325W?\263t\352\324\022;\301Z,=\020N\244\001\234\377\206\205\003`Z\365U`\3123&!SF\005e\rm\215\r\014F\220\026At5$L\303\020\264_MX\260\367\301\370d\271\325b\312\260\324\032\037\204\tl(t\001I\013\237\337Z-kZ\347?]Y\t\016\200eN\364\372`\302\352\352jr\221e\2660\222%\370\\\271\332\336\336\274\366\355w\337wD\037X\253c\rtl\000tJ\004\266>\016\0073?$h\325\005\047\002\3501\363\301)\362\235\204\014\333i\357\\\272\374\365e&\360F\007\367 \r\236\371\242\233j\341=xf3\326-\224\016\350e\030\347\340\023\266\225\261\261-\230\001\220\030\006\313Q\356E\005\204\3030\017!\342rA\030\204@\020\034\034\325\225\351]`R94\242\206@\332\233B{H\366\306&\210\021k;g\335\025\266a\323\202b%X\202P\306\263\276u0\363\366\010I\202\032|\210\036Y\214\026r\214s\345\377\250\221\274\026\256\007l\345e\241\366(G7\361\306#\330\004x\235\211\326\303\326+1l\031L\245\222\314\024}\304\375\"+\014\274\371\276\333\207\007\263\024b\326\223#E\232\272;\372\226\241p\212\212\215\265\316\277*\203z}e\004IQ\r\230^\262\2179\242W\202O\035V\210\374\357\372\275\373+U\246\230\225\251\220\222\3439 \2746\247\332\"\035\353\232R\225\312\223\022\030\372\357\245\312\317V\322P\2022Q\350\3008w \213\0248g\262\210\365`\254\271\204\256\r\225\320x\232\222+\234\347\032\313\010\334\027\334\346<\027\016\013&\037\217\376\370\363\341u\327\213y\334\250+\252N\354\246\002-7\265\025as\356\314F\023V\315\331\313\035\206\360\203\023\371\301\356O3\244\"P[F+\003\265\324\226\t7\257\377\3147\332;\3737\342b{\375\366\315vg\237\257\337\270~k\2178\373\333?\266;{\224\273\355.uO\264\275]\003rhw\317\026.\205}\030\205\275\210\375>vS\307J\270CX\336\231\047\255\246\207j|\207\002vs\2224\210\245\261\2679?<\300\236\303!\022^8\342;\343\021\276\033\330\355\274\203\206oA\306\371\274#\201\316\245\010\"\366-\301*\372>\362H""\032\237\2540)\321^}->}\354\306H\255,\364\214\343,\021\203\341G\n\017\210\344\326\007>\313\035n\320\211\371\r\264\034\306R\242\203A!t\255X\327\301\353\361\325\014\030\321\006\203l\214\371\027<{C\360^\333\020#\n8\031( e$\327\002gW\360\311UmS\034=\327\222\036P\3538\256<O\255\3033L>\232\314\300\201A\253d/\023\250\037G\264+R\312\tv\266\360b^|^\370\261I\225M\032u\337\265Vc[\244TH\010\003\017\330\263\320\025\351\375T[\017\r\350\340\347}\320L\304fQ\367\n\340\374\300\304\201\221YF\223\3625W2\2526\237Q\251\327}WS\2379\373;\230^\312\037\010\317\347\027\316\303\305\244\306\37229yL?p\031:\211(4\356\251\000}\177\317[s\037\201\323\312\0074\"\275\246\311\221\367\305\210\323,\362\264\230}\313\372\305l\316Sv\350\225h(`;\363\303\371A;ShM\257\215\315b3k\352\246n\206\210\217[\336\354\271\234\267u\344;\234\006*$\363\231\360\322&i\006\304\313l\344\"n\257\361f\2226\037\024\340\306M\312=\326\005\036\244\007\320\027\0364D\2301Y:\303\244H\254\207y\322|\354g,:\027f\3034\002\203\037B\232\2449)\005\004 \0348\373\000\223\005\364\361\244\227\262\047cg\307]\324/\014n\343L\215\177\276\036\3415\365\217\026\246\213K\223\317\313\335G\013\317\027\217M\027ONn\224\033\0252\337\231\254\021kN\316\224\310:S\236\250\316N\027\337~\344\047\313\223\257\312\367\312\265\351\361\323\317N\263\307\013\323\223_>]{\272\376t\3607.OO\304\344\257JL\027OM\356V\013\244q\256\272\360\370\203\047g\237,\223\255\2252\222\317\312\365rPE\353\027KA\344\223\311\200\310*^\273\270\364l\351\243j\353\361.1.\225\303j7\262\316U\250z\266\374\260Z\376g\351\255c\037W\232n<\206NLd\271\\^\255\006\323\343\357N\206\345/\225\250\006\317\217\243\353\323\223\357\243\221\265\177\0014\274\225s";
+    PyObject *data = __Pyx_DecompressString(cstring, 1268, 1);
     #define __Pyx_DecompressString_LZSS_UNUSED
     if (unlikely(!data)) __PYX_ERR(0, 1, __pyx_L1_error)
     const char* const bytes = __Pyx_PyBytes_AsString(data);
     #if !CYTHON_ASSUME_SAFE_MACROS
     if (likely(bytes)); else { Py_DECREF(data); __PYX_ERR(0, 1, __pyx_L1_error) }
     #endif
-    #elif (CYTHON_COMPRESS_STRINGS) > 0 && (CYTHON_COMPRESS_STRINGS) <= 90 /* compression: lzss (1436 bytes) */
-static const char cstring[] = "\377\n\r\r\n \t \"\377 charact\377ers; the\377 limit i\377s  defin\337ition\013\001no\377t execut\377able. le\377vels). t\377okens.!\"\377\" in con\377stant va\377lue.\"\"\"\"\377]\"\"on\"$&\377((tree f\377ragment)\377))., fou\377nd ....:\377<EOF>=?@\377Name \"No\277neNote\222\000a\277t Cyth\202\003d\377eliberat\377ely stri\374\270\001!\001n PEP-\337484 aO\000re\377jects su\377bclasses\377 of buil\375t\243\000types.\377 If you oneed\304\000 p%\000|%\t\214 n set\223\"W\047an\200 a\213!_<\000\377ing\047 dir\366b\000iv\242\000o Fa\377lse.Synt\377ax Error?: Docu\350\001\223!\377tains mo\315r\316\002n \023\024\367 nekst\215\002o\201@ep\345\000\375(\023!too la\337rge (x\013Ex\301p\211 \341\000\000\024\355!\202E\"}\355\"\265\014In\310@id \367num\365 , un\005e:\023U\017\007\275C\363@\201,\030\010x\357f\372\014;\010vari\351a\367 \"$\311+Unte\257rmin\202`d\377Bn\277g.The \000\001d\257escr\237`d\242\204\033[\365\\\226\204\001a\241\204\003add_}n\351`an op\330av\360\204\001or\242\204\006dis\361\204\001{en\367\204\001gcis\004\003\373dn\235Afault\377 __reduc\277e__ du\213bn\377on-trivi\353al\033\000c\307\205\001__p\375l\304`er/_op\357_par\256`pyx\277{|}Arg\244bD\374\312e\262eFieldF_loatF\261\205\004D\216\206\006\376\n\005SpreadG?raphQL\373c\373b\277Inline0\005I\377ntMAX_DE\367PTH\004\002OCUM\377ENT_CHAR\375S\027\001TOKENS&\373\205\001Ob\272\205\001w\002O\211%n\007\377SourceTe\377xtString\377TypeNode\305V\357\206\001V\256D\000\005\245\007_P\252\355\001r\000\004.\251&c\327\206\002_\375_\017\007setsta\367te_\022\006_Pyx~\001\000Dict_Nv\000\237Ref__\213\206\004\361 _\337_func@\000_g\2743\005M\000main\020\001m\357odul!\002namT)\002\362 _\\\003_\007\001v\317\210\002\036;\001qual\035\005\311E\227\017\366\344Eexo\001set_\362Q\005st\010\263\020test\376\346\000is_coro\363ut\234@\265`fere\377nceasync\367io.\022\006sboo_leanc\303A_\311\000\377tracebac\275k\360\207\006enum\205@e\027ndf\373\207\001f\245a\331\211\005\341\211\005osinpg\001ti\263\205\001\375f@\000itemsj\333so\235`st\331`ds}l\306""\211\001pmax_\214\213\0019s\005\001\322\212\003mut\357\210\002\266!\237dnon_\372\212\007\n\001n\327ull\000\001o\254bon\324\317\204\005\276\205\006s\341\204\002_\316\205\006_d\374\214\211\004\371\204\002rplait\311.\217\205\004\000\n.\232\205\006\t\013op\317_ast\003\016\310\205\002po\377pqueryre\376\314$scalars\377chemasel\277fsetde\254\206\002s\354\277\204\002\274\213\001ng\367\002sub\372\265\207\001p\354\214\001textt\367rue\243\213\001unio\356\376\210\001ues\210\210\005\200\001\330\377\004\n\210+\220Q\200\001\357\340\004\020\220\013\000\020\220\t\377\230\021\330\004\007\200s\210\377!\2106\220\022\2201\330\377\010\016\320\016 \240\001\330\377\0143\2601\260C\260q\375\270\010\000\016\210a\210\177\230\377a\330\004\r\210[\230\001\376.\001\032\230\047\240\030\250\021\333\250!N\001(\220\002\002*\220oC\220q\230_\002,\220*\000_\n\210%\210qn\001)T\000\377\004\n\320\n\034\230I\240\275Q\177\001-\220v\230\005\001\320w\n\032\230?\000\021\220\031\003\001\367\n\210$e\000|\2301\3303\004\013\212\000\021\000\2301";
-    PyObject *data = __Pyx_DecompressString_LZSS(cstring, 1436, 2031);
+    #elif (CYTHON_COMPRESS_STRINGS) > 0 && (CYTHON_COMPRESS_STRINGS) <= 90 /* compression: lzss (1707 bytes) */
+static const char cstring[] = "\377\n\r\r\n \t \"\377 charact\377ers; the\377 limit i\377s  defin\337ition\013\001no\377t execut\377able. le\377vels). t\377okens.!\"\377\" in con\377stant va\377lue.\"\"\"\"\377]\"\"on\"$&\377((tree f\377ragment)\377))., fou\377nd ....:\377<EOF>=?@\377Name \"No\277neNote\222\000a\277t Cyth\202\003d\377eliberat\377ely stri\374\270\001!\001n PEP-\337484 aO\000re\377jects su\377bclasses\377 of buil\375t\243\000types.\377 If you oneed\304\000 p%\000|%\t\214 n set\223\"W\047an\200 a\213!_<\000\377ing\047 dir\366b\000iv\242\000o Fa\377lse.Synt\377ax Error?: Docu\350\001\223!\377tains mo\315r\316\002n \023\024\367 nekst\215\002o\201@ep\345\000\375(\023!too la\337rge (x\013Ex\301p\211 \341\000\000\024\355!\202E\"}\355\"\265\014In\310@id \367num\365 , un\005e:\023U\017\007\275C\363@\201,\030\010x\357f\372\014;\010vari\351a\367 \"$\311+Unte\257rmin\202`d\377Bn\277g.The \000\001d\257escr\237`d\242\204\033[\365\\\226\204\001a\241\204\003add_}n\351`an op\330av\360\204\001or\242\204\006dis\361\204\001{en\367\204\001gcis\004\003\373dn\235Afault\377 __reduc\277e__ du\213bn\377on-trivi\353al\033\000c\307\205\001__p\375l\304`er/_op\357_par\256`pyx\277{|}Arg\244bD\374\312e\262eFieldF_loatF\261\205\004D\216\206\006\376\n\005SpreadG?raphQL\373c\373b\277Inline0\005I\377ntMAX_DE\367PTH\004\002OCUM\377ENT_CHAR\375S\027\001TOKENS&\373\205\001Ob\272\205\001w\002O\211%n\007\377SourceTe\377xtString\377TypeNode\305V\357\206\001V\256D\000\005\245\007_P\252\355\001r\000\004.\251&c\327\206\002_\375_\017\007setsta\367te_\022\006_Pyx~\001\000Dict_Nv\000\237Ref__\213\206\004\361 _\237_data\344\206\002\323!a\233msL\000_d*\001U\000f\227unc\014\001gO\005i\000m\367ain \001modu\335l=\002mro1\001na\335mL\002new@\001po\207st_\266C\273@\202\000\223\003_\346\264@_v\206\211\002f\001quaal1\005\200e\316\017\233eex\232\001/set_e\005s\217\010\352\020oslot\315\002te\213\000\377__find_l\377ayouts.<\377locals>.\373ge\226\206\001r_is_\347cor\031\000\372@_re\377ference_\346l\001fa\313\000\236\212\002ruc~\326\212\001a""liasa\366d\377sasyncio\375.6\006sboole\347anc\305a\204 _tr\377acebackc\357lose\354&esd\341e\203\205\002\211\211\006\222\211\006\244\205\005enu}m\257`endff\246\211\001\032z\016f\346\204\001sf\347\204\001\233\213\005\243\213\005\377sfrozeng?c_was_\366\205\004\350\004\374\322@\241\214\002nputin\035t\000\000erf\242\000\203 \213f\377itemsjso\373nk\266 listl\337oadsl\272\213\001pm\227ax_\200\215\001s\005\001\306\214\003m\343ut\343\212\002\207a\213adne?xtnon_\366\214\007\n\001\257null\000\001o\250\205\002o\247fon\315\206\005\274\207\006s\337\206\002_\346\314\207\006_d\212\213\004\367\206\002rplOait.\215\207\004\000\n.\230\207\006\216\t\013op_\300@\003\016\306\207\002p\177opquery\352F\375s\225`arsche\337masel\247\214\001on\355s\007\000fs\204@set\372\256Ds\313\206\002startv\315\215\001ng\224\"sub\306\211\001\375p\375\216\001textth\177rowtrue\271\215\001\214\275\215\001\343`nd\233\217\002\t\002;\002u\267nio\254\213\001ue\373\216\002s\374\273\212\005\303\212\005s\200\001\330\004\n\377\210+\220Q\200\001\340\004\377\005\330\004\014\210H\220D\235\230\022\000\013\2101\017\001\000\004\020\375\220%\000\020\220\t\230\021\330\377\004\007\200s\210!\2106\377\220\022\2201\330\010\016\320\377\016 \240\001\330\0143\260\2771\260C\260q\270\010\000\016\377\210a\210\177\230a\330\004\337\r\210[\230\001.\001\032\230\177\047\240\030\250\021\250!h\001\373(\220\002\002*\220C\220q\336e\001\n\210,\220*\000\n\210\327%\210q\210\001)T\000\004\n\177\320\n\034\230I\240Q\231\001\357-\220v\230\005\001\320\n\032\375\230?\000\021\220\031\230!\360\277\n\000\005\037\230lN\001\005\376\202\000\210d\220!\220<\230\377q\330\010\017\210v\220Y\277\230a\230q\340\010\277\000\330\013\014\027b\0001";
+    PyObject *data = __Pyx_DecompressString_LZSS(cstring, 1707, 2397);
     #define __Pyx_DecompressString_UNUSED
     if (unlikely(!data)) __PYX_ERR(0, 1, __pyx_L1_error)
     const char* const bytes = __Pyx_PyBytes_AsString(data);
     #if !CYTHON_ASSUME_SAFE_MACROS
     if (likely(bytes)); else { Py_DECREF(data); __PYX_ERR(0, 1, __pyx_L1_error) }
     #endif
-    #else /* compression: none (2031 bytes) */
-static const char bytes[] = "\n\r\r\n \t \" characters; the limit is  definition is not executable. levels). tokens.!\"\" in constant value.\"\"\"\"]\"\"on\"$&((tree fragment)))., found ....:<EOF>=?@Name \"NoneNote that Cython is deliberately stricter than PEP-484 and rejects subclasses of builtin types. If you need to pass subclasses then set the \047annotation_typing\047 directive to False.Syntax Error: Document contains more than Syntax Error: Document is nested too deeply (more than Syntax Error: Document is too large (Syntax Error: Expected Syntax Error: Expected Name, found \"}\".Syntax Error: Invalid number, unexpected Syntax Error: Unexpected Name \"on\".Syntax Error: Unexpected character Syntax Error: Unexpected variable \"$Syntax Error: Unterminated string.The The described definition is not executable.[\\\"\"\"]a valueadd_notean operation or fragmentdisableenablegcisenabledno default __reduce__ due to non-trivial __cinit__planner/_op_parse.pyx{|}ArgumentDirectiveDocumentFieldFloatFragmentDefinitionFragmentSpreadGraphQLSyntaxErrorInlineFragmentIntMAX_DEPTHMAX_DOCUMENT_CHARSMAX_TOKENSNameObjectFieldOperationDefinitionSourceTextStringTypeNodeValueVariableVariableDefinition_Parser_Parser.__reduce_cython___Parser.__setstate_cython____Pyx_PyDict_NextRef__annotate____func____getstate____main____module____name____pyx_state__pyx_vtable____qualname____reduce____reduce_cython____reduce_ex____set_name____setstate____setstate_cython____test___is_coroutine_referenceasyncio.coroutinesbooleancline_in_tracebackdirectiveenumextendfalsefloatfragmentfragmentsinputintinterfaceitemsjsonlistloadslstripmax_charsmax_tokensmutationnamednon_executablenon_nullnullobjectonop_parseoperationsparse_operation_documentparserplait.plannerplait.planner._op_parseplait.planner.op_astplait.planner.op_parsepopqueryreferencescalarschemaselfsetdefaultsourcestringstripsubscriptiontexttruetypeunionvaluesvariable\200\001\330\004\n\210+\220Q\200\001\340\004\020\220\001\330\004\020\220\t\230\021\330\004\007\200s\210!\2106\220""\022\2201\330\010\016\320\016 \240\001\330\0143\2601\260C\260q\270\001\330\014\016\210a\210\177\230a\330\004\r\210[\230\001\230\021\330\004\032\230\047\240\030\250\021\250!\330\004\n\210(\220!\330\004\n\210*\220C\220q\230\001\330\004\n\210,\220a\330\004\n\210%\210q\330\004\n\210)\2201\330\004\n\320\n\034\230I\240Q\330\004\n\210-\220v\230Q\330\004\n\320\n\032\230!\330\004\021\220\031\230!\330\004\n\210$\210a\210|\2301\330\004\013\2106\220\031\230!\2301";
+    #else /* compression: none (2397 bytes) */
+static const char bytes[] = "\n\r\r\n \t \" characters; the limit is  definition is not executable. levels). tokens.!\"\" in constant value.\"\"\"\"]\"\"on\"$&((tree fragment)))., found ....:<EOF>=?@Name \"NoneNote that Cython is deliberately stricter than PEP-484 and rejects subclasses of builtin types. If you need to pass subclasses then set the \047annotation_typing\047 directive to False.Syntax Error: Document contains more than Syntax Error: Document is nested too deeply (more than Syntax Error: Document is too large (Syntax Error: Expected Syntax Error: Expected Name, found \"}\".Syntax Error: Invalid number, unexpected Syntax Error: Unexpected Name \"on\".Syntax Error: Unexpected character Syntax Error: Unexpected variable \"$Syntax Error: Unterminated string.The The described definition is not executable.[\\\"\"\"]a valueadd_notean operation or fragmentdisableenablegcisenabledno default __reduce__ due to non-trivial __cinit__planner/_op_parse.pyx{|}ArgumentDirectiveDocumentFieldFloatFragmentDefinitionFragmentSpreadGraphQLSyntaxErrorInlineFragmentIntMAX_DEPTHMAX_DOCUMENT_CHARSMAX_TOKENSNameObjectFieldOperationDefinitionSourceTextStringTypeNodeValueVariableVariableDefinition_Parser_Parser.__reduce_cython___Parser.__setstate_cython____Pyx_PyDict_NextRef__annotate____dataclass_params____dict____func____getstate____main____module____mro____name____new____post_init____pyx_state__pyx_vtable____qualname____reduce____reduce_cython____reduce_ex____set_name____setstate____setstate_cython____slots____test___find_layouts.<locals>.genexpr_is_coroutine_reference_set_fast_constructionaliasargumentsasyncio.coroutinesbooleancline_in_tracebackclosedataclassesdefaultdirectivedirectivesenabledenumextendffalsefast_constructionfieldsfloatfragmentfragmentsfrozengc_was_enabledgenexprgetinitinputintinterfaceis_dataclassitemsjsonkindlistloadslstripmax_charsmax_tokensmutationnamenamednextnon_executablenon_nullnullobjectofonop_parseoperationsparse_operation_documentparserplait.plannerplait.planner._op_parseplait.pl""anner.op_astplait.planner.op_parsepopqueryreferencescalarschemaselectionsselfsendsetdefaultsourcestartstringstripsubscriptiontextthrowtruetypetype_conditiontype_startunionvaluevaluesvariablevariables\200\001\330\004\n\210+\220Q\200\001\340\004\005\330\004\014\210H\220D\230\001\330\004\013\2101\200\001\340\004\013\2101\200\001\340\004\020\220\001\330\004\020\220\t\230\021\330\004\007\200s\210!\2106\220\022\2201\330\010\016\320\016 \240\001\330\0143\2601\260C\260q\270\001\330\014\016\210a\210\177\230a\330\004\r\210[\230\001\230\021\330\004\032\230\047\240\030\250\021\250!\330\004\n\210(\220!\330\004\n\210*\220C\220q\230\001\330\004\n\210,\220a\330\004\n\210%\210q\330\004\n\210)\2201\330\004\n\320\n\034\230I\240Q\330\004\n\210-\220v\230Q\330\004\n\320\n\032\230!\330\004\021\220\031\230!\360\n\000\005\037\230l\250!\330\004\005\330\010\016\210d\220!\220<\230q\330\010\017\210v\220Y\230a\230q\340\010\013\2101\330\014\027\220q\2301";
     PyObject *data = NULL;
     #define __Pyx_DecompressString_UNUSED
     #define __Pyx_DecompressString_LZSS_UNUSED
     #endif
     PyObject **stringtab = __pyx_mstate->__pyx_string_tab;
     Py_ssize_t pos = 0;
-    for (int i = 0; i < 155; i++) {
+    for (int i = 0; i < 191; i++) {
       Py_ssize_t bytes_length = str_length_index[i].length;
       PyObject *string = PyUnicode_DecodeUTF8(bytes + pos, bytes_length, NULL);
       if (likely(string) && i >= 59) PyUnicode_InternInPlace(&string);
@@ -15615,8 +18301,8 @@ static const char bytes[] = "\n\r\r\n \t \" characters; the limit is  definition
       stringtab[i] = string;
       pos += bytes_length;
     }
-    for (int i = 155; i < 157; i++) {
-      Py_ssize_t bytes_length = bytes_length_index[i-155].length;
+    for (int i = 191; i < 196; i++) {
+      Py_ssize_t bytes_length = bytes_length_index[i-191].length;
       PyObject *string = PyBytes_FromStringAndSize(bytes + pos, bytes_length);
       stringtab[i] = string;
       pos += bytes_length;
@@ -15626,15 +18312,15 @@ static const char bytes[] = "\n\r\r\n \t \" characters; the limit is  definition
       }
     }
     Py_XDECREF(data);
-    for (Py_ssize_t i = 0; i < 157; i++) {
+    for (Py_ssize_t i = 0; i < 196; i++) {
       if (unlikely(PyObject_Hash(stringtab[i]) == -1)) {
         __PYX_ERR(0, 1, __pyx_L1_error)
       }
     }
     #if CYTHON_IMMORTAL_CONSTANTS
     {
-      PyObject **table = stringtab + 155;
-      for (Py_ssize_t i=0; i<2; ++i) {
+      PyObject **table = stringtab + 191;
+      for (Py_ssize_t i=0; i<5; ++i) {
         #if PY_VERSION_HEX >= 0x030F0000
         PyUnstable_SetImmortal(table[i]);
         #elif CYTHON_COMPILING_IN_CPYTHON_FREETHREADING
@@ -15720,19 +18406,34 @@ static int __Pyx_CreateCodeObjects(__pyx_mstatetype *__pyx_mstate) {
   PyObject* tuple_dedup_map = PyDict_New();
   if (unlikely(!tuple_dedup_map)) return -1;
   {
+    const __Pyx_PyCode_New_function_description descr = {0, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS|CO_GENERATOR), 143};
+    PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_f};
+    __pyx_mstate_global->__pyx_codeobj_tab[0] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_planner__op_parse_pyx, __pyx_mstate->__pyx_n_u_genexpr, __pyx_mstate->__pyx_kp_b_iso88591_1, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[0])) goto bad;
+  }
+  {
+    const __Pyx_PyCode_New_function_description descr = {0, 0, 0, 0, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 159};
+    PyObject* const varnames[] = {0};
+    __pyx_mstate_global->__pyx_codeobj_tab[1] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_planner__op_parse_pyx, __pyx_mstate->__pyx_n_u_fast_construction, __pyx_mstate->__pyx_kp_b_iso88591_1_2, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[1])) goto bad;
+  }
+  {
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 164};
+    PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_enabled};
+    __pyx_mstate_global->__pyx_codeobj_tab[2] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_planner__op_parse_pyx, __pyx_mstate->__pyx_n_u_set_fast_construction, __pyx_mstate->__pyx_kp_b_iso88591_HD_1, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[2])) goto bad;
+  }
+  {
     const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 1};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self};
-    __pyx_mstate_global->__pyx_codeobj_tab[0] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_tree_fragment, __pyx_mstate->__pyx_n_u_reduce_cython, __pyx_mstate->__pyx_kp_b_iso88591_Q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[0])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[3] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_tree_fragment, __pyx_mstate->__pyx_n_u_reduce_cython, __pyx_mstate->__pyx_kp_b_iso88591_Q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[3])) goto bad;
   }
   {
     const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 3};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_pyx_state};
-    __pyx_mstate_global->__pyx_codeobj_tab[1] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_tree_fragment, __pyx_mstate->__pyx_n_u_setstate_cython, __pyx_mstate->__pyx_kp_b_iso88591_Q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[1])) goto bad;
+    __pyx_mstate_global->__pyx_codeobj_tab[4] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_tree_fragment, __pyx_mstate->__pyx_n_u_setstate_cython, __pyx_mstate->__pyx_kp_b_iso88591_Q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[4])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 6, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 707};
-    PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_text, __pyx_mstate->__pyx_n_u_reference_2, __pyx_mstate->__pyx_n_u_max_chars, __pyx_mstate->__pyx_n_u_source, __pyx_mstate->__pyx_n_u_parser, __pyx_mstate->__pyx_n_u_max_tokens};
-    __pyx_mstate_global->__pyx_codeobj_tab[2] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_planner__op_parse_pyx, __pyx_mstate->__pyx_n_u_parse_operation_document, __pyx_mstate->__pyx_kp_b_iso88591_s_6_1_31Cq_a_a_Cq_a_q_1_IQ_vQ_a, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[2])) goto bad;
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 7, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 857};
+    PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_text, __pyx_mstate->__pyx_n_u_reference_2, __pyx_mstate->__pyx_n_u_max_chars, __pyx_mstate->__pyx_n_u_source, __pyx_mstate->__pyx_n_u_parser, __pyx_mstate->__pyx_n_u_max_tokens, __pyx_mstate->__pyx_n_u_gc_was_enabled};
+    __pyx_mstate_global->__pyx_codeobj_tab[5] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_planner__op_parse_pyx, __pyx_mstate->__pyx_n_u_parse_operation_document, __pyx_mstate->__pyx_kp_b_iso88591_s_6_1_31Cq_a_a_Cq_a_q_1_IQ_vQ_l, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[5])) goto bad;
   }
   Py_DECREF(tuple_dedup_map);
   return 0;
@@ -15748,6 +18449,28 @@ static int __Pyx_InitGlobals(void) {
   int __pyx_clineno = 0;
   /* PythonCompatibility.init */
   if (likely(__Pyx_init_co_variables() == 0 && __Pyx_init_tpflags_variables() == 0)); else
+  
+  if (unlikely(PyErr_Occurred())) __PYX_ERR(0, 1, __pyx_L1_error)
+
+  /* PyFrozenDict.init */
+  #if CYTHON_COMPILING_IN_LIMITED_API
+  {
+      PyObject *builtins = PyEval_GetBuiltins(); // borrowed
+      if (likely(builtins)) {
+          PyObject *type_name = PyUnicode_FromStringAndSize("frozendict", sizeof("frozendict")-1);
+          if (likely(type_name)) {
+              PyObject *frozendict_type = PyObject_GetItem(builtins, type_name);
+              Py_DECREF(type_name);
+              if (!frozendict_type && PyErr_ExceptionMatches(PyExc_KeyError)) {
+                  PyErr_Clear();
+                  frozendict_type = (PyObject*) &PyDict_Type;
+                  Py_INCREF(frozendict_type);
+              }
+              __pyx_mstate_global->__Pyx_PyFrozenDictType = frozendict_type;
+          }
+      }
+  } // error handling follows
+  #endif
   
   if (unlikely(PyErr_Occurred())) __PYX_ERR(0, 1, __pyx_L1_error)
 
@@ -15767,6 +18490,11 @@ static int __Pyx_InitGlobals(void) {
       }
   } // error handling follows
   #endif
+  
+  if (unlikely(PyErr_Occurred())) __PYX_ERR(0, 1, __pyx_L1_error)
+
+  /* Generator.init */
+  if (likely(__pyx_Generator_init(__pyx_m) == 0)); else
   
   if (unlikely(PyErr_Occurred())) __PYX_ERR(0, 1, __pyx_L1_error)
 
@@ -15824,161 +18552,507 @@ end:
 }
 #endif
 
-/* FormatTypeName (used by RaiseErrorWithObjectType1) */
-#if CYTHON_COMPILING_IN_LIMITED_API && __PYX_LIMITED_VERSION_HEX < 0x030d0000
-static __Pyx_TypeName
-__Pyx_PyType_GetFullyQualifiedName(PyTypeObject* tp)
-{
-    PyObject *module = NULL, *name = NULL, *result = NULL;
-    #if __PYX_LIMITED_VERSION_HEX < 0x030b0000
-    name = __Pyx_PyObject_GetAttrStr((PyObject *)tp,
-                                               __pyx_mstate_global->__pyx_n_u_qualname);
-    #else
-    name = PyType_GetQualName(tp);
-    #endif
-    if (unlikely(name == NULL) || unlikely(!PyUnicode_Check(name))) goto bad;
-    module = __Pyx_PyObject_GetAttrStr((PyObject *)tp,
-                                               __pyx_mstate_global->__pyx_n_u_module);
-    if (unlikely(module == NULL) || unlikely(!PyUnicode_Check(module))) goto bad;
-    if (PyUnicode_CompareWithASCIIString(module, "builtins") == 0) {
-        result = name;
-        name = NULL;
-        goto done;
+/* FastTypeChecks (used by GivenExceptionMatches) */
+#if CYTHON_COMPILING_IN_CPYTHON
+static int __Pyx_InBases(PyTypeObject *a, PyTypeObject *b) {
+    while (a) {
+        a = __Pyx_PyType_GetSlot(a, tp_base, PyTypeObject*);
+        if (a == b)
+            return 1;
     }
-    result = PyUnicode_FromFormat("%U.%U", module, name);
-    if (unlikely(result == NULL)) goto bad;
-  done:
-    Py_XDECREF(name);
-    Py_XDECREF(module);
-    return result;
-  bad:
-    PyErr_Clear();
-    if (name) {
-        result = name;
-        name = NULL;
-    } else {
-        result = __Pyx_NewRef(__pyx_mstate_global->__pyx_kp_u__4);
+    return b == &PyBaseObject_Type;
+}
+static CYTHON_INLINE int __Pyx_IsSubtype(PyTypeObject *a, PyTypeObject *b) {
+    PyObject *mro;
+    if (a == b) return 1;
+    mro = a->tp_mro;
+    if (likely(mro)) {
+        Py_ssize_t i, n;
+        n = PyTuple_GET_SIZE(mro);
+        for (i = 0; i < n; i++) {
+            if (PyTuple_GET_ITEM(mro, i) == (PyObject *)b)
+                return 1;
+        }
+        return 0;
     }
-    goto done;
+    return __Pyx_InBases(a, b);
+}
+static CYTHON_INLINE int __Pyx_IsAnySubtype2(PyTypeObject *cls, PyTypeObject *a, PyTypeObject *b) {
+    PyObject *mro;
+    if (cls == a || cls == b) return 1;
+    mro = cls->tp_mro;
+    if (likely(mro)) {
+        Py_ssize_t i, n;
+        n = PyTuple_GET_SIZE(mro);
+        for (i = 0; i < n; i++) {
+            PyObject *base = PyTuple_GET_ITEM(mro, i);
+            if (base == (PyObject *)a || base == (PyObject *)b)
+                return 1;
+        }
+        return 0;
+    }
+    return __Pyx_InBases(cls, a) || __Pyx_InBases(cls, b);
 }
 #endif
 
-/* RaiseErrorWithObjectType1 (used by RaiseUnexpectedTypeError) */
-static void __Pyx_RaiseErrorWithType1(PyObject* exc_type, const char* message, const char *arg, PyTypeObject *type_obj) {
-    __Pyx_TypeName type_name = __Pyx_PyType_GetFullyQualifiedName(type_obj);
-    #if CYTHON_COMPILING_IN_LIMITED_API && __PYX_LIMITED_VERSION_HEX < 0x030d0000
-    if (unlikely(!type_name)) return;
+/* PyErrFetchRestore (used by GivenExceptionMatches) */
+#if CYTHON_FAST_THREAD_STATE
+static CYTHON_INLINE void __Pyx_ErrRestoreInState(PyThreadState *tstate, PyObject *type, PyObject *value, PyObject *tb) {
+#if PY_VERSION_HEX >= 0x030C00A6
+    PyObject *tmp_value;
+    assert(type == NULL || (value != NULL && type == (PyObject*) Py_TYPE(value)));
+    if (value) {
+        #if CYTHON_COMPILING_IN_CPYTHON
+        if (unlikely(((PyBaseExceptionObject*) value)->traceback != tb))
+        #endif
+            PyException_SetTraceback(value, tb);
+    }
+    tmp_value = tstate->current_exception;
+    tstate->current_exception = value;
+    Py_XDECREF(tmp_value);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+#else
+    PyObject *tmp_type, *tmp_value, *tmp_tb;
+    tmp_type = tstate->curexc_type;
+    tmp_value = tstate->curexc_value;
+    tmp_tb = tstate->curexc_traceback;
+    tstate->curexc_type = type;
+    tstate->curexc_value = value;
+    tstate->curexc_traceback = tb;
+    Py_XDECREF(tmp_type);
+    Py_XDECREF(tmp_value);
+    Py_XDECREF(tmp_tb);
+#endif
+}
+static CYTHON_INLINE void __Pyx_ErrFetchInState(PyThreadState *tstate, PyObject **type, PyObject **value, PyObject **tb) {
+#if PY_VERSION_HEX >= 0x030C00A6
+    PyObject* exc_value;
+    exc_value = tstate->current_exception;
+    tstate->current_exception = 0;
+    *value = exc_value;
+    *type = NULL;
+    *tb = NULL;
+    if (exc_value) {
+        *type = (PyObject*) Py_TYPE(exc_value);
+        Py_INCREF(*type);
+        #if CYTHON_COMPILING_IN_CPYTHON
+        *tb = ((PyBaseExceptionObject*) exc_value)->traceback;
+        Py_XINCREF(*tb);
+        #else
+        *tb = PyException_GetTraceback(exc_value);
+        #endif
+    }
+#else
+    *type = tstate->curexc_type;
+    *value = tstate->curexc_value;
+    *tb = tstate->curexc_traceback;
+    tstate->curexc_type = 0;
+    tstate->curexc_value = 0;
+    tstate->curexc_traceback = 0;
+#endif
+}
+#endif
+
+/* GivenExceptionMatches (used by PyErrExceptionMatches) */
+#if CYTHON_COMPILING_IN_CPYTHON
+static CYTHON_INLINE int __Pyx_inner_PyErr_GivenExceptionMatches2(PyObject *err, PyObject* exc_type1, PyObject *exc_type2) {
+    if (exc_type1) {
+        return __Pyx_IsAnySubtype2((PyTypeObject*)err, (PyTypeObject*)exc_type1, (PyTypeObject*)exc_type2);
+    } else {
+        return __Pyx_IsSubtype((PyTypeObject*)err, (PyTypeObject*)exc_type2);
+    }
+}
+static int __Pyx_PyErr_GivenExceptionMatchesTuple(PyObject *exc_type, PyObject *tuple) {
+    Py_ssize_t i, n;
+    assert(PyExceptionClass_Check(exc_type));
+    n = PyTuple_GET_SIZE(tuple);
+    for (i=0; i<n; i++) {
+        if (exc_type == PyTuple_GET_ITEM(tuple, i)) return 1;
+    }
+    for (i=0; i<n; i++) {
+        PyObject *t = PyTuple_GET_ITEM(tuple, i);
+        if (likely(PyExceptionClass_Check(t))) {
+            if (__Pyx_inner_PyErr_GivenExceptionMatches2(exc_type, NULL, t)) return 1;
+        } else {
+        }
+    }
+    return 0;
+}
+static CYTHON_INLINE int __Pyx_PyErr_GivenExceptionMatches(PyObject *err, PyObject* exc_type) {
+    if (likely(err == exc_type)) return 1;
+    if (likely(PyExceptionClass_Check(err))) {
+        if (likely(PyExceptionClass_Check(exc_type))) {
+            return __Pyx_inner_PyErr_GivenExceptionMatches2(err, NULL, exc_type);
+        } else if (likely(PyTuple_Check(exc_type))) {
+            return __Pyx_PyErr_GivenExceptionMatchesTuple(err, exc_type);
+        } else {
+        }
+    }
+    return PyErr_GivenExceptionMatches(err, exc_type);
+}
+static CYTHON_INLINE int __Pyx_PyErr_GivenExceptionMatches2(PyObject *err, PyObject *exc_type1, PyObject *exc_type2) {
+    assert(PyExceptionClass_Check(exc_type1));
+    assert(PyExceptionClass_Check(exc_type2));
+    if (likely(err == exc_type1 || err == exc_type2)) return 1;
+    if (likely(PyExceptionClass_Check(err))) {
+        return __Pyx_inner_PyErr_GivenExceptionMatches2(err, exc_type1, exc_type2);
+    }
+    return (PyErr_GivenExceptionMatches(err, exc_type1) || PyErr_GivenExceptionMatches(err, exc_type2));
+}
+#endif
+
+/* PyErrExceptionMatches (used by PyObjectGetAttrStrNoError) */
+#if CYTHON_FAST_THREAD_STATE
+static int __Pyx_PyErr_ExceptionMatchesTuple(PyObject *exc_type, PyObject *tuple) {
+    Py_ssize_t i, n;
+    n = PyTuple_GET_SIZE(tuple);
+    for (i=0; i<n; i++) {
+        if (exc_type == PyTuple_GET_ITEM(tuple, i)) return 1;
+    }
+    for (i=0; i<n; i++) {
+        if (__Pyx_PyErr_GivenExceptionMatches(exc_type, PyTuple_GET_ITEM(tuple, i))) return 1;
+    }
+    return 0;
+}
+static CYTHON_INLINE int __Pyx_PyErr_ExceptionMatchesInState(PyThreadState* tstate, PyObject* err) {
+    int result;
+    PyObject *exc_type;
+#if PY_VERSION_HEX >= 0x030C00A6
+    PyObject *current_exception = tstate->current_exception;
+    if (unlikely(!current_exception)) return 0;
+    exc_type = (PyObject*) Py_TYPE(current_exception);
+    if (exc_type == err) return 1;
+#else
+    exc_type = tstate->curexc_type;
+    if (exc_type == err) return 1;
+    if (unlikely(!exc_type)) return 0;
+#endif
+    #if CYTHON_AVOID_BORROWED_REFS
+    Py_INCREF(exc_type);
     #endif
-    PyErr_Format(exc_type, message, arg, type_name);
-    __Pyx_DECREF_TypeName(type_name);
+    if (unlikely(PyTuple_Check(err))) {
+        result = __Pyx_PyErr_ExceptionMatchesTuple(exc_type, err);
+    } else {
+        result = __Pyx_PyErr_GivenExceptionMatches(exc_type, err);
+    }
+    #if CYTHON_AVOID_BORROWED_REFS
+    Py_DECREF(exc_type);
+    #endif
+    return result;
+}
+#endif
+
+/* PyObjectGetAttrStr (used by PyObjectGetAttrStrNoError) */
+#if CYTHON_USE_TYPE_SLOTS
+static CYTHON_INLINE PyObject* __Pyx_PyObject_GetAttrStr(PyObject* obj, PyObject* attr_name) {
+    PyTypeObject* tp = Py_TYPE(obj);
+    if (likely(tp->tp_getattro))
+        return tp->tp_getattro(obj, attr_name);
+    return PyObject_GetAttr(obj, attr_name);
+}
+#endif
+
+/* PyObjectGetAttrStrNoError (used by GetBuiltinName) */
+#if __PYX_LIMITED_VERSION_HEX < 0x030d0000
+static void __Pyx_PyObject_GetAttrStr_ClearAttributeError(void) {
+    __Pyx_PyThreadState_declare
+    __Pyx_PyThreadState_assign
+    if (likely(__Pyx_PyErr_ExceptionMatches(PyExc_AttributeError)))
+        __Pyx_PyErr_Clear();
+}
+#endif
+static CYTHON_INLINE PyObject* __Pyx_PyObject_GetAttrStrNoError(PyObject* obj, PyObject* attr_name) {
+    PyObject *result;
+#if __PYX_LIMITED_VERSION_HEX >= 0x030d0000
+    (void) PyObject_GetOptionalAttr(obj, attr_name, &result);
+    return result;
+#else
+#if CYTHON_COMPILING_IN_CPYTHON && CYTHON_USE_TYPE_SLOTS
+    PyTypeObject* tp = Py_TYPE(obj);
+    if (likely(tp->tp_getattro == PyObject_GenericGetAttr)) {
+        return _PyObject_GenericGetAttrWithDict(obj, attr_name, NULL, 1);
+    }
+#endif
+    result = __Pyx_PyObject_GetAttrStr(obj, attr_name);
+    if (unlikely(!result)) {
+        __Pyx_PyObject_GetAttrStr_ClearAttributeError();
+    }
+    return result;
+#endif
 }
 
-/* RaiseUnexpectedTypeError */
-static int __Pyx_RaiseUnexpectedTypeError(const char *expected, PyObject *obj) {
-    __Pyx_RaiseTypeErrorWithObjectType1(
-        "Expected %.42s, got " __Pyx_FMT_TYPENAME,
-        expected, obj);
+/* GetBuiltinName */
+static PyObject *__Pyx_GetBuiltinName(PyObject *name) {
+    PyObject* result = __Pyx_PyObject_GetAttrStrNoError(__pyx_mstate_global->__pyx_b, name);
+    if (unlikely(!result) && !PyErr_Occurred()) {
+        PyErr_Format(PyExc_NameError,
+            "name '%U' is not defined", name);
+    }
+    return result;
+}
+
+/* RaiseUnboundLocalError */
+static void __Pyx_RaiseUnboundLocalError(const char *varname) {
+    PyErr_Format(PyExc_UnboundLocalError, "local variable '%s' referenced before assignment", varname);
+}
+
+/* RaiseClosureNameError */
+static void __Pyx_RaiseClosureNameError(const char *varname) {
+    PyErr_Format(PyExc_NameError, "free variable '%s' referenced before assignment in enclosing scope", varname);
+}
+
+/* GetException (used by pep479) */
+#if CYTHON_FAST_THREAD_STATE
+static int __Pyx__GetException(PyThreadState *tstate, PyObject **type, PyObject **value, PyObject **tb)
+#else
+static int __Pyx_GetException(PyObject **type, PyObject **value, PyObject **tb)
+#endif
+{
+    PyObject *local_type = NULL, *local_value, *local_tb = NULL;
+#if CYTHON_FAST_THREAD_STATE
+    PyObject *tmp_type, *tmp_value, *tmp_tb;
+  #if PY_VERSION_HEX >= 0x030C0000
+    local_value = tstate->current_exception;
+    tstate->current_exception = 0;
+  #else
+    local_type = tstate->curexc_type;
+    local_value = tstate->curexc_value;
+    local_tb = tstate->curexc_traceback;
+    tstate->curexc_type = 0;
+    tstate->curexc_value = 0;
+    tstate->curexc_traceback = 0;
+  #endif
+#elif __PYX_LIMITED_VERSION_HEX >= 0x030C0000
+    local_value = PyErr_GetRaisedException();
+#else
+    PyErr_Fetch(&local_type, &local_value, &local_tb);
+#endif
+#if __PYX_LIMITED_VERSION_HEX >= 0x030C0000
+    if (likely(local_value)) {
+        local_type = (PyObject*) Py_TYPE(local_value);
+        Py_INCREF(local_type);
+        local_tb = PyException_GetTraceback(local_value);
+    }
+#else
+    PyErr_NormalizeException(&local_type, &local_value, &local_tb);
+#if CYTHON_FAST_THREAD_STATE
+    if (unlikely(tstate->curexc_type))
+#else
+    if (unlikely(PyErr_Occurred()))
+#endif
+        goto bad;
+    if (local_tb) {
+        if (unlikely(PyException_SetTraceback(local_value, local_tb) < 0))
+            goto bad;
+    }
+#endif // __PYX_LIMITED_VERSION_HEX >= 0x030C0000
+    Py_XINCREF(local_tb);
+    Py_XINCREF(local_type);
+    Py_XINCREF(local_value);
+    *type = local_type;
+    *value = local_value;
+    *tb = local_tb;
+#if CYTHON_FAST_THREAD_STATE
+    #if CYTHON_USE_EXC_INFO_STACK
+    {
+        _PyErr_StackItem *exc_info = tstate->exc_info;
+      #if PY_VERSION_HEX >= 0x030B00a4
+        tmp_value = exc_info->exc_value;
+        exc_info->exc_value = local_value;
+        tmp_type = NULL;
+        tmp_tb = NULL;
+        Py_XDECREF(local_type);
+        Py_XDECREF(local_tb);
+      #else
+        tmp_type = exc_info->exc_type;
+        tmp_value = exc_info->exc_value;
+        tmp_tb = exc_info->exc_traceback;
+        exc_info->exc_type = local_type;
+        exc_info->exc_value = local_value;
+        exc_info->exc_traceback = local_tb;
+      #endif
+    }
+    #else
+    tmp_type = tstate->exc_type;
+    tmp_value = tstate->exc_value;
+    tmp_tb = tstate->exc_traceback;
+    tstate->exc_type = local_type;
+    tstate->exc_value = local_value;
+    tstate->exc_traceback = local_tb;
+    #endif
+    Py_XDECREF(tmp_type);
+    Py_XDECREF(tmp_value);
+    Py_XDECREF(tmp_tb);
+#elif __PYX_LIMITED_VERSION_HEX >= 0x030b0000
+    PyErr_SetHandledException(local_value);
+    Py_XDECREF(local_value);
+    Py_XDECREF(local_type);
+    Py_XDECREF(local_tb);
+#else
+    PyErr_SetExcInfo(local_type, local_value, local_tb);
+#endif
+    return 0;
+#if __PYX_LIMITED_VERSION_HEX < 0x030C0000
+bad:
+    *type = 0;
+    *value = 0;
+    *tb = 0;
+    Py_XDECREF(local_type);
+    Py_XDECREF(local_value);
+    Py_XDECREF(local_tb);
+    return -1;
+#endif
+}
+
+/* pep479 */
+static void __Pyx_Generator_Replace_StopIteration(int in_async_gen) {
+    PyObject *exc, *val, *tb, *cur_exc, *new_exc;
+    __Pyx_PyThreadState_declare
+    int is_async_stopiteration = 0;
+    CYTHON_MAYBE_UNUSED_VAR(in_async_gen);
+    __Pyx_PyThreadState_assign
+    cur_exc = __Pyx_PyErr_CurrentExceptionType();
+    if (likely(!__Pyx_PyErr_GivenExceptionMatches(cur_exc, PyExc_StopIteration))) {
+        if (in_async_gen && unlikely(__Pyx_PyErr_GivenExceptionMatches(cur_exc, PyExc_StopAsyncIteration))) {
+            is_async_stopiteration = 1;
+        } else {
+            return;
+        }
+    }
+    __Pyx_GetException(&exc, &val, &tb);
+    Py_XDECREF(exc);
+    Py_XDECREF(tb);
+    new_exc = PyObject_CallFunction(PyExc_RuntimeError, "s",
+        is_async_stopiteration ? "async generator raised StopAsyncIteration" :
+        in_async_gen ? "async generator raised StopIteration" :
+        "generator raised StopIteration");
+    if (!new_exc) {
+        Py_XDECREF(val);
+        return;
+    }
+    PyException_SetCause(new_exc, val); // steals ref to val
+    PyErr_SetObject(PyExc_RuntimeError, new_exc);
+    Py_DECREF(new_exc);
+}
+
+/* RaiseTooManyValuesToUnpack */
+static CYTHON_INLINE void __Pyx_RaiseTooManyValuesError(Py_ssize_t expected) {
+    PyErr_Format(PyExc_ValueError,
+                 "too many values to unpack (expected %" CYTHON_FORMAT_SSIZE_T "d)", expected);
+}
+
+/* RaiseNeedMoreValuesToUnpack */
+static CYTHON_INLINE void __Pyx_RaiseNeedMoreValuesError(Py_ssize_t index) {
+    PyErr_Format(PyExc_ValueError,
+                 "need more than %" CYTHON_FORMAT_SSIZE_T "d value%.1s to unpack",
+                 index, (index == 1) ? "" : "s");
+}
+
+/* IterFinish */
+static CYTHON_INLINE int __Pyx_IterFinish(void) {
+    PyObject* exc_type;
+    __Pyx_PyThreadState_declare
+    __Pyx_PyThreadState_assign
+    exc_type = __Pyx_PyErr_CurrentExceptionType();
+    if (unlikely(exc_type)) {
+        if (unlikely(!__Pyx_PyErr_GivenExceptionMatches(exc_type, PyExc_StopIteration)))
+            return -1;
+        __Pyx_PyErr_Clear();
+        return 0;
+    }
     return 0;
 }
 
-/* CopyObjectArray (used by TupleOrListFromArrayImpl) */
-#if CYTHON_COMPILING_IN_CPYTHON
-static CYTHON_INLINE void __Pyx_copy_object_array(PyObject *const *CYTHON_RESTRICT src, PyObject** CYTHON_RESTRICT dest, Py_ssize_t length) {
-    PyObject *v;
-    Py_ssize_t i;
-    for (i = 0; i < length; i++) {
-        v = dest[i] = src[i];
-        Py_INCREF(v);
+/* UnpackItemEndCheck */
+static int __Pyx_IternextUnpackEndCheck(PyObject *retval, Py_ssize_t expected) {
+    if (unlikely(retval)) {
+        Py_DECREF(retval);
+        __Pyx_RaiseTooManyValuesError(expected);
+        return -1;
     }
+    return __Pyx_IterFinish();
+}
+
+/* IgnoreException (used by GetModuleGlobalName) */
+static CYTHON_INLINE int __Pyx_IgnoreGivenException(PyObject *given_exception, PyObject *ignorable_exception) {
+    if (PyErr_GivenExceptionMatches(given_exception ? given_exception : PyErr_Occurred(), ignorable_exception)) {
+        PyErr_Clear();
+        return 1;
+    }
+    return 0;
+}
+
+/* PyDictVersioning (used by GetModuleGlobalName) */
+#if CYTHON_USE_DICT_VERSIONS && CYTHON_USE_TYPE_SLOTS
+static CYTHON_INLINE PY_UINT64_T __Pyx_get_tp_dict_version(PyObject *obj) {
+    PyObject *dict = Py_TYPE(obj)->tp_dict;
+    return likely(dict) ? __PYX_GET_DICT_VERSION(dict) : 0;
+}
+static CYTHON_INLINE PY_UINT64_T __Pyx_get_object_dict_version(PyObject *obj) {
+    PyObject **dictptr = NULL;
+    Py_ssize_t offset = Py_TYPE(obj)->tp_dictoffset;
+    if (offset) {
+#if CYTHON_COMPILING_IN_CPYTHON
+        dictptr = (likely(offset > 0)) ? (PyObject **) ((char *)obj + offset) : _PyObject_GetDictPtr(obj);
+#else
+        dictptr = _PyObject_GetDictPtr(obj);
+#endif
+    }
+    return (dictptr && *dictptr) ? __PYX_GET_DICT_VERSION(*dictptr) : 0;
+}
+static CYTHON_INLINE int __Pyx_object_dict_version_matches(PyObject* obj, PY_UINT64_T tp_dict_version, PY_UINT64_T obj_dict_version) {
+    PyObject *dict = Py_TYPE(obj)->tp_dict;
+    if (unlikely(!dict) || unlikely(tp_dict_version != __PYX_GET_DICT_VERSION(dict)))
+        return 0;
+    return obj_dict_version == __Pyx_get_object_dict_version(obj);
 }
 #endif
 
-/* TupleOrListFromArrayImpl (used by ListFromArray) */
-CYTHON_UNUSED static PyObject *
-__Pyx_PyList_FromArray(PyObject *const *src, Py_ssize_t n) {
-    PyObject *res = PyList_New(n);
-    if (unlikely(res == NULL)) return NULL;
-    #if CYTHON_COMPILING_IN_CPYTHON
-    __Pyx_copy_object_array(src, ((PyListObject*)res)->ob_item, n);
-    #else
-    Py_ssize_t i;
-    for (i = 0; i < n; i++) {
-        Py_INCREF(src[i]);
-        if (unlikely(__Pyx_PyList_SET_ITEM(res, i, src[i]) < (0))) {
-            Py_DECREF(res);
-            return NULL;
-        }
-    }
-    #endif
-    return res;
-}
-
-/* TupleOrListFromArrayImpl (used by TupleFromArray) */
-#if !(PY_VERSION_HEX >= 0x030F0000 && !CYTHON_COMPILING_IN_LIMITED_API)
-CYTHON_UNUSED static PyObject *
-__Pyx_PyTuple_FromArray(PyObject *const *src, Py_ssize_t n) {
-    if (n <= 0) {
-        return __Pyx_NewRef(__pyx_mstate_global->__pyx_empty_tuple);
-    }
-    PyObject *res = PyTuple_New(n);
-    if (unlikely(res == NULL)) return NULL;
-    #if CYTHON_COMPILING_IN_CPYTHON
-    __Pyx_copy_object_array(src, ((PyTupleObject*)res)->ob_item, n);
-    #else
-    Py_ssize_t i;
-    for (i = 0; i < n; i++) {
-        Py_INCREF(src[i]);
-        if (unlikely(__Pyx_PyTuple_SET_ITEM(res, i, src[i]) < (0))) {
-            Py_DECREF(res);
-            return NULL;
-        }
-    }
-    #endif
-    return res;
-}
+/* GetModuleGlobalName */
+#if CYTHON_USE_DICT_VERSIONS
+static PyObject *__Pyx__GetModuleGlobalName(PyObject *name, PY_UINT64_T *dict_version, PyObject **dict_cached_value)
+#else
+static CYTHON_INLINE PyObject *__Pyx__GetModuleGlobalName(PyObject *name)
 #endif
-
-/* SliceTupleAndList */
-#if CYTHON_COMPILING_IN_CPYTHON
-static CYTHON_INLINE void __Pyx_crop_slice(Py_ssize_t* _start, Py_ssize_t* _stop, Py_ssize_t* _length) {
-    Py_ssize_t start = *_start, stop = *_stop, length = *_length;
-    if (start < 0) {
-        start += length;
-        if (start < 0)
-            start = 0;
-    }
-    if (stop < 0)
-        stop += length;
-    else if (stop > length)
-        stop = length;
-    *_length = stop - start;
-    *_start = start;
-    *_stop = stop;
-}
-static CYTHON_INLINE PyObject* __Pyx_PyTuple_GetSlice(
-            PyObject* src, Py_ssize_t start, Py_ssize_t stop) {
-    Py_ssize_t length = PyTuple_GET_SIZE(src);
-    __Pyx_crop_slice(&start, &stop, &length);
-    return __Pyx_PyTuple_FromArray(((PyTupleObject*)src)->ob_item + start, length);
-}
-static CYTHON_INLINE PyObject* __Pyx_PyList_GetSlice_locked(
-            PyObject* src, Py_ssize_t start, Py_ssize_t stop) {
-    Py_ssize_t length = PyList_GET_SIZE(src);
-    __Pyx_crop_slice(&start, &stop, &length);
-    if (length <= 0) {
-        return PyList_New(0);
-    }
-    return __Pyx_PyList_FromArray(((PyListObject*)src)->ob_item + start, length);
-}
-static CYTHON_INLINE PyObject* __Pyx_PyList_GetSlice(
-            PyObject* src, Py_ssize_t start, Py_ssize_t stop) {
+{
     PyObject *result;
-    __Pyx_BEGIN_CRITICAL_SECTION(src);
-    result = __Pyx_PyList_GetSlice_locked(src, start, stop);
-    __Pyx_END_CRITICAL_SECTION();
-    return result;
+#if CYTHON_COMPILING_IN_LIMITED_API
+    if (unlikely(!__pyx_m)) {
+        if (!PyErr_Occurred())
+            PyErr_SetNone(PyExc_NameError);
+        return NULL;
+    }
+    result = PyObject_GetAttr(__pyx_m, name);
+    if (likely(result)) {
+        return result;
+    }
+    if (!__Pyx_IgnoreException(PyExc_Exception)) {
+        return NULL; // BaseException
+    }
+#elif CYTHON_AVOID_BORROWED_REFS || CYTHON_AVOID_THREAD_UNSAFE_BORROWED_REFS
+    if (unlikely(__Pyx_PyDict_GetItemRef(__pyx_mstate_global->__pyx_d, name, &result) == -1)) {
+        if (!__Pyx_IgnoreException(PyExc_Exception)) {
+            return NULL; // BaseException
+        }
+    }
+    __PYX_UPDATE_DICT_CACHE(__pyx_mstate_global->__pyx_d, result, *dict_cached_value, *dict_version)
+    if (likely(result)) {
+        return result;
+    }
+#else
+    result = _PyDict_GetItem_KnownHash(__pyx_mstate_global->__pyx_d, name, ((PyASCIIObject *) name)->hash);
+    __PYX_UPDATE_DICT_CACHE(__pyx_mstate_global->__pyx_d, result, *dict_cached_value, *dict_version)
+    if (likely(result)) {
+        return __Pyx_NewRef(result);
+    }
+    PyObject *exc = PyErr_Occurred();
+    if (unlikely(exc) && !__Pyx_IgnoreGivenException(exc, PyExc_Exception)) {
+        return NULL; // BaseException
+    }
+#endif
+    return __Pyx_GetBuiltinName(name);
 }
-#endif // CYTHON_COMPILING_IN_CPYTHON
 
 /* PyObjectCall (used by PyObjectFastCall) */
 #if CYTHON_COMPILING_IN_CPYTHON
@@ -16020,7 +19094,7 @@ static CYTHON_INLINE PyObject* __Pyx_PyObject_CallMethO(PyObject *func, PyObject
 }
 #endif
 
-/* PyObjectFastCall (used by PyObjectCall2Args) */
+/* PyObjectFastCall */
 #if CYTHON_COMPILING_IN_LIMITED_API
 static PyObject* __Pyx_PyObject_FastCall_fallback(PyObject *func, PyObject * const*args, size_t nargs, PyObject *kwargs) {
     PyObject *argstuple;
@@ -16097,336 +19171,24 @@ static CYTHON_INLINE PyObject* __Pyx_PyObject_FastCallDict(PyObject *func, PyObj
     #endif
 }
 
-/* PyObjectCall2Args (used by CallUnboundCMethod1) */
-static CYTHON_INLINE PyObject* __Pyx_PyObject_Call2Args(PyObject* function, PyObject* arg1, PyObject* arg2) {
-    PyObject *args[3] = {NULL, arg1, arg2};
-    return __Pyx_PyObject_FastCall(function, args+1, 2 | __Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET);
-}
-
-/* IgnoreException (used by UnpackUnboundCMethod_impl) */
-static CYTHON_INLINE int __Pyx_IgnoreGivenException(PyObject *given_exception, PyObject *ignorable_exception) {
-    if (PyErr_GivenExceptionMatches(given_exception ? given_exception : PyErr_Occurred(), ignorable_exception)) {
-        PyErr_Clear();
+/* HasAttr */
+#if __PYX_LIMITED_VERSION_HEX < 0x030d0000
+static CYTHON_INLINE int __Pyx_HasAttr(PyObject *o, PyObject *n) {
+    PyObject *r;
+    if (unlikely(!PyUnicode_Check(n))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "hasattr(): attribute name must be string");
+        return -1;
+    }
+    r = __Pyx_PyObject_GetAttrStrNoError(o, n);
+    if (!r) {
+        return (unlikely(PyErr_Occurred())) ? -1 : 0;
+    } else {
+        Py_DECREF(r);
         return 1;
     }
-    return 0;
-}
-
-/* FastTypeChecks (used by UnpackUnboundCMethod_impl) */
-#if CYTHON_COMPILING_IN_CPYTHON
-static int __Pyx_InBases(PyTypeObject *a, PyTypeObject *b) {
-    while (a) {
-        a = __Pyx_PyType_GetSlot(a, tp_base, PyTypeObject*);
-        if (a == b)
-            return 1;
-    }
-    return b == &PyBaseObject_Type;
-}
-static CYTHON_INLINE int __Pyx_IsSubtype(PyTypeObject *a, PyTypeObject *b) {
-    PyObject *mro;
-    if (a == b) return 1;
-    mro = a->tp_mro;
-    if (likely(mro)) {
-        Py_ssize_t i, n;
-        n = PyTuple_GET_SIZE(mro);
-        for (i = 0; i < n; i++) {
-            if (PyTuple_GET_ITEM(mro, i) == (PyObject *)b)
-                return 1;
-        }
-        return 0;
-    }
-    return __Pyx_InBases(a, b);
-}
-static CYTHON_INLINE int __Pyx_IsAnySubtype2(PyTypeObject *cls, PyTypeObject *a, PyTypeObject *b) {
-    PyObject *mro;
-    if (cls == a || cls == b) return 1;
-    mro = cls->tp_mro;
-    if (likely(mro)) {
-        Py_ssize_t i, n;
-        n = PyTuple_GET_SIZE(mro);
-        for (i = 0; i < n; i++) {
-            PyObject *base = PyTuple_GET_ITEM(mro, i);
-            if (base == (PyObject *)a || base == (PyObject *)b)
-                return 1;
-        }
-        return 0;
-    }
-    return __Pyx_InBases(cls, a) || __Pyx_InBases(cls, b);
 }
 #endif
-
-/* PyObjectGetAttrStr (used by UnpackUnboundCMethod_impl) */
-#if CYTHON_USE_TYPE_SLOTS
-static CYTHON_INLINE PyObject* __Pyx_PyObject_GetAttrStr(PyObject* obj, PyObject* attr_name) {
-    PyTypeObject* tp = Py_TYPE(obj);
-    if (likely(tp->tp_getattro))
-        return tp->tp_getattro(obj, attr_name);
-    return PyObject_GetAttr(obj, attr_name);
-}
-#endif
-
-/* UnpackUnboundCMethod_impl (used by UnpackUnboundCMethod) */
-#if CYTHON_COMPILING_IN_LIMITED_API && __PYX_LIMITED_VERSION_HEX < 0x030C0000
-static PyObject *__Pyx_SelflessCall(PyObject *method, PyObject *args, PyObject *kwargs) {
-    PyObject *result;
-    PyObject *selfless_args = PyTuple_GetSlice(args, 1, PyTuple_Size(args));
-    if (unlikely(!selfless_args)) return NULL;
-    result = PyObject_Call(method, selfless_args, kwargs);
-    Py_DECREF(selfless_args);
-    return result;
-}
-#else
-static PyObject *__Pyx_SelflessCall(PyObject *method, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
-    return PyObject_Vectorcall(method, args ? args+1 : NULL, nargs ? (size_t) nargs-1 : 0, kwnames);
-}
-#endif
-static PyMethodDef __Pyx_UnboundCMethod_Def = {
-     "CythonUnboundCMethod",
-     __PYX_REINTERPRET_FUNCION(PyCFunction, __Pyx_SelflessCall),
-#if CYTHON_COMPILING_IN_LIMITED_API && __PYX_LIMITED_VERSION_HEX < 0x030C0000
-     METH_VARARGS | METH_KEYWORDS,
-#else
-     METH_FASTCALL | METH_KEYWORDS,
-#endif
-     NULL
-};
-static int __Pyx_TryUnpackUnboundCMethod(__Pyx_CachedCFunction* target) {
-    PyObject *method, *result=NULL;
-    method = __Pyx_PyObject_GetAttrStr(target->type, *target->method_name);
-    if (unlikely(!method))
-        return -1;
-    result = method;
-#if CYTHON_COMPILING_IN_CPYTHON
-    if (likely(__Pyx_TypeCheck(method, &PyMethodDescr_Type)))
-    {
-        PyMethodDescrObject *descr = (PyMethodDescrObject*) method;
-        target->func = descr->d_method->ml_meth;
-        target->flag = descr->d_method->ml_flags & ~(METH_CLASS | METH_STATIC | METH_COEXIST);
-    } else
-#endif
-#if CYTHON_COMPILING_IN_PYPY
-#else
-    if (PyCFunction_Check(method))
-#endif
-    {
-        PyObject *self;
-        int self_found;
-#if CYTHON_COMPILING_IN_LIMITED_API || CYTHON_COMPILING_IN_PYPY
-        self = PyObject_GetAttrString(method, "__self__");
-        if (!self && !__Pyx_IgnoreException(PyExc_AttributeError)) {
-            return -1;
-        }
-#else
-        self = PyCFunction_GET_SELF(method);
-#endif
-        self_found = (self && self != Py_None);
-#if CYTHON_COMPILING_IN_LIMITED_API || CYTHON_COMPILING_IN_PYPY
-        Py_XDECREF(self);
-#endif
-        if (self_found) {
-            PyObject *unbound_method = PyCFunction_New(&__Pyx_UnboundCMethod_Def, method);
-            if (unlikely(!unbound_method)) return -1;
-            Py_DECREF(method);
-            result = unbound_method;
-        }
-    }
-#if !CYTHON_COMPILING_IN_CPYTHON_FREETHREADING
-    if (unlikely(target->method)) {
-        Py_DECREF(result);
-    } else
-#endif
-    target->method = result;
-    return 0;
-}
-
-/* CallUnboundCMethod1 */
-#if CYTHON_COMPILING_IN_CPYTHON
-static CYTHON_INLINE PyObject* __Pyx_CallUnboundCMethod1(__Pyx_CachedCFunction* cfunc, PyObject* self, PyObject* arg) {
-    int was_initialized =  __Pyx_CachedCFunction_GetAndSetInitializing(cfunc);
-    if (likely(was_initialized == 2 && cfunc->func)) {
-        int flag = cfunc->flag;
-        if (flag == METH_O) {
-            return __Pyx_CallCFunction(cfunc, self, arg);
-        } else if (flag == METH_FASTCALL) {
-            return __Pyx_CallCFunctionFast(cfunc, self, &arg, 1);
-        } else if (flag == (METH_FASTCALL | METH_KEYWORDS)) {
-            return __Pyx_CallCFunctionFastWithKeywords(cfunc, self, &arg, 1, NULL);
-        }
-    }
-#if CYTHON_COMPILING_IN_CPYTHON_FREETHREADING
-    else if (unlikely(was_initialized == 1)) {
-        __Pyx_CachedCFunction tmp_cfunc = {
-#ifndef __cplusplus
-            0
-#endif
-        };
-        tmp_cfunc.type = cfunc->type;
-        tmp_cfunc.method_name = cfunc->method_name;
-        return __Pyx__CallUnboundCMethod1(&tmp_cfunc, self, arg);
-    }
-#endif
-    PyObject* result = __Pyx__CallUnboundCMethod1(cfunc, self, arg);
-    __Pyx_CachedCFunction_SetFinishedInitializing(cfunc);
-    return result;
-}
-#endif
-static PyObject* __Pyx__CallUnboundCMethod1(__Pyx_CachedCFunction* cfunc, PyObject* self, PyObject* arg){
-    PyObject *result = NULL;
-    if (unlikely(!cfunc->func && !cfunc->method) && unlikely(__Pyx_TryUnpackUnboundCMethod(cfunc) < 0)) return NULL;
-#if CYTHON_COMPILING_IN_CPYTHON
-    if (cfunc->func && (cfunc->flag & METH_VARARGS)) {
-        PyObject *args = PyTuple_New(1);
-        if (unlikely(!args)) return NULL;
-        Py_INCREF(arg);
-        PyTuple_SET_ITEM(args, 0, arg);
-        if (cfunc->flag & METH_KEYWORDS)
-            result = __Pyx_CallCFunctionWithKeywords(cfunc, self, args, NULL);
-        else
-            result = __Pyx_CallCFunction(cfunc, self, args);
-        Py_DECREF(args);
-    } else
-#endif
-    {
-        result = __Pyx_PyObject_Call2Args(cfunc->method, self, arg);
-    }
-    return result;
-}
-
-/* PyObjectCompare */
-#ifndef __Pyx_DEFINED_PyObject_CompareIntFloatBoolLt
-#define __Pyx_DEFINED_PyObject_CompareIntFloatBoolLt
-static int __Pyx_PyObject_CompareIntFloatBoolLt(PyObject *op1, PyObject *op2) {
-    double float_op2 = __Pyx_PyFloat_AS_DOUBLE(op2);
-    #if !CYTHON_ASSUME_SAFE_MACROS
-    if (unlikely(float_op2 == -1. && PyErr_Occurred())) return -1;
-    #endif
-    #if CYTHON_USE_PYLONG_INTERNALS
-    if (__Pyx_PyLong_IsCompact(op1)) {
-        Py_ssize_t iop1 = __Pyx_PyLong_CompactValue(op1);
-        if (((double)iop1) < float_op2) goto __pyx_return_true; else goto __pyx_return_false;
-    }
-    if (unlikely(!__Pyx_isfinite(float_op2))) {
-        if (0.0 < float_op2) goto __pyx_return_true; else goto __pyx_return_false;
-    } else {
-        int sign1 = __Pyx_PyLong_Sign(op1);
-        if (float_op2 >= 0.) {
-            if (sign1 < 0) goto __pyx_return_true;
-            if (float_op2 < (double) (1L << PyLong_SHIFT)) goto __pyx_return_false;
-        } else {
-            if (sign1 > 0) goto __pyx_return_false;
-            if (float_op2 > -(double) (1L << PyLong_SHIFT)) goto __pyx_return_true;
-        }
-    }
-    #else
-    if (unlikely(!__Pyx_isfinite(float_op2))) {
-        if (0.0 < float_op2) goto __pyx_return_true; else goto __pyx_return_false;
-    } else {
-        int overflow1;
-        long iop1 = PyLong_AsLongAndOverflow(op1, &overflow1);
-        if (likely(!overflow1)) {
-            if ((long long) iop1 >= (1LL << 53)) {
-                overflow1 = 1;
-            } else if ((long long) iop1 <= - (1LL << 53)) {
-                overflow1 = -1;
-            } else {
-                if (((double) iop1) < float_op2) goto __pyx_return_true; else goto __pyx_return_false;
-            }
-        }
-        if (overflow1 < 0) {
-            if (float_op2 > ((double) (1LL << 53))) goto __pyx_return_true;
-        } else {
-            if (float_op2 < - ((double) (1LL << 53))) goto __pyx_return_false;
-        }
-    }
-    #endif
-    return __Pyx_PyObject_RichCompareBool(op1, op2, Py_LT);
-__pyx_return_true:
-    return 1;
-__pyx_return_false:
-    return 0;
-}
-#endif
-#if CYTHON_USE_PYLONG_INTERNALS
-#ifndef __Pyx_DEFINED_PyObject_CompareIntIntBoolLt
-#define __Pyx_DEFINED_PyObject_CompareIntIntBoolLt
-static int __Pyx_PyObject_CompareIntIntBoolLt(PyObject *op1, PyObject *op2) {
-    Py_ssize_t cmp = __Pyx_PyLong_CompareSignAndSize(op1, op2);
-    if (cmp == 0) {
-        Py_ssize_t size = __Pyx_PyLong_DigitCount(op1);
-        if (size > 0) {
-            const digit* digits1 = __Pyx_PyLong_Digits(op1);
-            const digit* digits2 = __Pyx_PyLong_Digits(op2);
-            if (size == 1) {
-                cmp = (Py_ssize_t) digits1[0] - (Py_ssize_t) digits2[0];
-            } else if ((size == 2) && (8 * sizeof(Py_ssize_t) >= 2 * PyLong_SHIFT)) {
-                cmp = (Py_ssize_t) (((((size_t)digits1[1]) << PyLong_SHIFT) | (size_t)digits1[0])) - (Py_ssize_t) (((((size_t)digits2[1]) << PyLong_SHIFT) | (size_t)digits2[0]));
-            } else {
-                for (Py_ssize_t i=size-1; i >= 0 && !cmp; --i) {
-                    cmp = (Py_ssize_t) digits1[i] - (Py_ssize_t) digits2[i];
-                }
-            }
-        }
-        if (cmp == 0) return 0;
-        if (__Pyx_PyLong_IsNeg(op1)) cmp = -cmp;
-    }
-    return (cmp < 0);
-}
-#endif
-#ifndef __Pyx_DEFINED_PyObject_CompareIntIntBoolLt
-#define __Pyx_DEFINED_PyObject_CompareIntIntBoolLt
-static CYTHON_INLINE PyObject* __Pyx_PyObject_CompareIntIntLt(PyObject *op1, PyObject *op2) {
-    int result = __Pyx_PyObject_CompareIntIntBoolLt(op1, op2);
-    if (unlikely(result == -1)) return NULL;
-    return __Pyx_NewRef(result ? Py_True : Py_False);
-}
-#endif
-#else
-#ifndef __Pyx_DEFINED_PyObject_CompareIntIntBoolLt
-#define __Pyx_DEFINED_PyObject_CompareIntIntBoolLt
-static int __Pyx_PyObject_CompareIntIntBoolLt(PyObject *op1, PyObject *op2) {
-    int overflow1, overflow2;
-    long long iop1 = PyLong_AsLongLongAndOverflow(op1, &overflow1);
-    long long iop2 = PyLong_AsLongLongAndOverflow(op2, &overflow2);
-    if (likely(!(overflow1 | overflow2))) {
-        if (iop1 < iop2) goto __pyx_return_true; else goto __pyx_return_false;
-    } else if (overflow1 != overflow2) {
-        if (overflow1 < overflow2) goto __pyx_return_true; else goto __pyx_return_false;
-    } else {
-        return __Pyx_PyObject_RichCompareBool(op1, op2, Py_LT);
-    }
-__pyx_return_true:
-    return 1;
-__pyx_return_false:
-    return 0;
-}
-#endif
-#endif
-static CYTHON_INLINE int __Pyx_PyObject_CompareBoolLt_int_object(PyObject *op1, PyObject *op2, int pyop) {
-    CYTHON_UNUSED_VAR(pyop);
-    if (unlikely(op1 == Py_None)) {
-        goto __pyx_richcmp;
-    }
-    if (op1 == op2) goto __pyx_return_false;
-    if (likely(op1 != Py_None)) {
-        if (op1 == op2) goto __pyx_return_false;
-        if (likely(PyLong_CheckExact(op2))) {
-            return __Pyx_PyObject_CompareIntIntBoolLt(op1, op2);
-        }
-        if (PyFloat_CheckExact(op2)) {
-            return __Pyx_PyObject_CompareIntFloatBoolLt(op1, op2);
-        }
-        goto __pyx_richcmp;
-    }
-    if ((0)) goto __pyx_richcmp;
-    if ((0)) goto __pyx_return_true;
-    if ((0)) goto __pyx_return_false;
-__pyx_richcmp:
-    return __Pyx_PyObject_RichCompareBool(op1, op2, Py_LT);
-__pyx_return_true:
-    return 1;
-__pyx_return_false:
-    return 0;
-}
 
 /* ListAppendAndDecrefInternal (used by ListCompAppendAndDecref) */
 #if CYTHON_USE_PYLIST_INTERNALS && CYTHON_ASSUME_SAFE_MACROS && CYTHON_ASSUME_SAFE_SIZE
@@ -16457,34 +19219,172 @@ static CYTHON_INLINE int __Pyx_ListComp_AppendAndDecref(PyObject* list, PyObject
 }
 #endif
 
-/* PyUnicode_Substring */
-static CYTHON_INLINE PyObject* __Pyx_PyUnicode_Substring(
-            PyObject* text, Py_ssize_t start, Py_ssize_t stop) {
-    Py_ssize_t length;
-    if (unlikely(__Pyx_PyUnicode_READY(text) == -1)) return NULL;
-    length = __Pyx_PyUnicode_GET_LENGTH(text);
-    #if !CYTHON_ASSUME_SAFE_SIZE
-    if (unlikely(length < 0)) return NULL;
-    #endif
-    if (start < 0) {
-        start += length;
-        if (start < 0)
-            start = 0;
-    }
-    if (stop < 0)
-        stop += length;
-    else if (stop > length)
-        stop = length;
-    if (stop <= start)
-        return __Pyx_NewRef(__pyx_mstate_global->__pyx_empty_unicode);
-    if (start == 0 && stop == length)
-        return __Pyx_NewRef(text);
+/* PyFrozenDict (used by GetItemInt) */
 #if CYTHON_COMPILING_IN_LIMITED_API
-    return PyUnicode_Substring(text, start, stop);
-#else
-    return PyUnicode_FromKindAndData(PyUnicode_KIND(text),
-        PyUnicode_1BYTE_DATA(text) + start*PyUnicode_KIND(text), stop-start);
+static CYTHON_INLINE PyObject* __Pyx__PyFrozenDict_New(PyObject* frozendict_type, PyObject* it) {
+    return PyObject_CallFunctionObjArgs(frozendict_type, it, NULL);
+}
 #endif
+
+/* GettItemInt_wraparound (used by GetItemInt) */
+#if CYTHON_USE_TYPE_SLOTS && !CYTHON_COMPILING_IN_PYPY
+static int __Pyx_GetItemInt_wraparound(PyObject *o, PySequenceMethods *sm, Py_ssize_t *i) {
+    assert(*i < 0);
+    if (likely(sm->sq_length)) {
+        Py_ssize_t l = sm->sq_length(o);
+        if (likely(l >= 0)) {
+            *i += l;
+        } else {
+            if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+                return -1;
+            PyErr_Clear();
+        }
+    }
+    return 0;
+}
+#endif
+
+/* GetItemInt */
+static PyObject *__Pyx_GetItemInt_Generic(PyObject *o, PyObject* j) {
+    PyObject *r;
+    if (unlikely(!j)) return NULL;
+    r = PyObject_GetItem(o, j);
+    Py_DECREF(j);
+    return r;
+}
+static PyObject *__Pyx_GetItemInt_Generic_size(PyObject *o, Py_ssize_t i) {
+    return __Pyx_GetItemInt_Generic(o, PyLong_FromSsize_t(i));
+}
+static CYTHON_INLINE PyObject *__Pyx_GetItemInt_List_Fast(PyObject *o, Py_ssize_t i,
+                                                              int wraparound, int boundscheck, int unsafe_shared) {
+    CYTHON_MAYBE_UNUSED_VAR(unsafe_shared);
+#if CYTHON_AVOID_BORROWED_REFS
+    CYTHON_UNUSED_VAR(boundscheck);
+    Py_ssize_t wrapped_i = i;
+    if (wraparound & unlikely(i < 0)) {
+        Py_ssize_t size = __Pyx_PyList_GET_SIZE(o);
+        #if !CYTHON_ASSUME_SAFE_SIZE
+        if (unlikely(size < 0)) return NULL;
+        #endif
+        wrapped_i += size;
+    }
+    return __Pyx_PyList_GetItemRef(o, wrapped_i);
+#elif CYTHON_ASSUME_SAFE_SIZE && CYTHON_ASSUME_SAFE_MACROS
+    Py_ssize_t wrapped_i = i;
+    Py_ssize_t size = (wraparound | boundscheck) ? PyList_GET_SIZE(o) : -1;
+    if (wraparound & unlikely(i < 0)) {
+        wrapped_i += size;
+    }
+    if ((!boundscheck) || likely(__Pyx_is_valid_index(wrapped_i, size))) {
+        return __Pyx_PyList_GET_ITEM_REF(o, wrapped_i, unsafe_shared);
+    }
+    return __Pyx_GetItemInt_Generic_size(o, i);
+#else
+    (void)wraparound;
+    (void)boundscheck;
+    return PySequence_GetItem(o, i);
+#endif
+}
+static CYTHON_INLINE PyObject *__Pyx_GetItemInt_Tuple_Fast(PyObject *o, Py_ssize_t i,
+                                                              int wraparound, int boundscheck, int unsafe_shared) {
+    CYTHON_MAYBE_UNUSED_VAR(unsafe_shared);
+#if CYTHON_AVOID_BORROWED_REFS
+    CYTHON_UNUSED_VAR(boundscheck);
+    Py_ssize_t wrapped_i = i;
+    if (wraparound & unlikely(i < 0)) {
+        Py_ssize_t size = __Pyx_PyTuple_GET_SIZE(o);
+        #if !CYTHON_ASSUME_SAFE_SIZE
+        if (unlikely(size < 0)) return NULL;
+        #endif
+        wrapped_i += size;
+    }
+    #if CYTHON_ASSUME_SAFE_MACROS && !CYTHON_COMPILING_IN_LIMITED_API
+    return PySequence_ITEM(o, wrapped_i);
+    #else
+    if (unlikely(wrapped_i < 0)) {
+        PyErr_SetString(PyExc_IndexError, "tuple index out of range");
+        return NULL;
+    }
+    return PySequence_GetItem(o, wrapped_i);
+    #endif
+#elif CYTHON_ASSUME_SAFE_SIZE && CYTHON_ASSUME_SAFE_MACROS
+    Py_ssize_t wrapped_i = i;
+    Py_ssize_t size = (wraparound | boundscheck) ? PyTuple_GET_SIZE(o) : -1;
+    if (wraparound & unlikely(i < 0)) {
+        wrapped_i += size;
+    }
+    if ((!boundscheck) || likely(__Pyx_is_valid_index(wrapped_i, size))) {
+        return __Pyx_NewRef(__Pyx_PyTuple_GET_ITEM(o, wrapped_i));
+    }
+    return __Pyx_GetItemInt_Generic_size(o, i);
+#else
+    (void)wraparound;
+    (void)boundscheck;
+    return PySequence_GetItem(o, i);
+#endif
+}
+#if CYTHON_USE_TYPE_SLOTS && !CYTHON_COMPILING_IN_PYPY
+static CYTHON_INLINE PyObject *__Pyx_GetItemInt_Fast_mapping(PyObject *o, binaryfunc getitem, Py_ssize_t i) {
+    PyObject *r, *key = PyLong_FromSsize_t(i);
+    if (unlikely(!key)) return NULL;
+    r = getitem(o, key);
+    Py_DECREF(key);
+    return r;
+}
+#endif
+static CYTHON_INLINE PyObject *__Pyx_GetItemInt_Fast(PyObject *o, Py_ssize_t i,
+                                                     int wraparound, int boundscheck, int unsafe_shared) {
+    CYTHON_MAYBE_UNUSED_VAR(unsafe_shared);
+#if CYTHON_ASSUME_SAFE_SIZE
+    if (PyList_CheckExact(o)) {
+        return __Pyx_GetItemInt_List_Fast(o, i, wraparound, boundscheck, unsafe_shared);
+    } else
+    #if CYTHON_ASSUME_SAFE_MACROS && !CYTHON_AVOID_BORROWED_REFS
+    if (PyTuple_CheckExact(o)) {
+        return __Pyx_GetItemInt_Tuple_Fast(o, i, wraparound, boundscheck, unsafe_shared);
+    } else
+    #endif
+#else
+    if ((!wraparound || i >= 0) & PyList_CheckExact(o)) {
+        return boundscheck ? __Pyx_PyList_GetItemRef(o, i) : __Pyx_PyList_GET_ITEM_REF(o, i, unsafe_shared);
+    } else
+#endif
+#if CYTHON_USE_TYPE_SLOTS && !CYTHON_COMPILING_IN_PYPY
+    if (PyDict_CheckExact(o)) {
+        return __Pyx_GetItemInt_Fast_mapping(o, PyDict_Type.tp_as_mapping->mp_subscript, i);
+    #if defined(PyFrozenDict_CheckExact)
+    } else if (PyFrozenDict_CheckExact(o)) {
+        return __Pyx_GetItemInt_Fast_mapping(o, PyFrozenDict_Type.tp_as_mapping->mp_subscript, i);
+    #endif
+    } else
+    {
+        PyTypeObject *obj_type = Py_TYPE(o);
+        int seq_or_mapping = __Pyx_PyType_GetFlags(obj_type) & (Py_TPFLAGS_SEQUENCE|Py_TPFLAGS_MAPPING);
+        if (seq_or_mapping != Py_TPFLAGS_SEQUENCE) {
+            PyMappingMethods *mm = obj_type->tp_as_mapping;
+            if (mm && mm->mp_subscript)
+                return __Pyx_GetItemInt_Fast_mapping(o, mm->mp_subscript, i);
+        }
+        PySequenceMethods *sm = obj_type->tp_as_sequence;
+        if (likely(sm && sm->sq_item)) {
+            if (wraparound && (i < 0) && unlikely(__Pyx_GetItemInt_wraparound(o, sm, &i) == -1))
+                return NULL;
+            return sm->sq_item(o, i);
+        }
+        if (seq_or_mapping == Py_TPFLAGS_SEQUENCE) {
+            PyMappingMethods *mm = obj_type->tp_as_mapping;
+            if (likely(mm && mm->mp_subscript))
+                return __Pyx_GetItemInt_Fast_mapping(o, mm->mp_subscript, i);
+        }
+    }
+#else
+    if (!PyMapping_Check(o)) {
+        return PySequence_GetItem(o, i);
+    }
+#endif
+    (void)wraparound;
+    (void)boundscheck;
+    return __Pyx_GetItemInt_Generic_size(o, i);
 }
 
 /* PyObjectFastCallMethod */
@@ -16512,125 +19412,40 @@ static PyObject *__Pyx_PyObject_FastCallMethod(PyObject *name, PyObject *const *
 }
 #endif
 
-/* PyObjectCallMethod1 (used by pop_index) */
-static CYTHON_INLINE PyObject* __Pyx_PyObject_CallMethod1(PyObject* obj, PyObject* method_name, PyObject* arg) {
-#if CYTHON_VECTORCALL && (__PYX_LIMITED_VERSION_HEX >= 0x030C0000 || !CYTHON_COMPILING_IN_LIMITED_API)
-    PyObject *args[2] = {obj, arg};
-    return PyObject_VectorcallMethod(method_name, args, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
-#elif CYTHON_COMPILING_IN_LIMITED_API
-    return PyObject_CallMethodObjArgs(obj, method_name, arg, NULL);
-#else
-    return PyObject_CallMethodOneArg(obj, method_name, arg);
-#endif
-}
-
-/* pop_index */
-static PyObject* __Pyx__PyObject_PopNewIndex(PyObject* L, PyObject* py_ix) {
-    PyObject *r;
-    if (unlikely(!py_ix)) return NULL;
-    r = __Pyx__PyObject_PopIndex(L, py_ix);
-    Py_DECREF(py_ix);
-    return r;
-}
-static PyObject* __Pyx__PyObject_PopIndex(PyObject* L, PyObject* py_ix) {
-    return __Pyx_PyObject_CallMethod1(L, __pyx_mstate_global->__pyx_n_u_pop, py_ix);
-}
-#if CYTHON_USE_PYLIST_INTERNALS && CYTHON_ASSUME_SAFE_MACROS && CYTHON_ASSUME_SAFE_SIZE
-static PyObject* __Pyx__PyList_PopIndex(PyObject* L, PyObject* py_ix, Py_ssize_t ix) {
-    Py_ssize_t size = PyList_GET_SIZE(L);
-    if (likely(size > (((PyListObject*)L)->allocated >> 1))) {
-        Py_ssize_t cix = ix;
-        if (cix < 0) {
-            cix += size;
-        }
-        if (likely(__Pyx_is_valid_index(cix, size))) {
-            PyObject* v = PyList_GET_ITEM(L, cix);
-            Py_SET_SIZE(L, Py_SIZE(L) - 1);
-            size -= 1;
-            memmove(&PyList_GET_ITEM(L, cix), &PyList_GET_ITEM(L, cix+1), (size_t)(size-cix)*sizeof(PyObject*));
-            return v;
-        }
-    }
-    if (py_ix == Py_None) {
-        return __Pyx__PyObject_PopNewIndex(L, PyLong_FromSsize_t(ix));
-    } else {
-        return __Pyx__PyObject_PopIndex(L, py_ix);
-    }
-}
-#endif
-
-/* PyObjectCallMethod0 (used by pop) */
-static CYTHON_INLINE PyObject* __Pyx_PyObject_CallMethod0(PyObject* obj, PyObject* method_name) {
-#if CYTHON_VECTORCALL && (__PYX_LIMITED_VERSION_HEX >= 0x030C0000 || !CYTHON_COMPILING_IN_LIMITED_API)
-    return PyObject_VectorcallMethod(method_name, &obj, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
-#elif CYTHON_COMPILING_IN_LIMITED_API
-    return PyObject_CallMethodObjArgs(obj, method_name, NULL);
-#else
-    return PyObject_CallMethodNoArgs(obj, method_name);
-#endif
-}
-
-/* PyObjectCallOneArg (used by CallUnboundCMethod0) */
-static CYTHON_INLINE PyObject* __Pyx_PyObject_CallOneArg(PyObject *func, PyObject *arg) {
-    PyObject *args[2] = {NULL, arg};
-    return __Pyx_PyObject_FastCall(func, args+1, 1 | __Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET);
-}
-
-/* CallUnboundCMethod0 */
+/* CopyObjectArray (used by TupleOrListFromArrayImpl) */
 #if CYTHON_COMPILING_IN_CPYTHON
-static CYTHON_INLINE PyObject* __Pyx_CallUnboundCMethod0(__Pyx_CachedCFunction* cfunc, PyObject* self) {
-    int was_initialized = __Pyx_CachedCFunction_GetAndSetInitializing(cfunc);
-    if (likely(was_initialized == 2 && cfunc->func)) {
-        if (likely(cfunc->flag == METH_NOARGS))
-            return __Pyx_CallCFunction(cfunc, self, NULL);
-        if (likely(cfunc->flag == METH_FASTCALL))
-            return __Pyx_CallCFunctionFast(cfunc, self, NULL, 0);
-        if (cfunc->flag == (METH_FASTCALL | METH_KEYWORDS))
-            return __Pyx_CallCFunctionFastWithKeywords(cfunc, self, NULL, 0, NULL);
-        if (likely(cfunc->flag == (METH_VARARGS | METH_KEYWORDS)))
-            return __Pyx_CallCFunctionWithKeywords(cfunc, self, __pyx_mstate_global->__pyx_empty_tuple, NULL);
-        if (cfunc->flag == METH_VARARGS)
-            return __Pyx_CallCFunction(cfunc, self, __pyx_mstate_global->__pyx_empty_tuple);
-        return __Pyx__CallUnboundCMethod0(cfunc, self);
+static CYTHON_INLINE void __Pyx_copy_object_array(PyObject *const *CYTHON_RESTRICT src, PyObject** CYTHON_RESTRICT dest, Py_ssize_t length) {
+    PyObject *v;
+    Py_ssize_t i;
+    for (i = 0; i < length; i++) {
+        v = dest[i] = src[i];
+        Py_INCREF(v);
     }
-#if CYTHON_COMPILING_IN_CPYTHON_FREETHREADING
-    else if (unlikely(was_initialized == 1)) {
-        __Pyx_CachedCFunction tmp_cfunc = {
-#ifndef __cplusplus
-            0
-#endif
-        };
-        tmp_cfunc.type = cfunc->type;
-        tmp_cfunc.method_name = cfunc->method_name;
-        return __Pyx__CallUnboundCMethod0(&tmp_cfunc, self);
-    }
-#endif
-    PyObject *result = __Pyx__CallUnboundCMethod0(cfunc, self);
-    __Pyx_CachedCFunction_SetFinishedInitializing(cfunc);
-    return result;
 }
 #endif
-static PyObject* __Pyx__CallUnboundCMethod0(__Pyx_CachedCFunction* cfunc, PyObject* self) {
-    PyObject *result;
-    if (unlikely(!cfunc->method) && unlikely(__Pyx_TryUnpackUnboundCMethod(cfunc) < 0)) return NULL;
-    result = __Pyx_PyObject_CallOneArg(cfunc->method, self);
-    return result;
-}
 
-/* pop */
-static CYTHON_INLINE PyObject* __Pyx__PyObject_Pop(PyObject* L) {
-    if (Py_IS_TYPE(L, &PySet_Type)) {
-        return PySet_Pop(L);
+/* TupleOrListFromArrayImpl (used by TupleFromArray) */
+#if !(PY_VERSION_HEX >= 0x030F0000 && !CYTHON_COMPILING_IN_LIMITED_API)
+CYTHON_UNUSED static PyObject *
+__Pyx_PyTuple_FromArray(PyObject *const *src, Py_ssize_t n) {
+    if (n <= 0) {
+        return __Pyx_NewRef(__pyx_mstate_global->__pyx_empty_tuple);
     }
-    return __Pyx_PyObject_CallMethod0(L, __pyx_mstate_global->__pyx_n_u_pop);
-}
-#if CYTHON_USE_PYLIST_INTERNALS && CYTHON_ASSUME_SAFE_MACROS && CYTHON_ASSUME_SAFE_SIZE
-static CYTHON_INLINE PyObject* __Pyx_PyList_Pop(PyObject* L) {
-    if (likely(PyList_GET_SIZE(L) > (((PyListObject*)L)->allocated >> 1))) {
-        Py_SET_SIZE(L, Py_SIZE(L) - 1);
-        return PyList_GET_ITEM(L, PyList_GET_SIZE(L));
+    PyObject *res = PyTuple_New(n);
+    if (unlikely(res == NULL)) return NULL;
+    #if CYTHON_COMPILING_IN_CPYTHON
+    __Pyx_copy_object_array(src, ((PyTupleObject*)res)->ob_item, n);
+    #else
+    Py_ssize_t i;
+    for (i = 0; i < n; i++) {
+        Py_INCREF(src[i]);
+        if (unlikely(__Pyx_PyTuple_SET_ITEM(res, i, src[i]) < (0))) {
+            Py_DECREF(res);
+            return NULL;
+        }
     }
-    return __Pyx_CallUnboundCMethod0(&__pyx_mstate_global->__pyx_umethod_PyList_Type_pop, L);
+    #endif
+    return res;
 }
 #endif
 
@@ -16744,30 +19559,125 @@ bad:
 #endif
 #endif
 
-/* RaiseArgTupleInvalid */
-static void __Pyx_RaiseArgtupleInvalid(
-    const char* func_name,
-    int exact,
-    Py_ssize_t num_min,
-    Py_ssize_t num_max,
-    Py_ssize_t num_found)
-{
-    Py_ssize_t num_expected;
-    const char *more_or_less;
-    if (num_found < num_min) {
-        num_expected = num_min;
-        more_or_less = "at least";
-    } else {
-        num_expected = num_max;
-        more_or_less = "at most";
+/* PyObjectCallOneArg (used by CallUnboundCMethod0) */
+static CYTHON_INLINE PyObject* __Pyx_PyObject_CallOneArg(PyObject *func, PyObject *arg) {
+    PyObject *args[2] = {NULL, arg};
+    return __Pyx_PyObject_FastCall(func, args+1, 1 | __Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET);
+}
+
+/* UnpackUnboundCMethod_impl (used by UnpackUnboundCMethod) */
+#if CYTHON_COMPILING_IN_LIMITED_API && __PYX_LIMITED_VERSION_HEX < 0x030C0000
+static PyObject *__Pyx_SelflessCall(PyObject *method, PyObject *args, PyObject *kwargs) {
+    PyObject *result;
+    PyObject *selfless_args = PyTuple_GetSlice(args, 1, PyTuple_Size(args));
+    if (unlikely(!selfless_args)) return NULL;
+    result = PyObject_Call(method, selfless_args, kwargs);
+    Py_DECREF(selfless_args);
+    return result;
+}
+#else
+static PyObject *__Pyx_SelflessCall(PyObject *method, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+    return PyObject_Vectorcall(method, args ? args+1 : NULL, nargs ? (size_t) nargs-1 : 0, kwnames);
+}
+#endif
+static PyMethodDef __Pyx_UnboundCMethod_Def = {
+     "CythonUnboundCMethod",
+     __PYX_REINTERPRET_FUNCION(PyCFunction, __Pyx_SelflessCall),
+#if CYTHON_COMPILING_IN_LIMITED_API && __PYX_LIMITED_VERSION_HEX < 0x030C0000
+     METH_VARARGS | METH_KEYWORDS,
+#else
+     METH_FASTCALL | METH_KEYWORDS,
+#endif
+     NULL
+};
+static int __Pyx_TryUnpackUnboundCMethod(__Pyx_CachedCFunction* target) {
+    PyObject *method, *result=NULL;
+    method = __Pyx_PyObject_GetAttrStr(target->type, *target->method_name);
+    if (unlikely(!method))
+        return -1;
+    result = method;
+#if CYTHON_COMPILING_IN_CPYTHON
+    if (likely(__Pyx_TypeCheck(method, &PyMethodDescr_Type)))
+    {
+        PyMethodDescrObject *descr = (PyMethodDescrObject*) method;
+        target->func = descr->d_method->ml_meth;
+        target->flag = descr->d_method->ml_flags & ~(METH_CLASS | METH_STATIC | METH_COEXIST);
+    } else
+#endif
+#if CYTHON_COMPILING_IN_PYPY
+#else
+    if (PyCFunction_Check(method))
+#endif
+    {
+        PyObject *self;
+        int self_found;
+#if CYTHON_COMPILING_IN_LIMITED_API || CYTHON_COMPILING_IN_PYPY
+        self = PyObject_GetAttrString(method, "__self__");
+        if (!self && !__Pyx_IgnoreException(PyExc_AttributeError)) {
+            return -1;
+        }
+#else
+        self = PyCFunction_GET_SELF(method);
+#endif
+        self_found = (self && self != Py_None);
+#if CYTHON_COMPILING_IN_LIMITED_API || CYTHON_COMPILING_IN_PYPY
+        Py_XDECREF(self);
+#endif
+        if (self_found) {
+            PyObject *unbound_method = PyCFunction_New(&__Pyx_UnboundCMethod_Def, method);
+            if (unlikely(!unbound_method)) return -1;
+            Py_DECREF(method);
+            result = unbound_method;
+        }
     }
-    if (exact) {
-        more_or_less = "exactly";
+#if !CYTHON_COMPILING_IN_CPYTHON_FREETHREADING
+    if (unlikely(target->method)) {
+        Py_DECREF(result);
+    } else
+#endif
+    target->method = result;
+    return 0;
+}
+
+/* CallUnboundCMethod0 */
+#if CYTHON_COMPILING_IN_CPYTHON
+static CYTHON_INLINE PyObject* __Pyx_CallUnboundCMethod0(__Pyx_CachedCFunction* cfunc, PyObject* self) {
+    int was_initialized = __Pyx_CachedCFunction_GetAndSetInitializing(cfunc);
+    if (likely(was_initialized == 2 && cfunc->func)) {
+        if (likely(cfunc->flag == METH_NOARGS))
+            return __Pyx_CallCFunction(cfunc, self, NULL);
+        if (likely(cfunc->flag == METH_FASTCALL))
+            return __Pyx_CallCFunctionFast(cfunc, self, NULL, 0);
+        if (cfunc->flag == (METH_FASTCALL | METH_KEYWORDS))
+            return __Pyx_CallCFunctionFastWithKeywords(cfunc, self, NULL, 0, NULL);
+        if (likely(cfunc->flag == (METH_VARARGS | METH_KEYWORDS)))
+            return __Pyx_CallCFunctionWithKeywords(cfunc, self, __pyx_mstate_global->__pyx_empty_tuple, NULL);
+        if (cfunc->flag == METH_VARARGS)
+            return __Pyx_CallCFunction(cfunc, self, __pyx_mstate_global->__pyx_empty_tuple);
+        return __Pyx__CallUnboundCMethod0(cfunc, self);
     }
-    PyErr_Format(PyExc_TypeError,
-                 "%.200s() takes %.8s %" CYTHON_FORMAT_SSIZE_T "d positional argument%.1s (%" CYTHON_FORMAT_SSIZE_T "d given)",
-                 func_name, more_or_less, num_expected,
-                 (num_expected == 1) ? "" : "s", num_found);
+#if CYTHON_COMPILING_IN_CPYTHON_FREETHREADING
+    else if (unlikely(was_initialized == 1)) {
+        __Pyx_CachedCFunction tmp_cfunc = {
+#ifndef __cplusplus
+            0
+#endif
+        };
+        tmp_cfunc.type = cfunc->type;
+        tmp_cfunc.method_name = cfunc->method_name;
+        return __Pyx__CallUnboundCMethod0(&tmp_cfunc, self);
+    }
+#endif
+    PyObject *result = __Pyx__CallUnboundCMethod0(cfunc, self);
+    __Pyx_CachedCFunction_SetFinishedInitializing(cfunc);
+    return result;
+}
+#endif
+static PyObject* __Pyx__CallUnboundCMethod0(__Pyx_CachedCFunction* cfunc, PyObject* self) {
+    PyObject *result;
+    if (unlikely(!cfunc->method) && unlikely(__Pyx_TryUnpackUnboundCMethod(cfunc) < 0)) return NULL;
+    result = __Pyx_PyObject_CallOneArg(cfunc->method, self);
+    return result;
 }
 
 /* py_dict_items (used by OwnedDictNext) */
@@ -16780,7 +19690,7 @@ static CYTHON_INLINE PyObject* __Pyx_PyDict_Values(PyObject* d) {
     return __Pyx_CallUnboundCMethod0(&__pyx_mstate_global->__pyx_umethod_PyDict_Type_values, d);
 }
 
-/* OwnedDictNext (used by RejectKeywords) */
+/* OwnedDictNext (used by ParseKeywordsImpl) */
 #if CYTHON_AVOID_BORROWED_REFS
 static int __Pyx_PyDict_NextRef(PyObject *p, PyObject **ppos, PyObject **pkey, PyObject **pvalue) {
     PyObject *next = NULL;
@@ -16834,394 +19744,6 @@ static int __Pyx_PyDict_NextRef(PyObject *p, Py_ssize_t *ppos, PyObject **pkey, 
     return result;
 }
 #endif
-
-/* RejectKeywords */
-static void __Pyx_RejectKeywords(const char* function_name, PyObject *kwds) {
-    PyObject *key = NULL;
-    if (CYTHON_VECTORCALL && likely(PyTuple_Check(kwds))) {
-        key = __Pyx_PySequence_ITEM(kwds, 0);
-    } else {
-#if CYTHON_AVOID_BORROWED_REFS
-        PyObject *pos = NULL;
-#else
-        Py_ssize_t pos = 0;
-#endif
-#if !CYTHON_COMPILING_IN_PYPY || defined(PyArg_ValidateKeywordArguments)
-        if (unlikely(!PyArg_ValidateKeywordArguments(kwds))) return;
-#endif
-        __Pyx_PyDict_NextRef(kwds, &pos, &key, NULL);
-#if CYTHON_AVOID_BORROWED_REFS
-        Py_XDECREF(pos);
-#endif
-    }
-    if (likely(key)) {
-        PyErr_Format(PyExc_TypeError,
-            "%s() got an unexpected keyword argument '%U'",
-            function_name, key);
-        Py_DECREF(key);
-    }
-}
-
-/* ListAppend */
-#if CYTHON_USE_PYLIST_INTERNALS && CYTHON_ASSUME_SAFE_MACROS && CYTHON_ASSUME_SAFE_SIZE
-static CYTHON_INLINE int __Pyx_PyList_Append(PyObject* list, PyObject* x) {
-    PyListObject* L = (PyListObject*) list;
-    Py_ssize_t len = Py_SIZE(list);
-    if (likely(L->allocated > len) & likely(len > (L->allocated >> 1))) {
-        Py_INCREF(x);
-        __Pyx__ListComp_AppendAndDecref(list, len, x);
-        return 0;
-    }
-    return PyList_Append(list, x);
-}
-#endif
-
-/* UnicodeEqualsUCS4 (used by UnicodeEquals_uchar) */
-#if !(CYTHON_COMPILING_IN_PYPY || CYTHON_COMPILING_IN_LIMITED_API || CYTHON_COMPILING_IN_GRAAL)
-static CYTHON_INLINE int __Pyx__PyUnicode_EqualsUCS4(PyObject* s1, Py_UCS4 ch2, int equals) {
-    Py_ssize_t length;
-    Py_UCS4 ch1;
-    int kind;
-    if (unlikely(__Pyx_PyUnicode_READY(s1) < 0)) goto bad;
-    length = __Pyx_PyUnicode_GET_LENGTH(s1);
-    #if !CYTHON_ASSUME_SAFE_SIZE
-    if (unlikely(length < 0)) goto bad;
-    #endif
-    if (length != 1) goto return_ne;
-    kind = PyUnicode_KIND(s1);
-    if (ch2 < 256) {
-        if (likely(kind == PyUnicode_1BYTE_KIND)) {
-            ch1 = PyUnicode_1BYTE_DATA(s1)[0];
-        } else if (kind == PyUnicode_2BYTE_KIND) {
-            ch1 = PyUnicode_2BYTE_DATA(s1)[0];
-        } else {
-            ch1 = PyUnicode_4BYTE_DATA(s1)[0];
-        }
-    } else if (ch2 < 65536) {
-        if (kind == PyUnicode_2BYTE_KIND) {
-            ch1 = PyUnicode_2BYTE_DATA(s1)[0];
-        } else if (kind == PyUnicode_4BYTE_KIND) {
-            ch1 = PyUnicode_4BYTE_DATA(s1)[0];
-        } else {
-            goto return_ne;
-        }
-    } else {
-        if (kind == PyUnicode_4BYTE_KIND){
-            ch1 = PyUnicode_4BYTE_DATA(s1)[0];
-        } else {
-            goto return_ne;
-        }
-    }
-    if (ch1 == ch2) {
-        goto return_eq;
-    } else {
-        goto return_ne;
-    }
-return_eq:
-    return (equals == Py_EQ);
-return_ne:
-    return (equals == Py_NE);
-bad:
-    return -1;
-}
-#endif
-
-/* PyObjectFormatAndDecref */
-static CYTHON_INLINE PyObject* __Pyx_PyObject_FormatSimpleAndDecref(PyObject* s, PyObject* f) {
-    if (unlikely(!s)) return NULL;
-    if (likely(PyUnicode_CheckExact(s))) return s;
-    return __Pyx_PyObject_FormatAndDecref(s, f);
-}
-static CYTHON_INLINE PyObject* __Pyx_PyObject_FormatAndDecref(PyObject* s, PyObject* f) {
-    PyObject *result;
-    if (unlikely(!s)) return NULL;
-    result = PyObject_Format(s, f);
-    Py_DECREF(s);
-    return result;
-}
-
-/* JoinPyUnicode */
-static PyObject* __Pyx_PyUnicode_Join(PyObject** values, Py_ssize_t value_count, Py_ssize_t result_ulength, int kind) {
-#if __Pyx_PyUnicode_Join_CAN_USE_KIND_AND_LENGTH && CYTHON_USE_UNICODE_INTERNALS
-    PyObject *result_uval;
-    int result_ukind, kind_shift;
-    Py_ssize_t i, char_pos;
-    void *result_udata;
-    static const Py_UCS4 max_char[5] = {0x7fU, 0xffU, 0xffffU, 0xffffU, 0x10ffffU};
-    assert (kind >= 0);
-    if (kind > PyUnicode_4BYTE_KIND) kind = PyUnicode_4BYTE_KIND;
-    result_uval = PyUnicode_New(result_ulength, max_char[kind]);
-    if (unlikely(!result_uval)) return NULL;
-    kind_shift = kind >> 1;  // 0, 1, 2
-    result_ukind = 1 << kind_shift;  // 1, 2, 4
-    result_udata = PyUnicode_DATA(result_uval);
-    assert(kind_shift == 2 || kind_shift == 1 || kind_shift == 0);
-    if (unlikely((PY_SSIZE_T_MAX >> kind_shift) - result_ulength < 0))
-        goto overflow;
-    char_pos = 0;
-    for (i=0; i < value_count; i++) {
-        int ukind;
-        Py_ssize_t ulength;
-        void *udata;
-        PyObject *uval = values[i];
-        if (__Pyx_PyUnicode_READY(uval) == (-1))
-            goto bad;
-        ulength = __Pyx_PyUnicode_GET_LENGTH(uval);
-        #if !CYTHON_ASSUME_SAFE_SIZE
-        if (unlikely(ulength < 0)) goto bad;
-        #endif
-        if (unlikely(!ulength))
-            continue;
-        if (unlikely((PY_SSIZE_T_MAX >> kind_shift) - ulength < char_pos))
-            goto overflow;
-        ukind = __Pyx_PyUnicode_KIND(uval);
-        udata = __Pyx_PyUnicode_DATA(uval);
-        if (ukind == result_ukind) {
-            memcpy((char *)result_udata + (char_pos << kind_shift), udata, (size_t) (ulength << kind_shift));
-        } else {
-            #if PY_VERSION_HEX >= 0x030d0000
-            if (unlikely(PyUnicode_CopyCharacters(result_uval, char_pos, uval, 0, ulength) < 0)) goto bad;
-            #elif CYTHON_COMPILING_IN_CPYTHON || defined(_PyUnicode_FastCopyCharacters)
-            _PyUnicode_FastCopyCharacters(result_uval, char_pos, uval, 0, ulength);
-            #else
-            Py_ssize_t j;
-            for (j=0; j < ulength; j++) {
-                Py_UCS4 uchar = __Pyx_PyUnicode_READ(ukind, udata, j);
-                __Pyx_PyUnicode_WRITE(result_ukind, result_udata, char_pos+j, uchar);
-            }
-            #endif
-        }
-        char_pos += ulength;
-    }
-    return result_uval;
-overflow:
-    PyErr_SetString(PyExc_OverflowError, "join() result is too long for a Python string");
-bad:
-    Py_DECREF(result_uval);
-    return NULL;
-#else
-    Py_ssize_t i;
-    PyObject *result = NULL;
-    PyObject *value_tuple = PyTuple_New(value_count);
-    if (unlikely(!value_tuple)) return NULL;
-    CYTHON_UNUSED_VAR(kind);
-    CYTHON_UNUSED_VAR(result_ulength);
-    for (i=0; i<value_count; i++) {
-        Py_INCREF(values[i]);
-        if (__Pyx_PyTuple_SET_ITEM(value_tuple, i, values[i]) != (0)) goto bad;
-    }
-    result = PyUnicode_Join(__pyx_mstate_global->__pyx_empty_unicode, value_tuple);
-bad:
-    Py_DECREF(value_tuple);
-    return result;
-#endif
-}
-
-/* PyErrFetchRestore (used by RaiseException) */
-#if CYTHON_FAST_THREAD_STATE
-static CYTHON_INLINE void __Pyx_ErrRestoreInState(PyThreadState *tstate, PyObject *type, PyObject *value, PyObject *tb) {
-#if PY_VERSION_HEX >= 0x030C00A6
-    PyObject *tmp_value;
-    assert(type == NULL || (value != NULL && type == (PyObject*) Py_TYPE(value)));
-    if (value) {
-        #if CYTHON_COMPILING_IN_CPYTHON
-        if (unlikely(((PyBaseExceptionObject*) value)->traceback != tb))
-        #endif
-            PyException_SetTraceback(value, tb);
-    }
-    tmp_value = tstate->current_exception;
-    tstate->current_exception = value;
-    Py_XDECREF(tmp_value);
-    Py_XDECREF(type);
-    Py_XDECREF(tb);
-#else
-    PyObject *tmp_type, *tmp_value, *tmp_tb;
-    tmp_type = tstate->curexc_type;
-    tmp_value = tstate->curexc_value;
-    tmp_tb = tstate->curexc_traceback;
-    tstate->curexc_type = type;
-    tstate->curexc_value = value;
-    tstate->curexc_traceback = tb;
-    Py_XDECREF(tmp_type);
-    Py_XDECREF(tmp_value);
-    Py_XDECREF(tmp_tb);
-#endif
-}
-static CYTHON_INLINE void __Pyx_ErrFetchInState(PyThreadState *tstate, PyObject **type, PyObject **value, PyObject **tb) {
-#if PY_VERSION_HEX >= 0x030C00A6
-    PyObject* exc_value;
-    exc_value = tstate->current_exception;
-    tstate->current_exception = 0;
-    *value = exc_value;
-    *type = NULL;
-    *tb = NULL;
-    if (exc_value) {
-        *type = (PyObject*) Py_TYPE(exc_value);
-        Py_INCREF(*type);
-        #if CYTHON_COMPILING_IN_CPYTHON
-        *tb = ((PyBaseExceptionObject*) exc_value)->traceback;
-        Py_XINCREF(*tb);
-        #else
-        *tb = PyException_GetTraceback(exc_value);
-        #endif
-    }
-#else
-    *type = tstate->curexc_type;
-    *value = tstate->curexc_value;
-    *tb = tstate->curexc_traceback;
-    tstate->curexc_type = 0;
-    tstate->curexc_value = 0;
-    tstate->curexc_traceback = 0;
-#endif
-}
-#endif
-
-/* RaiseException */
-static void __Pyx_Raise(PyObject *type, PyObject *value, PyObject *tb, PyObject *cause) {
-    PyObject* owned_instance = NULL;
-    if (tb == Py_None) {
-        tb = 0;
-    } else if (tb && !PyTraceBack_Check(tb)) {
-        PyErr_SetString(PyExc_TypeError,
-            "raise: arg 3 must be a traceback or None");
-        goto bad;
-    }
-    if (value == Py_None)
-        value = 0;
-    if (PyExceptionInstance_Check(type)) {
-        if (value) {
-            PyErr_SetString(PyExc_TypeError,
-                "instance exception may not have a separate value");
-            goto bad;
-        }
-        value = type;
-        type = (PyObject*) Py_TYPE(value);
-    } else if (PyExceptionClass_Check(type)) {
-        PyObject *instance_class = NULL;
-        if (value && PyExceptionInstance_Check(value)) {
-            instance_class = (PyObject*) Py_TYPE(value);
-            if (instance_class != type) {
-                int is_subclass = PyObject_IsSubclass(instance_class, type);
-                if (!is_subclass) {
-                    instance_class = NULL;
-                } else if (unlikely(is_subclass == -1)) {
-                    goto bad;
-                } else {
-                    type = instance_class;
-                }
-            }
-        }
-        if (!instance_class) {
-            PyObject *args;
-            if (!value)
-                args = PyTuple_New(0);
-            else if (PyTuple_Check(value)) {
-                Py_INCREF(value);
-                args = value;
-            } else
-                args = PyTuple_Pack(1, value);
-            if (!args)
-                goto bad;
-            owned_instance = PyObject_Call(type, args, NULL);
-            Py_DECREF(args);
-            if (!owned_instance)
-                goto bad;
-            value = owned_instance;
-            if (!PyExceptionInstance_Check(value)) {
-                PyErr_Format(PyExc_TypeError,
-                             "calling %R should have returned an instance of "
-                             "BaseException, not %R",
-                             type, Py_TYPE(value));
-                goto bad;
-            }
-        }
-    } else {
-        PyErr_SetString(PyExc_TypeError,
-            "raise: exception class must be a subclass of BaseException");
-        goto bad;
-    }
-    if (cause) {
-        PyObject *fixed_cause;
-        if (cause == Py_None) {
-            fixed_cause = NULL;
-        } else if (PyExceptionClass_Check(cause)) {
-            fixed_cause = PyObject_CallObject(cause, NULL);
-            if (fixed_cause == NULL)
-                goto bad;
-        } else if (PyExceptionInstance_Check(cause)) {
-            fixed_cause = cause;
-            Py_INCREF(fixed_cause);
-        } else {
-            PyErr_SetString(PyExc_TypeError,
-                            "exception causes must derive from "
-                            "BaseException");
-            goto bad;
-        }
-        PyException_SetCause(value, fixed_cause);
-    }
-    PyErr_SetObject(type, value);
-    if (tb) {
-#if PY_VERSION_HEX >= 0x030C00A6
-        PyException_SetTraceback(value, tb);
-#elif CYTHON_FAST_THREAD_STATE
-        PyThreadState *tstate = __Pyx_PyThreadState_Current;
-        PyObject* tmp_tb = tstate->curexc_traceback;
-        if (tb != tmp_tb) {
-            Py_INCREF(tb);
-            tstate->curexc_traceback = tb;
-            Py_XDECREF(tmp_tb);
-        }
-#else
-        PyObject *tmp_type, *tmp_value, *tmp_tb;
-        PyErr_Fetch(&tmp_type, &tmp_value, &tmp_tb);
-        Py_INCREF(tb);
-        PyErr_Restore(tmp_type, tmp_value, tb);
-        Py_XDECREF(tmp_tb);
-#endif
-    }
-bad:
-    Py_XDECREF(owned_instance);
-    return;
-}
-
-/* PyUnicode_Unicode */
-static CYTHON_INLINE PyObject* __Pyx_PyUnicode_Unicode(PyObject *obj) {
-    if (unlikely(obj == Py_None))
-        obj = __pyx_mstate_global->__pyx_kp_u_None;
-    return __Pyx_NewRef(obj);
-}
-
-/* SetStringIndexingError (used by GetItemIntUnicode) */
-static void __Pyx_SetStringIndexingError(const char* message, int has_gil) {
-    if (!has_gil) {
-        PyGILState_STATE gil_state = PyGILState_Ensure();
-        PyErr_SetString(PyExc_IndexError, message);
-        PyGILState_Release(gil_state);
-    } else
-        PyErr_SetString(PyExc_IndexError, message);
-}
-
-/* GetItemIntUnicode */
-static CYTHON_INLINE Py_UCS4 __Pyx_GetItemInt_Unicode_Fast(PyObject* ustring, Py_ssize_t i,
-                                                           int wraparound, int boundscheck, int has_gil) {
-    Py_ssize_t length;
-    if (unlikely(__Pyx_PyUnicode_READY(ustring) < 0)) return (Py_UCS4)-1;
-    if (wraparound | boundscheck) {
-        length = __Pyx_PyUnicode_GET_LENGTH(ustring);
-        #if !CYTHON_ASSUME_SAFE_SIZE
-        if (unlikely(length < 0)) return (Py_UCS4)-1;
-        #endif
-        if (wraparound & unlikely(i < 0)) i += length;
-        if ((!boundscheck) || likely(__Pyx_is_valid_index(i, length))) {
-            return __Pyx_PyUnicode_READ_CHAR(ustring, i);
-        } else {
-            __Pyx_SetStringIndexingError("string index out of range", has_gil);
-            return (Py_UCS4)-1;
-        }
-    } else {
-        return __Pyx_PyUnicode_READ_CHAR(ustring, i);
-    }
-}
 
 /* RaiseDoubleKeywords (used by ParseKeywordsImpl) */
 static void __Pyx_RaiseDoubleKeywordsError(
@@ -17673,6 +20195,780 @@ static int __Pyx_ParseKeywords(
         return __Pyx_ParseKeywordDict(kwds, argnames, values, num_pos_args, num_kwargs, function_name, ignore_unknown_kwargs);
 }
 
+/* RaiseArgTupleInvalid */
+static void __Pyx_RaiseArgtupleInvalid(
+    const char* func_name,
+    int exact,
+    Py_ssize_t num_min,
+    Py_ssize_t num_max,
+    Py_ssize_t num_found)
+{
+    Py_ssize_t num_expected;
+    const char *more_or_less;
+    if (num_found < num_min) {
+        num_expected = num_min;
+        more_or_less = "at least";
+    } else {
+        num_expected = num_max;
+        more_or_less = "at most";
+    }
+    if (exact) {
+        more_or_less = "exactly";
+    }
+    PyErr_Format(PyExc_TypeError,
+                 "%.200s() takes %.8s %" CYTHON_FORMAT_SSIZE_T "d positional argument%.1s (%" CYTHON_FORMAT_SSIZE_T "d given)",
+                 func_name, more_or_less, num_expected,
+                 (num_expected == 1) ? "" : "s", num_found);
+}
+
+/* FormatTypeName (used by RaiseErrorWithObjectType1) */
+#if CYTHON_COMPILING_IN_LIMITED_API && __PYX_LIMITED_VERSION_HEX < 0x030d0000
+static __Pyx_TypeName
+__Pyx_PyType_GetFullyQualifiedName(PyTypeObject* tp)
+{
+    PyObject *module = NULL, *name = NULL, *result = NULL;
+    #if __PYX_LIMITED_VERSION_HEX < 0x030b0000
+    name = __Pyx_PyObject_GetAttrStr((PyObject *)tp,
+                                               __pyx_mstate_global->__pyx_n_u_qualname);
+    #else
+    name = PyType_GetQualName(tp);
+    #endif
+    if (unlikely(name == NULL) || unlikely(!PyUnicode_Check(name))) goto bad;
+    module = __Pyx_PyObject_GetAttrStr((PyObject *)tp,
+                                               __pyx_mstate_global->__pyx_n_u_module);
+    if (unlikely(module == NULL) || unlikely(!PyUnicode_Check(module))) goto bad;
+    if (PyUnicode_CompareWithASCIIString(module, "builtins") == 0) {
+        result = name;
+        name = NULL;
+        goto done;
+    }
+    result = PyUnicode_FromFormat("%U.%U", module, name);
+    if (unlikely(result == NULL)) goto bad;
+  done:
+    Py_XDECREF(name);
+    Py_XDECREF(module);
+    return result;
+  bad:
+    PyErr_Clear();
+    if (name) {
+        result = name;
+        name = NULL;
+    } else {
+        result = __Pyx_NewRef(__pyx_mstate_global->__pyx_kp_u__4);
+    }
+    goto done;
+}
+#endif
+
+/* RaiseErrorWithObjectType1 (used by RaiseUnexpectedTypeError) */
+static void __Pyx_RaiseErrorWithType1(PyObject* exc_type, const char* message, const char *arg, PyTypeObject *type_obj) {
+    __Pyx_TypeName type_name = __Pyx_PyType_GetFullyQualifiedName(type_obj);
+    #if CYTHON_COMPILING_IN_LIMITED_API && __PYX_LIMITED_VERSION_HEX < 0x030d0000
+    if (unlikely(!type_name)) return;
+    #endif
+    PyErr_Format(exc_type, message, arg, type_name);
+    __Pyx_DECREF_TypeName(type_name);
+}
+
+/* RaiseUnexpectedTypeError */
+static int __Pyx_RaiseUnexpectedTypeError(const char *expected, PyObject *obj) {
+    __Pyx_RaiseTypeErrorWithObjectType1(
+        "Expected %.42s, got " __Pyx_FMT_TYPENAME,
+        expected, obj);
+    return 0;
+}
+
+/* TupleOrListFromArrayImpl (used by ListFromArray) */
+CYTHON_UNUSED static PyObject *
+__Pyx_PyList_FromArray(PyObject *const *src, Py_ssize_t n) {
+    PyObject *res = PyList_New(n);
+    if (unlikely(res == NULL)) return NULL;
+    #if CYTHON_COMPILING_IN_CPYTHON
+    __Pyx_copy_object_array(src, ((PyListObject*)res)->ob_item, n);
+    #else
+    Py_ssize_t i;
+    for (i = 0; i < n; i++) {
+        Py_INCREF(src[i]);
+        if (unlikely(__Pyx_PyList_SET_ITEM(res, i, src[i]) < (0))) {
+            Py_DECREF(res);
+            return NULL;
+        }
+    }
+    #endif
+    return res;
+}
+
+/* SliceTupleAndList */
+#if CYTHON_COMPILING_IN_CPYTHON
+static CYTHON_INLINE void __Pyx_crop_slice(Py_ssize_t* _start, Py_ssize_t* _stop, Py_ssize_t* _length) {
+    Py_ssize_t start = *_start, stop = *_stop, length = *_length;
+    if (start < 0) {
+        start += length;
+        if (start < 0)
+            start = 0;
+    }
+    if (stop < 0)
+        stop += length;
+    else if (stop > length)
+        stop = length;
+    *_length = stop - start;
+    *_start = start;
+    *_stop = stop;
+}
+static CYTHON_INLINE PyObject* __Pyx_PyTuple_GetSlice(
+            PyObject* src, Py_ssize_t start, Py_ssize_t stop) {
+    Py_ssize_t length = PyTuple_GET_SIZE(src);
+    __Pyx_crop_slice(&start, &stop, &length);
+    return __Pyx_PyTuple_FromArray(((PyTupleObject*)src)->ob_item + start, length);
+}
+static CYTHON_INLINE PyObject* __Pyx_PyList_GetSlice_locked(
+            PyObject* src, Py_ssize_t start, Py_ssize_t stop) {
+    Py_ssize_t length = PyList_GET_SIZE(src);
+    __Pyx_crop_slice(&start, &stop, &length);
+    if (length <= 0) {
+        return PyList_New(0);
+    }
+    return __Pyx_PyList_FromArray(((PyListObject*)src)->ob_item + start, length);
+}
+static CYTHON_INLINE PyObject* __Pyx_PyList_GetSlice(
+            PyObject* src, Py_ssize_t start, Py_ssize_t stop) {
+    PyObject *result;
+    __Pyx_BEGIN_CRITICAL_SECTION(src);
+    result = __Pyx_PyList_GetSlice_locked(src, start, stop);
+    __Pyx_END_CRITICAL_SECTION();
+    return result;
+}
+#endif // CYTHON_COMPILING_IN_CPYTHON
+
+/* PyObjectCall2Args (used by CallUnboundCMethod1) */
+static CYTHON_INLINE PyObject* __Pyx_PyObject_Call2Args(PyObject* function, PyObject* arg1, PyObject* arg2) {
+    PyObject *args[3] = {NULL, arg1, arg2};
+    return __Pyx_PyObject_FastCall(function, args+1, 2 | __Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET);
+}
+
+/* CallUnboundCMethod1 */
+#if CYTHON_COMPILING_IN_CPYTHON
+static CYTHON_INLINE PyObject* __Pyx_CallUnboundCMethod1(__Pyx_CachedCFunction* cfunc, PyObject* self, PyObject* arg) {
+    int was_initialized =  __Pyx_CachedCFunction_GetAndSetInitializing(cfunc);
+    if (likely(was_initialized == 2 && cfunc->func)) {
+        int flag = cfunc->flag;
+        if (flag == METH_O) {
+            return __Pyx_CallCFunction(cfunc, self, arg);
+        } else if (flag == METH_FASTCALL) {
+            return __Pyx_CallCFunctionFast(cfunc, self, &arg, 1);
+        } else if (flag == (METH_FASTCALL | METH_KEYWORDS)) {
+            return __Pyx_CallCFunctionFastWithKeywords(cfunc, self, &arg, 1, NULL);
+        }
+    }
+#if CYTHON_COMPILING_IN_CPYTHON_FREETHREADING
+    else if (unlikely(was_initialized == 1)) {
+        __Pyx_CachedCFunction tmp_cfunc = {
+#ifndef __cplusplus
+            0
+#endif
+        };
+        tmp_cfunc.type = cfunc->type;
+        tmp_cfunc.method_name = cfunc->method_name;
+        return __Pyx__CallUnboundCMethod1(&tmp_cfunc, self, arg);
+    }
+#endif
+    PyObject* result = __Pyx__CallUnboundCMethod1(cfunc, self, arg);
+    __Pyx_CachedCFunction_SetFinishedInitializing(cfunc);
+    return result;
+}
+#endif
+static PyObject* __Pyx__CallUnboundCMethod1(__Pyx_CachedCFunction* cfunc, PyObject* self, PyObject* arg){
+    PyObject *result = NULL;
+    if (unlikely(!cfunc->func && !cfunc->method) && unlikely(__Pyx_TryUnpackUnboundCMethod(cfunc) < 0)) return NULL;
+#if CYTHON_COMPILING_IN_CPYTHON
+    if (cfunc->func && (cfunc->flag & METH_VARARGS)) {
+        PyObject *args = PyTuple_New(1);
+        if (unlikely(!args)) return NULL;
+        Py_INCREF(arg);
+        PyTuple_SET_ITEM(args, 0, arg);
+        if (cfunc->flag & METH_KEYWORDS)
+            result = __Pyx_CallCFunctionWithKeywords(cfunc, self, args, NULL);
+        else
+            result = __Pyx_CallCFunction(cfunc, self, args);
+        Py_DECREF(args);
+    } else
+#endif
+    {
+        result = __Pyx_PyObject_Call2Args(cfunc->method, self, arg);
+    }
+    return result;
+}
+
+/* PyObjectCompare */
+#ifndef __Pyx_DEFINED_PyObject_CompareIntFloatBoolLt
+#define __Pyx_DEFINED_PyObject_CompareIntFloatBoolLt
+static int __Pyx_PyObject_CompareIntFloatBoolLt(PyObject *op1, PyObject *op2) {
+    double float_op2 = __Pyx_PyFloat_AS_DOUBLE(op2);
+    #if !CYTHON_ASSUME_SAFE_MACROS
+    if (unlikely(float_op2 == -1. && PyErr_Occurred())) return -1;
+    #endif
+    #if CYTHON_USE_PYLONG_INTERNALS
+    if (__Pyx_PyLong_IsCompact(op1)) {
+        Py_ssize_t iop1 = __Pyx_PyLong_CompactValue(op1);
+        if (((double)iop1) < float_op2) goto __pyx_return_true; else goto __pyx_return_false;
+    }
+    if (unlikely(!__Pyx_isfinite(float_op2))) {
+        if (0.0 < float_op2) goto __pyx_return_true; else goto __pyx_return_false;
+    } else {
+        int sign1 = __Pyx_PyLong_Sign(op1);
+        if (float_op2 >= 0.) {
+            if (sign1 < 0) goto __pyx_return_true;
+            if (float_op2 < (double) (1L << PyLong_SHIFT)) goto __pyx_return_false;
+        } else {
+            if (sign1 > 0) goto __pyx_return_false;
+            if (float_op2 > -(double) (1L << PyLong_SHIFT)) goto __pyx_return_true;
+        }
+    }
+    #else
+    if (unlikely(!__Pyx_isfinite(float_op2))) {
+        if (0.0 < float_op2) goto __pyx_return_true; else goto __pyx_return_false;
+    } else {
+        int overflow1;
+        long iop1 = PyLong_AsLongAndOverflow(op1, &overflow1);
+        if (likely(!overflow1)) {
+            if ((long long) iop1 >= (1LL << 53)) {
+                overflow1 = 1;
+            } else if ((long long) iop1 <= - (1LL << 53)) {
+                overflow1 = -1;
+            } else {
+                if (((double) iop1) < float_op2) goto __pyx_return_true; else goto __pyx_return_false;
+            }
+        }
+        if (overflow1 < 0) {
+            if (float_op2 > ((double) (1LL << 53))) goto __pyx_return_true;
+        } else {
+            if (float_op2 < - ((double) (1LL << 53))) goto __pyx_return_false;
+        }
+    }
+    #endif
+    return __Pyx_PyObject_RichCompareBool(op1, op2, Py_LT);
+__pyx_return_true:
+    return 1;
+__pyx_return_false:
+    return 0;
+}
+#endif
+#if CYTHON_USE_PYLONG_INTERNALS
+#ifndef __Pyx_DEFINED_PyObject_CompareIntIntBoolLt
+#define __Pyx_DEFINED_PyObject_CompareIntIntBoolLt
+static int __Pyx_PyObject_CompareIntIntBoolLt(PyObject *op1, PyObject *op2) {
+    Py_ssize_t cmp = __Pyx_PyLong_CompareSignAndSize(op1, op2);
+    if (cmp == 0) {
+        Py_ssize_t size = __Pyx_PyLong_DigitCount(op1);
+        if (size > 0) {
+            const digit* digits1 = __Pyx_PyLong_Digits(op1);
+            const digit* digits2 = __Pyx_PyLong_Digits(op2);
+            if (size == 1) {
+                cmp = (Py_ssize_t) digits1[0] - (Py_ssize_t) digits2[0];
+            } else if ((size == 2) && (8 * sizeof(Py_ssize_t) >= 2 * PyLong_SHIFT)) {
+                cmp = (Py_ssize_t) (((((size_t)digits1[1]) << PyLong_SHIFT) | (size_t)digits1[0])) - (Py_ssize_t) (((((size_t)digits2[1]) << PyLong_SHIFT) | (size_t)digits2[0]));
+            } else {
+                for (Py_ssize_t i=size-1; i >= 0 && !cmp; --i) {
+                    cmp = (Py_ssize_t) digits1[i] - (Py_ssize_t) digits2[i];
+                }
+            }
+        }
+        if (cmp == 0) return 0;
+        if (__Pyx_PyLong_IsNeg(op1)) cmp = -cmp;
+    }
+    return (cmp < 0);
+}
+#endif
+#ifndef __Pyx_DEFINED_PyObject_CompareIntIntBoolLt
+#define __Pyx_DEFINED_PyObject_CompareIntIntBoolLt
+static CYTHON_INLINE PyObject* __Pyx_PyObject_CompareIntIntLt(PyObject *op1, PyObject *op2) {
+    int result = __Pyx_PyObject_CompareIntIntBoolLt(op1, op2);
+    if (unlikely(result == -1)) return NULL;
+    return __Pyx_NewRef(result ? Py_True : Py_False);
+}
+#endif
+#else
+#ifndef __Pyx_DEFINED_PyObject_CompareIntIntBoolLt
+#define __Pyx_DEFINED_PyObject_CompareIntIntBoolLt
+static int __Pyx_PyObject_CompareIntIntBoolLt(PyObject *op1, PyObject *op2) {
+    int overflow1, overflow2;
+    long long iop1 = PyLong_AsLongLongAndOverflow(op1, &overflow1);
+    long long iop2 = PyLong_AsLongLongAndOverflow(op2, &overflow2);
+    if (likely(!(overflow1 | overflow2))) {
+        if (iop1 < iop2) goto __pyx_return_true; else goto __pyx_return_false;
+    } else if (overflow1 != overflow2) {
+        if (overflow1 < overflow2) goto __pyx_return_true; else goto __pyx_return_false;
+    } else {
+        return __Pyx_PyObject_RichCompareBool(op1, op2, Py_LT);
+    }
+__pyx_return_true:
+    return 1;
+__pyx_return_false:
+    return 0;
+}
+#endif
+#endif
+static CYTHON_INLINE int __Pyx_PyObject_CompareBoolLt_int_object(PyObject *op1, PyObject *op2, int pyop) {
+    CYTHON_UNUSED_VAR(pyop);
+    if (unlikely(op1 == Py_None)) {
+        goto __pyx_richcmp;
+    }
+    if (op1 == op2) goto __pyx_return_false;
+    if (likely(op1 != Py_None)) {
+        if (op1 == op2) goto __pyx_return_false;
+        if (likely(PyLong_CheckExact(op2))) {
+            return __Pyx_PyObject_CompareIntIntBoolLt(op1, op2);
+        }
+        if (PyFloat_CheckExact(op2)) {
+            return __Pyx_PyObject_CompareIntFloatBoolLt(op1, op2);
+        }
+        goto __pyx_richcmp;
+    }
+    if ((0)) goto __pyx_richcmp;
+    if ((0)) goto __pyx_return_true;
+    if ((0)) goto __pyx_return_false;
+__pyx_richcmp:
+    return __Pyx_PyObject_RichCompareBool(op1, op2, Py_LT);
+__pyx_return_true:
+    return 1;
+__pyx_return_false:
+    return 0;
+}
+
+/* PyUnicode_Substring */
+static CYTHON_INLINE PyObject* __Pyx_PyUnicode_Substring(
+            PyObject* text, Py_ssize_t start, Py_ssize_t stop) {
+    Py_ssize_t length;
+    if (unlikely(__Pyx_PyUnicode_READY(text) == -1)) return NULL;
+    length = __Pyx_PyUnicode_GET_LENGTH(text);
+    #if !CYTHON_ASSUME_SAFE_SIZE
+    if (unlikely(length < 0)) return NULL;
+    #endif
+    if (start < 0) {
+        start += length;
+        if (start < 0)
+            start = 0;
+    }
+    if (stop < 0)
+        stop += length;
+    else if (stop > length)
+        stop = length;
+    if (stop <= start)
+        return __Pyx_NewRef(__pyx_mstate_global->__pyx_empty_unicode);
+    if (start == 0 && stop == length)
+        return __Pyx_NewRef(text);
+#if CYTHON_COMPILING_IN_LIMITED_API
+    return PyUnicode_Substring(text, start, stop);
+#else
+    return PyUnicode_FromKindAndData(PyUnicode_KIND(text),
+        PyUnicode_1BYTE_DATA(text) + start*PyUnicode_KIND(text), stop-start);
+#endif
+}
+
+/* PyObjectCallMethod1 (used by pop_index) */
+static CYTHON_INLINE PyObject* __Pyx_PyObject_CallMethod1(PyObject* obj, PyObject* method_name, PyObject* arg) {
+#if CYTHON_VECTORCALL && (__PYX_LIMITED_VERSION_HEX >= 0x030C0000 || !CYTHON_COMPILING_IN_LIMITED_API)
+    PyObject *args[2] = {obj, arg};
+    return PyObject_VectorcallMethod(method_name, args, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+#elif CYTHON_COMPILING_IN_LIMITED_API
+    return PyObject_CallMethodObjArgs(obj, method_name, arg, NULL);
+#else
+    return PyObject_CallMethodOneArg(obj, method_name, arg);
+#endif
+}
+
+/* pop_index */
+static PyObject* __Pyx__PyObject_PopNewIndex(PyObject* L, PyObject* py_ix) {
+    PyObject *r;
+    if (unlikely(!py_ix)) return NULL;
+    r = __Pyx__PyObject_PopIndex(L, py_ix);
+    Py_DECREF(py_ix);
+    return r;
+}
+static PyObject* __Pyx__PyObject_PopIndex(PyObject* L, PyObject* py_ix) {
+    return __Pyx_PyObject_CallMethod1(L, __pyx_mstate_global->__pyx_n_u_pop, py_ix);
+}
+#if CYTHON_USE_PYLIST_INTERNALS && CYTHON_ASSUME_SAFE_MACROS && CYTHON_ASSUME_SAFE_SIZE
+static PyObject* __Pyx__PyList_PopIndex(PyObject* L, PyObject* py_ix, Py_ssize_t ix) {
+    Py_ssize_t size = PyList_GET_SIZE(L);
+    if (likely(size > (((PyListObject*)L)->allocated >> 1))) {
+        Py_ssize_t cix = ix;
+        if (cix < 0) {
+            cix += size;
+        }
+        if (likely(__Pyx_is_valid_index(cix, size))) {
+            PyObject* v = PyList_GET_ITEM(L, cix);
+            Py_SET_SIZE(L, Py_SIZE(L) - 1);
+            size -= 1;
+            memmove(&PyList_GET_ITEM(L, cix), &PyList_GET_ITEM(L, cix+1), (size_t)(size-cix)*sizeof(PyObject*));
+            return v;
+        }
+    }
+    if (py_ix == Py_None) {
+        return __Pyx__PyObject_PopNewIndex(L, PyLong_FromSsize_t(ix));
+    } else {
+        return __Pyx__PyObject_PopIndex(L, py_ix);
+    }
+}
+#endif
+
+/* PyObjectCallMethod0 (used by pop) */
+static CYTHON_INLINE PyObject* __Pyx_PyObject_CallMethod0(PyObject* obj, PyObject* method_name) {
+#if CYTHON_VECTORCALL && (__PYX_LIMITED_VERSION_HEX >= 0x030C0000 || !CYTHON_COMPILING_IN_LIMITED_API)
+    return PyObject_VectorcallMethod(method_name, &obj, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+#elif CYTHON_COMPILING_IN_LIMITED_API
+    return PyObject_CallMethodObjArgs(obj, method_name, NULL);
+#else
+    return PyObject_CallMethodNoArgs(obj, method_name);
+#endif
+}
+
+/* pop */
+static CYTHON_INLINE PyObject* __Pyx__PyObject_Pop(PyObject* L) {
+    if (Py_IS_TYPE(L, &PySet_Type)) {
+        return PySet_Pop(L);
+    }
+    return __Pyx_PyObject_CallMethod0(L, __pyx_mstate_global->__pyx_n_u_pop);
+}
+#if CYTHON_USE_PYLIST_INTERNALS && CYTHON_ASSUME_SAFE_MACROS && CYTHON_ASSUME_SAFE_SIZE
+static CYTHON_INLINE PyObject* __Pyx_PyList_Pop(PyObject* L) {
+    if (likely(PyList_GET_SIZE(L) > (((PyListObject*)L)->allocated >> 1))) {
+        Py_SET_SIZE(L, Py_SIZE(L) - 1);
+        return PyList_GET_ITEM(L, PyList_GET_SIZE(L));
+    }
+    return __Pyx_CallUnboundCMethod0(&__pyx_mstate_global->__pyx_umethod_PyList_Type_pop, L);
+}
+#endif
+
+/* RejectKeywords */
+static void __Pyx_RejectKeywords(const char* function_name, PyObject *kwds) {
+    PyObject *key = NULL;
+    if (CYTHON_VECTORCALL && likely(PyTuple_Check(kwds))) {
+        key = __Pyx_PySequence_ITEM(kwds, 0);
+    } else {
+#if CYTHON_AVOID_BORROWED_REFS
+        PyObject *pos = NULL;
+#else
+        Py_ssize_t pos = 0;
+#endif
+#if !CYTHON_COMPILING_IN_PYPY || defined(PyArg_ValidateKeywordArguments)
+        if (unlikely(!PyArg_ValidateKeywordArguments(kwds))) return;
+#endif
+        __Pyx_PyDict_NextRef(kwds, &pos, &key, NULL);
+#if CYTHON_AVOID_BORROWED_REFS
+        Py_XDECREF(pos);
+#endif
+    }
+    if (likely(key)) {
+        PyErr_Format(PyExc_TypeError,
+            "%s() got an unexpected keyword argument '%U'",
+            function_name, key);
+        Py_DECREF(key);
+    }
+}
+
+/* ListAppend */
+#if CYTHON_USE_PYLIST_INTERNALS && CYTHON_ASSUME_SAFE_MACROS && CYTHON_ASSUME_SAFE_SIZE
+static CYTHON_INLINE int __Pyx_PyList_Append(PyObject* list, PyObject* x) {
+    PyListObject* L = (PyListObject*) list;
+    Py_ssize_t len = Py_SIZE(list);
+    if (likely(L->allocated > len) & likely(len > (L->allocated >> 1))) {
+        Py_INCREF(x);
+        __Pyx__ListComp_AppendAndDecref(list, len, x);
+        return 0;
+    }
+    return PyList_Append(list, x);
+}
+#endif
+
+/* UnicodeEqualsUCS4 (used by UnicodeEquals_uchar) */
+#if !(CYTHON_COMPILING_IN_PYPY || CYTHON_COMPILING_IN_LIMITED_API || CYTHON_COMPILING_IN_GRAAL)
+static CYTHON_INLINE int __Pyx__PyUnicode_EqualsUCS4(PyObject* s1, Py_UCS4 ch2, int equals) {
+    Py_ssize_t length;
+    Py_UCS4 ch1;
+    int kind;
+    if (unlikely(__Pyx_PyUnicode_READY(s1) < 0)) goto bad;
+    length = __Pyx_PyUnicode_GET_LENGTH(s1);
+    #if !CYTHON_ASSUME_SAFE_SIZE
+    if (unlikely(length < 0)) goto bad;
+    #endif
+    if (length != 1) goto return_ne;
+    kind = PyUnicode_KIND(s1);
+    if (ch2 < 256) {
+        if (likely(kind == PyUnicode_1BYTE_KIND)) {
+            ch1 = PyUnicode_1BYTE_DATA(s1)[0];
+        } else if (kind == PyUnicode_2BYTE_KIND) {
+            ch1 = PyUnicode_2BYTE_DATA(s1)[0];
+        } else {
+            ch1 = PyUnicode_4BYTE_DATA(s1)[0];
+        }
+    } else if (ch2 < 65536) {
+        if (kind == PyUnicode_2BYTE_KIND) {
+            ch1 = PyUnicode_2BYTE_DATA(s1)[0];
+        } else if (kind == PyUnicode_4BYTE_KIND) {
+            ch1 = PyUnicode_4BYTE_DATA(s1)[0];
+        } else {
+            goto return_ne;
+        }
+    } else {
+        if (kind == PyUnicode_4BYTE_KIND){
+            ch1 = PyUnicode_4BYTE_DATA(s1)[0];
+        } else {
+            goto return_ne;
+        }
+    }
+    if (ch1 == ch2) {
+        goto return_eq;
+    } else {
+        goto return_ne;
+    }
+return_eq:
+    return (equals == Py_EQ);
+return_ne:
+    return (equals == Py_NE);
+bad:
+    return -1;
+}
+#endif
+
+/* PyObjectFormatAndDecref */
+static CYTHON_INLINE PyObject* __Pyx_PyObject_FormatSimpleAndDecref(PyObject* s, PyObject* f) {
+    if (unlikely(!s)) return NULL;
+    if (likely(PyUnicode_CheckExact(s))) return s;
+    return __Pyx_PyObject_FormatAndDecref(s, f);
+}
+static CYTHON_INLINE PyObject* __Pyx_PyObject_FormatAndDecref(PyObject* s, PyObject* f) {
+    PyObject *result;
+    if (unlikely(!s)) return NULL;
+    result = PyObject_Format(s, f);
+    Py_DECREF(s);
+    return result;
+}
+
+/* JoinPyUnicode */
+static PyObject* __Pyx_PyUnicode_Join(PyObject** values, Py_ssize_t value_count, Py_ssize_t result_ulength, int kind) {
+#if __Pyx_PyUnicode_Join_CAN_USE_KIND_AND_LENGTH && CYTHON_USE_UNICODE_INTERNALS
+    PyObject *result_uval;
+    int result_ukind, kind_shift;
+    Py_ssize_t i, char_pos;
+    void *result_udata;
+    static const Py_UCS4 max_char[5] = {0x7fU, 0xffU, 0xffffU, 0xffffU, 0x10ffffU};
+    assert (kind >= 0);
+    if (kind > PyUnicode_4BYTE_KIND) kind = PyUnicode_4BYTE_KIND;
+    result_uval = PyUnicode_New(result_ulength, max_char[kind]);
+    if (unlikely(!result_uval)) return NULL;
+    kind_shift = kind >> 1;  // 0, 1, 2
+    result_ukind = 1 << kind_shift;  // 1, 2, 4
+    result_udata = PyUnicode_DATA(result_uval);
+    assert(kind_shift == 2 || kind_shift == 1 || kind_shift == 0);
+    if (unlikely((PY_SSIZE_T_MAX >> kind_shift) - result_ulength < 0))
+        goto overflow;
+    char_pos = 0;
+    for (i=0; i < value_count; i++) {
+        int ukind;
+        Py_ssize_t ulength;
+        void *udata;
+        PyObject *uval = values[i];
+        if (__Pyx_PyUnicode_READY(uval) == (-1))
+            goto bad;
+        ulength = __Pyx_PyUnicode_GET_LENGTH(uval);
+        #if !CYTHON_ASSUME_SAFE_SIZE
+        if (unlikely(ulength < 0)) goto bad;
+        #endif
+        if (unlikely(!ulength))
+            continue;
+        if (unlikely((PY_SSIZE_T_MAX >> kind_shift) - ulength < char_pos))
+            goto overflow;
+        ukind = __Pyx_PyUnicode_KIND(uval);
+        udata = __Pyx_PyUnicode_DATA(uval);
+        if (ukind == result_ukind) {
+            memcpy((char *)result_udata + (char_pos << kind_shift), udata, (size_t) (ulength << kind_shift));
+        } else {
+            #if PY_VERSION_HEX >= 0x030d0000
+            if (unlikely(PyUnicode_CopyCharacters(result_uval, char_pos, uval, 0, ulength) < 0)) goto bad;
+            #elif CYTHON_COMPILING_IN_CPYTHON || defined(_PyUnicode_FastCopyCharacters)
+            _PyUnicode_FastCopyCharacters(result_uval, char_pos, uval, 0, ulength);
+            #else
+            Py_ssize_t j;
+            for (j=0; j < ulength; j++) {
+                Py_UCS4 uchar = __Pyx_PyUnicode_READ(ukind, udata, j);
+                __Pyx_PyUnicode_WRITE(result_ukind, result_udata, char_pos+j, uchar);
+            }
+            #endif
+        }
+        char_pos += ulength;
+    }
+    return result_uval;
+overflow:
+    PyErr_SetString(PyExc_OverflowError, "join() result is too long for a Python string");
+bad:
+    Py_DECREF(result_uval);
+    return NULL;
+#else
+    Py_ssize_t i;
+    PyObject *result = NULL;
+    PyObject *value_tuple = PyTuple_New(value_count);
+    if (unlikely(!value_tuple)) return NULL;
+    CYTHON_UNUSED_VAR(kind);
+    CYTHON_UNUSED_VAR(result_ulength);
+    for (i=0; i<value_count; i++) {
+        Py_INCREF(values[i]);
+        if (__Pyx_PyTuple_SET_ITEM(value_tuple, i, values[i]) != (0)) goto bad;
+    }
+    result = PyUnicode_Join(__pyx_mstate_global->__pyx_empty_unicode, value_tuple);
+bad:
+    Py_DECREF(value_tuple);
+    return result;
+#endif
+}
+
+/* RaiseException */
+static void __Pyx_Raise(PyObject *type, PyObject *value, PyObject *tb, PyObject *cause) {
+    PyObject* owned_instance = NULL;
+    if (tb == Py_None) {
+        tb = 0;
+    } else if (tb && !PyTraceBack_Check(tb)) {
+        PyErr_SetString(PyExc_TypeError,
+            "raise: arg 3 must be a traceback or None");
+        goto bad;
+    }
+    if (value == Py_None)
+        value = 0;
+    if (PyExceptionInstance_Check(type)) {
+        if (value) {
+            PyErr_SetString(PyExc_TypeError,
+                "instance exception may not have a separate value");
+            goto bad;
+        }
+        value = type;
+        type = (PyObject*) Py_TYPE(value);
+    } else if (PyExceptionClass_Check(type)) {
+        PyObject *instance_class = NULL;
+        if (value && PyExceptionInstance_Check(value)) {
+            instance_class = (PyObject*) Py_TYPE(value);
+            if (instance_class != type) {
+                int is_subclass = PyObject_IsSubclass(instance_class, type);
+                if (!is_subclass) {
+                    instance_class = NULL;
+                } else if (unlikely(is_subclass == -1)) {
+                    goto bad;
+                } else {
+                    type = instance_class;
+                }
+            }
+        }
+        if (!instance_class) {
+            PyObject *args;
+            if (!value)
+                args = PyTuple_New(0);
+            else if (PyTuple_Check(value)) {
+                Py_INCREF(value);
+                args = value;
+            } else
+                args = PyTuple_Pack(1, value);
+            if (!args)
+                goto bad;
+            owned_instance = PyObject_Call(type, args, NULL);
+            Py_DECREF(args);
+            if (!owned_instance)
+                goto bad;
+            value = owned_instance;
+            if (!PyExceptionInstance_Check(value)) {
+                PyErr_Format(PyExc_TypeError,
+                             "calling %R should have returned an instance of "
+                             "BaseException, not %R",
+                             type, Py_TYPE(value));
+                goto bad;
+            }
+        }
+    } else {
+        PyErr_SetString(PyExc_TypeError,
+            "raise: exception class must be a subclass of BaseException");
+        goto bad;
+    }
+    if (cause) {
+        PyObject *fixed_cause;
+        if (cause == Py_None) {
+            fixed_cause = NULL;
+        } else if (PyExceptionClass_Check(cause)) {
+            fixed_cause = PyObject_CallObject(cause, NULL);
+            if (fixed_cause == NULL)
+                goto bad;
+        } else if (PyExceptionInstance_Check(cause)) {
+            fixed_cause = cause;
+            Py_INCREF(fixed_cause);
+        } else {
+            PyErr_SetString(PyExc_TypeError,
+                            "exception causes must derive from "
+                            "BaseException");
+            goto bad;
+        }
+        PyException_SetCause(value, fixed_cause);
+    }
+    PyErr_SetObject(type, value);
+    if (tb) {
+#if PY_VERSION_HEX >= 0x030C00A6
+        PyException_SetTraceback(value, tb);
+#elif CYTHON_FAST_THREAD_STATE
+        PyThreadState *tstate = __Pyx_PyThreadState_Current;
+        PyObject* tmp_tb = tstate->curexc_traceback;
+        if (tb != tmp_tb) {
+            Py_INCREF(tb);
+            tstate->curexc_traceback = tb;
+            Py_XDECREF(tmp_tb);
+        }
+#else
+        PyObject *tmp_type, *tmp_value, *tmp_tb;
+        PyErr_Fetch(&tmp_type, &tmp_value, &tmp_tb);
+        Py_INCREF(tb);
+        PyErr_Restore(tmp_type, tmp_value, tb);
+        Py_XDECREF(tmp_tb);
+#endif
+    }
+bad:
+    Py_XDECREF(owned_instance);
+    return;
+}
+
+/* PyUnicode_Unicode */
+static CYTHON_INLINE PyObject* __Pyx_PyUnicode_Unicode(PyObject *obj) {
+    if (unlikely(obj == Py_None))
+        obj = __pyx_mstate_global->__pyx_kp_u_None;
+    return __Pyx_NewRef(obj);
+}
+
+/* SetStringIndexingError (used by GetItemIntUnicode) */
+static void __Pyx_SetStringIndexingError(const char* message, int has_gil) {
+    if (!has_gil) {
+        PyGILState_STATE gil_state = PyGILState_Ensure();
+        PyErr_SetString(PyExc_IndexError, message);
+        PyGILState_Release(gil_state);
+    } else
+        PyErr_SetString(PyExc_IndexError, message);
+}
+
+/* GetItemIntUnicode */
+static CYTHON_INLINE Py_UCS4 __Pyx_GetItemInt_Unicode_Fast(PyObject* ustring, Py_ssize_t i,
+                                                           int wraparound, int boundscheck, int has_gil) {
+    Py_ssize_t length;
+    if (unlikely(__Pyx_PyUnicode_READY(ustring) < 0)) return (Py_UCS4)-1;
+    if (wraparound | boundscheck) {
+        length = __Pyx_PyUnicode_GET_LENGTH(ustring);
+        #if !CYTHON_ASSUME_SAFE_SIZE
+        if (unlikely(length < 0)) return (Py_UCS4)-1;
+        #endif
+        if (wraparound & unlikely(i < 0)) i += length;
+        if ((!boundscheck) || likely(__Pyx_is_valid_index(i, length))) {
+            return __Pyx_PyUnicode_READ_CHAR(ustring, i);
+        } else {
+            __Pyx_SetStringIndexingError("string index out of range", has_gil);
+            return (Py_UCS4)-1;
+        }
+    } else {
+        return __Pyx_PyUnicode_READ_CHAR(ustring, i);
+    }
+}
+
 /* ArgTypeTestError (used by ArgTypeTest) */
 static void __Pyx_ArgTypeError(PyObject *obj, PyTypeObject *type, const char *name, int exact)
 {
@@ -17734,205 +21030,6 @@ static CYTHON_INLINE int __Pyx_ArgTypeTest(PyObject *obj, PyTypeObject *type, in
         return 1;
     __Pyx_ArgTypeError(obj, type, name, exact);
     return 0;
-}
-
-/* GivenExceptionMatches (used by PyErrExceptionMatches) */
-#if CYTHON_COMPILING_IN_CPYTHON
-static CYTHON_INLINE int __Pyx_inner_PyErr_GivenExceptionMatches2(PyObject *err, PyObject* exc_type1, PyObject *exc_type2) {
-    if (exc_type1) {
-        return __Pyx_IsAnySubtype2((PyTypeObject*)err, (PyTypeObject*)exc_type1, (PyTypeObject*)exc_type2);
-    } else {
-        return __Pyx_IsSubtype((PyTypeObject*)err, (PyTypeObject*)exc_type2);
-    }
-}
-static int __Pyx_PyErr_GivenExceptionMatchesTuple(PyObject *exc_type, PyObject *tuple) {
-    Py_ssize_t i, n;
-    assert(PyExceptionClass_Check(exc_type));
-    n = PyTuple_GET_SIZE(tuple);
-    for (i=0; i<n; i++) {
-        if (exc_type == PyTuple_GET_ITEM(tuple, i)) return 1;
-    }
-    for (i=0; i<n; i++) {
-        PyObject *t = PyTuple_GET_ITEM(tuple, i);
-        if (likely(PyExceptionClass_Check(t))) {
-            if (__Pyx_inner_PyErr_GivenExceptionMatches2(exc_type, NULL, t)) return 1;
-        } else {
-        }
-    }
-    return 0;
-}
-static CYTHON_INLINE int __Pyx_PyErr_GivenExceptionMatches(PyObject *err, PyObject* exc_type) {
-    if (likely(err == exc_type)) return 1;
-    if (likely(PyExceptionClass_Check(err))) {
-        if (likely(PyExceptionClass_Check(exc_type))) {
-            return __Pyx_inner_PyErr_GivenExceptionMatches2(err, NULL, exc_type);
-        } else if (likely(PyTuple_Check(exc_type))) {
-            return __Pyx_PyErr_GivenExceptionMatchesTuple(err, exc_type);
-        } else {
-        }
-    }
-    return PyErr_GivenExceptionMatches(err, exc_type);
-}
-static CYTHON_INLINE int __Pyx_PyErr_GivenExceptionMatches2(PyObject *err, PyObject *exc_type1, PyObject *exc_type2) {
-    assert(PyExceptionClass_Check(exc_type1));
-    assert(PyExceptionClass_Check(exc_type2));
-    if (likely(err == exc_type1 || err == exc_type2)) return 1;
-    if (likely(PyExceptionClass_Check(err))) {
-        return __Pyx_inner_PyErr_GivenExceptionMatches2(err, exc_type1, exc_type2);
-    }
-    return (PyErr_GivenExceptionMatches(err, exc_type1) || PyErr_GivenExceptionMatches(err, exc_type2));
-}
-#endif
-
-/* PyErrExceptionMatches (used by PyObjectGetAttrStrNoError) */
-#if CYTHON_FAST_THREAD_STATE
-static int __Pyx_PyErr_ExceptionMatchesTuple(PyObject *exc_type, PyObject *tuple) {
-    Py_ssize_t i, n;
-    n = PyTuple_GET_SIZE(tuple);
-    for (i=0; i<n; i++) {
-        if (exc_type == PyTuple_GET_ITEM(tuple, i)) return 1;
-    }
-    for (i=0; i<n; i++) {
-        if (__Pyx_PyErr_GivenExceptionMatches(exc_type, PyTuple_GET_ITEM(tuple, i))) return 1;
-    }
-    return 0;
-}
-static CYTHON_INLINE int __Pyx_PyErr_ExceptionMatchesInState(PyThreadState* tstate, PyObject* err) {
-    int result;
-    PyObject *exc_type;
-#if PY_VERSION_HEX >= 0x030C00A6
-    PyObject *current_exception = tstate->current_exception;
-    if (unlikely(!current_exception)) return 0;
-    exc_type = (PyObject*) Py_TYPE(current_exception);
-    if (exc_type == err) return 1;
-#else
-    exc_type = tstate->curexc_type;
-    if (exc_type == err) return 1;
-    if (unlikely(!exc_type)) return 0;
-#endif
-    #if CYTHON_AVOID_BORROWED_REFS
-    Py_INCREF(exc_type);
-    #endif
-    if (unlikely(PyTuple_Check(err))) {
-        result = __Pyx_PyErr_ExceptionMatchesTuple(exc_type, err);
-    } else {
-        result = __Pyx_PyErr_GivenExceptionMatches(exc_type, err);
-    }
-    #if CYTHON_AVOID_BORROWED_REFS
-    Py_DECREF(exc_type);
-    #endif
-    return result;
-}
-#endif
-
-/* PyObjectGetAttrStrNoError (used by GetBuiltinName) */
-#if __PYX_LIMITED_VERSION_HEX < 0x030d0000
-static void __Pyx_PyObject_GetAttrStr_ClearAttributeError(void) {
-    __Pyx_PyThreadState_declare
-    __Pyx_PyThreadState_assign
-    if (likely(__Pyx_PyErr_ExceptionMatches(PyExc_AttributeError)))
-        __Pyx_PyErr_Clear();
-}
-#endif
-static CYTHON_INLINE PyObject* __Pyx_PyObject_GetAttrStrNoError(PyObject* obj, PyObject* attr_name) {
-    PyObject *result;
-#if __PYX_LIMITED_VERSION_HEX >= 0x030d0000
-    (void) PyObject_GetOptionalAttr(obj, attr_name, &result);
-    return result;
-#else
-#if CYTHON_COMPILING_IN_CPYTHON && CYTHON_USE_TYPE_SLOTS
-    PyTypeObject* tp = Py_TYPE(obj);
-    if (likely(tp->tp_getattro == PyObject_GenericGetAttr)) {
-        return _PyObject_GenericGetAttrWithDict(obj, attr_name, NULL, 1);
-    }
-#endif
-    result = __Pyx_PyObject_GetAttrStr(obj, attr_name);
-    if (unlikely(!result)) {
-        __Pyx_PyObject_GetAttrStr_ClearAttributeError();
-    }
-    return result;
-#endif
-}
-
-/* GetBuiltinName (used by GetModuleGlobalName) */
-static PyObject *__Pyx_GetBuiltinName(PyObject *name) {
-    PyObject* result = __Pyx_PyObject_GetAttrStrNoError(__pyx_mstate_global->__pyx_b, name);
-    if (unlikely(!result) && !PyErr_Occurred()) {
-        PyErr_Format(PyExc_NameError,
-            "name '%U' is not defined", name);
-    }
-    return result;
-}
-
-/* PyDictVersioning (used by GetModuleGlobalName) */
-#if CYTHON_USE_DICT_VERSIONS && CYTHON_USE_TYPE_SLOTS
-static CYTHON_INLINE PY_UINT64_T __Pyx_get_tp_dict_version(PyObject *obj) {
-    PyObject *dict = Py_TYPE(obj)->tp_dict;
-    return likely(dict) ? __PYX_GET_DICT_VERSION(dict) : 0;
-}
-static CYTHON_INLINE PY_UINT64_T __Pyx_get_object_dict_version(PyObject *obj) {
-    PyObject **dictptr = NULL;
-    Py_ssize_t offset = Py_TYPE(obj)->tp_dictoffset;
-    if (offset) {
-#if CYTHON_COMPILING_IN_CPYTHON
-        dictptr = (likely(offset > 0)) ? (PyObject **) ((char *)obj + offset) : _PyObject_GetDictPtr(obj);
-#else
-        dictptr = _PyObject_GetDictPtr(obj);
-#endif
-    }
-    return (dictptr && *dictptr) ? __PYX_GET_DICT_VERSION(*dictptr) : 0;
-}
-static CYTHON_INLINE int __Pyx_object_dict_version_matches(PyObject* obj, PY_UINT64_T tp_dict_version, PY_UINT64_T obj_dict_version) {
-    PyObject *dict = Py_TYPE(obj)->tp_dict;
-    if (unlikely(!dict) || unlikely(tp_dict_version != __PYX_GET_DICT_VERSION(dict)))
-        return 0;
-    return obj_dict_version == __Pyx_get_object_dict_version(obj);
-}
-#endif
-
-/* GetModuleGlobalName */
-#if CYTHON_USE_DICT_VERSIONS
-static PyObject *__Pyx__GetModuleGlobalName(PyObject *name, PY_UINT64_T *dict_version, PyObject **dict_cached_value)
-#else
-static CYTHON_INLINE PyObject *__Pyx__GetModuleGlobalName(PyObject *name)
-#endif
-{
-    PyObject *result;
-#if CYTHON_COMPILING_IN_LIMITED_API
-    if (unlikely(!__pyx_m)) {
-        if (!PyErr_Occurred())
-            PyErr_SetNone(PyExc_NameError);
-        return NULL;
-    }
-    result = PyObject_GetAttr(__pyx_m, name);
-    if (likely(result)) {
-        return result;
-    }
-    if (!__Pyx_IgnoreException(PyExc_Exception)) {
-        return NULL; // BaseException
-    }
-#elif CYTHON_AVOID_BORROWED_REFS || CYTHON_AVOID_THREAD_UNSAFE_BORROWED_REFS
-    if (unlikely(__Pyx_PyDict_GetItemRef(__pyx_mstate_global->__pyx_d, name, &result) == -1)) {
-        if (!__Pyx_IgnoreException(PyExc_Exception)) {
-            return NULL; // BaseException
-        }
-    }
-    __PYX_UPDATE_DICT_CACHE(__pyx_mstate_global->__pyx_d, result, *dict_cached_value, *dict_version)
-    if (likely(result)) {
-        return result;
-    }
-#else
-    result = _PyDict_GetItem_KnownHash(__pyx_mstate_global->__pyx_d, name, ((PyASCIIObject *) name)->hash);
-    __PYX_UPDATE_DICT_CACHE(__pyx_mstate_global->__pyx_d, result, *dict_cached_value, *dict_version)
-    if (likely(result)) {
-        return __Pyx_NewRef(result);
-    }
-    PyObject *exc = PyErr_Occurred();
-    if (unlikely(exc) && !__Pyx_IgnoreGivenException(exc, PyExc_Exception)) {
-        return NULL; // BaseException
-    }
-#endif
-    return __Pyx_GetBuiltinName(name);
 }
 
 /* PyObjectCompare */
@@ -18314,6 +21411,142 @@ static CYTHON_INLINE PyObject* __Pyx____Pyx_PyUnicode_From_Py_ssize_t(Py_ssize_t
     }
     return __Pyx_PyUnicode_BuildFromAscii(ulength, dpos, (int) length, prepend_sign, padding_char);
 }
+
+/* SwapException */
+#if CYTHON_FAST_THREAD_STATE
+static CYTHON_INLINE void __Pyx__ExceptionSwap(PyThreadState *tstate, PyObject **type, PyObject **value, PyObject **tb) {
+    PyObject *tmp_type, *tmp_value, *tmp_tb;
+  #if CYTHON_USE_EXC_INFO_STACK && PY_VERSION_HEX >= 0x030B00a4
+    _PyErr_StackItem *exc_info = tstate->exc_info;
+    tmp_value = exc_info->exc_value;
+    exc_info->exc_value = *value;
+    if (tmp_value == NULL || tmp_value == Py_None) {
+        Py_XDECREF(tmp_value);
+        tmp_value = NULL;
+        tmp_type = NULL;
+        tmp_tb = NULL;
+    } else {
+        tmp_type = (PyObject*) Py_TYPE(tmp_value);
+        Py_INCREF(tmp_type);
+        #if CYTHON_COMPILING_IN_CPYTHON
+        tmp_tb = ((PyBaseExceptionObject*) tmp_value)->traceback;
+        Py_XINCREF(tmp_tb);
+        #else
+        tmp_tb = PyException_GetTraceback(tmp_value);
+        #endif
+    }
+  #elif CYTHON_USE_EXC_INFO_STACK
+    _PyErr_StackItem *exc_info = tstate->exc_info;
+    tmp_type = exc_info->exc_type;
+    tmp_value = exc_info->exc_value;
+    tmp_tb = exc_info->exc_traceback;
+    exc_info->exc_type = *type;
+    exc_info->exc_value = *value;
+    exc_info->exc_traceback = *tb;
+  #else
+    tmp_type = tstate->exc_type;
+    tmp_value = tstate->exc_value;
+    tmp_tb = tstate->exc_traceback;
+    tstate->exc_type = *type;
+    tstate->exc_value = *value;
+    tstate->exc_traceback = *tb;
+  #endif
+    *type = tmp_type;
+    *value = tmp_value;
+    *tb = tmp_tb;
+}
+#else
+static CYTHON_INLINE void __Pyx_ExceptionSwap(PyObject **type, PyObject **value, PyObject **tb) {
+    PyObject *tmp_type, *tmp_value, *tmp_tb;
+    PyErr_GetExcInfo(&tmp_type, &tmp_value, &tmp_tb);
+    PyErr_SetExcInfo(*type, *value, *tb);
+    *type = tmp_type;
+    *value = tmp_value;
+    *tb = tmp_tb;
+}
+#endif
+
+/* GetTopmostException (used by SaveResetException) */
+#if CYTHON_USE_EXC_INFO_STACK && CYTHON_FAST_THREAD_STATE
+static _PyErr_StackItem *
+__Pyx_PyErr_GetTopmostException(PyThreadState *tstate)
+{
+    _PyErr_StackItem *exc_info = tstate->exc_info;
+    while ((exc_info->exc_value == NULL || exc_info->exc_value == Py_None) &&
+           exc_info->previous_item != NULL)
+    {
+        exc_info = exc_info->previous_item;
+    }
+    return exc_info;
+}
+#endif
+
+/* SaveResetException */
+#if CYTHON_FAST_THREAD_STATE
+static CYTHON_INLINE void __Pyx__ExceptionSave(PyThreadState *tstate, PyObject **type, PyObject **value, PyObject **tb) {
+  #if CYTHON_USE_EXC_INFO_STACK && PY_VERSION_HEX >= 0x030B00a4
+    _PyErr_StackItem *exc_info = __Pyx_PyErr_GetTopmostException(tstate);
+    PyObject *exc_value = exc_info->exc_value;
+    if (exc_value == NULL || exc_value == Py_None) {
+        *value = NULL;
+        *type = NULL;
+        *tb = NULL;
+    } else {
+        *value = exc_value;
+        Py_INCREF(*value);
+        *type = (PyObject*) Py_TYPE(exc_value);
+        Py_INCREF(*type);
+        *tb = PyException_GetTraceback(exc_value);
+    }
+  #elif CYTHON_USE_EXC_INFO_STACK
+    _PyErr_StackItem *exc_info = __Pyx_PyErr_GetTopmostException(tstate);
+    *type = exc_info->exc_type;
+    *value = exc_info->exc_value;
+    *tb = exc_info->exc_traceback;
+    Py_XINCREF(*type);
+    Py_XINCREF(*value);
+    Py_XINCREF(*tb);
+  #else
+    *type = tstate->exc_type;
+    *value = tstate->exc_value;
+    *tb = tstate->exc_traceback;
+    Py_XINCREF(*type);
+    Py_XINCREF(*value);
+    Py_XINCREF(*tb);
+  #endif
+}
+static CYTHON_INLINE void __Pyx__ExceptionReset(PyThreadState *tstate, PyObject *type, PyObject *value, PyObject *tb) {
+  #if CYTHON_USE_EXC_INFO_STACK && PY_VERSION_HEX >= 0x030B00a4
+    _PyErr_StackItem *exc_info = tstate->exc_info;
+    PyObject *tmp_value = exc_info->exc_value;
+    exc_info->exc_value = value;
+    Py_XDECREF(tmp_value);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+  #else
+    PyObject *tmp_type, *tmp_value, *tmp_tb;
+    #if CYTHON_USE_EXC_INFO_STACK
+    _PyErr_StackItem *exc_info = tstate->exc_info;
+    tmp_type = exc_info->exc_type;
+    tmp_value = exc_info->exc_value;
+    tmp_tb = exc_info->exc_traceback;
+    exc_info->exc_type = type;
+    exc_info->exc_value = value;
+    exc_info->exc_traceback = tb;
+    #else
+    tmp_type = tstate->exc_type;
+    tmp_value = tstate->exc_value;
+    tmp_tb = tstate->exc_traceback;
+    tstate->exc_type = type;
+    tstate->exc_value = value;
+    tstate->exc_traceback = tb;
+    #endif
+    Py_XDECREF(tmp_type);
+    Py_XDECREF(tmp_value);
+    Py_XDECREF(tmp_tb);
+  #endif
+}
+#endif
 
 /* AllocateExtensionType */
 static PyObject *__Pyx_AllocateExtensionType(PyTypeObject *t, int is_final) {
@@ -18934,7 +22167,7 @@ static int __Pyx__SetItemOnTypeDict(PyTypeObject *tp, PyObject *k, PyObject *v) 
 static int __Pyx_setup_reduce_is_named(PyObject* meth, PyObject* name) {
   int ret;
   PyObject *name_attr;
-  name_attr = __Pyx_PyObject_GetAttrStrNoError(meth, __pyx_mstate_global->__pyx_n_u_name);
+  name_attr = __Pyx_PyObject_GetAttrStrNoError(meth, __pyx_mstate_global->__pyx_n_u_name_2);
   if (likely(name_attr)) {
       ret = PyObject_RichCompareBool(name_attr, name, Py_EQ);
   } else {
@@ -19053,25 +22286,6 @@ __PYX_GOOD:
     Py_XDECREF(setstate_cython);
     return ret;
 }
-
-/* HasAttr (used by ImportImpl) */
-#if __PYX_LIMITED_VERSION_HEX < 0x030d0000
-static CYTHON_INLINE int __Pyx_HasAttr(PyObject *o, PyObject *n) {
-    PyObject *r;
-    if (unlikely(!PyUnicode_Check(n))) {
-        PyErr_SetString(PyExc_TypeError,
-                        "hasattr(): attribute name must be string");
-        return -1;
-    }
-    r = __Pyx_PyObject_GetAttrStrNoError(o, n);
-    if (!r) {
-        return (unlikely(PyErr_Occurred())) ? -1 : 0;
-    } else {
-        Py_DECREF(r);
-        return 1;
-    }
-}
-#endif
 
 /* ImportImpl (used by Import) */
 static int __Pyx__Import_GetModule(PyObject *qualname, PyObject **module) {
@@ -21085,6 +24299,85 @@ static PyObject *__Pyx_Object_VectorcallMethodKwds(PyObject *name, PyObject *con
 #endif
 
 /* CIntToPy */
+static CYTHON_INLINE PyObject* __Pyx_PyLong_From___pyx_anon_enum(int value) {
+#ifdef __Pyx_HAS_GCC_DIAGNOSTIC
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wconversion"
+#endif
+    const int neg_one = (int) -1, const_zero = (int) 0;
+#ifdef __Pyx_HAS_GCC_DIAGNOSTIC
+#pragma GCC diagnostic pop
+#endif
+    const int is_unsigned = neg_one > const_zero;
+    if (is_unsigned) {
+        if (sizeof(int) < sizeof(long)) {
+            return PyLong_FromLong((long) value);
+        } else if (sizeof(int) <= sizeof(unsigned long)) {
+            return PyLong_FromUnsignedLong((unsigned long) value);
+#if !CYTHON_COMPILING_IN_PYPY
+        } else if (sizeof(int) <= sizeof(unsigned PY_LONG_LONG)) {
+            return PyLong_FromUnsignedLongLong((unsigned PY_LONG_LONG) value);
+#endif
+        }
+    } else {
+        if (sizeof(int) <= sizeof(long)) {
+            return PyLong_FromLong((long) value);
+        } else if (sizeof(int) <= sizeof(PY_LONG_LONG)) {
+            return PyLong_FromLongLong((PY_LONG_LONG) value);
+        }
+    }
+    {
+        unsigned char *bytes = (unsigned char *)&value;
+#if !CYTHON_COMPILING_IN_LIMITED_API && PY_VERSION_HEX >= 0x030d00A4
+        if (is_unsigned) {
+            return PyLong_FromUnsignedNativeBytes(bytes, sizeof(value), -1);
+        } else {
+            return PyLong_FromNativeBytes(bytes, sizeof(value), -1);
+        }
+#elif !CYTHON_COMPILING_IN_LIMITED_API && PY_VERSION_HEX < 0x030d0000
+        int one = 1; int little = (int)*(unsigned char *)&one;
+        return _PyLong_FromByteArray(bytes, sizeof(int),
+                                     little, !is_unsigned);
+#else
+        int one = 1; int little = (int)*(unsigned char *)&one;
+        PyObject *result = NULL, *kwds = NULL;
+        PyObject *py_bytes = NULL, *order_str = NULL, *from_bytes_str = NULL;;
+        py_bytes = PyBytes_FromStringAndSize((char*)bytes, sizeof(int));
+        if (!py_bytes) goto limited_bad;
+        from_bytes_str = PyUnicode_FromStringAndSize("from_bytes", 10);
+        if (!from_bytes_str) goto limited_bad;
+        order_str = PyUnicode_FromString(little ? "little" : "big");
+        if (!order_str) goto limited_bad;
+        {
+            PyObject *args[] = { (PyObject*)&PyLong_Type, py_bytes, order_str, Py_True };
+            if (!is_unsigned) {
+                PyObject *signed_str = PyUnicode_FromStringAndSize("signed", 6);
+                if (!signed_str) goto limited_bad;
+#if CYTHON_VECTORCALL
+                kwds = PyTuple_Pack(1, signed_str);
+#else
+                {
+                    PyObject *keys[] = {signed_str};
+                    PyObject *values[] = {Py_True};
+                    kwds = __Pyx_MakeKwargDict(keys, values, 1);
+                }
+#endif
+                Py_DECREF(signed_str);
+                if (unlikely(!kwds)) goto limited_bad;
+            }
+            result = __Pyx_Object_VectorcallMethodKwds(from_bytes_str, args, 3 | __Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET, kwds);
+        }
+        limited_bad:
+        Py_XDECREF(kwds);
+        Py_XDECREF(order_str);
+        Py_XDECREF(py_bytes);
+        Py_XDECREF(from_bytes_str);
+        return result;
+#endif
+    }
+}
+
+/* CIntToPy */
 static CYTHON_INLINE PyObject* __Pyx_PyLong_From_long(long value) {
 #ifdef __Pyx_HAS_GCC_DIAGNOSTIC
 #pragma GCC diagnostic push
@@ -21897,6 +25190,1160 @@ static unsigned long __Pyx_get_runtime_version(void) {
 #else
     return __Pyx_cached_runtime_version;
 #endif
+}
+
+/* IterNextPlain (used by CoroutineBase) */
+#if CYTHON_COMPILING_IN_LIMITED_API && __PYX_LIMITED_VERSION_HEX < 0x030A0000
+static PyObject *__Pyx_GetBuiltinNext_LimitedAPI(void) {
+    if (unlikely(!__pyx_mstate_global->__Pyx_GetBuiltinNext_LimitedAPI_cache))
+        __pyx_mstate_global->__Pyx_GetBuiltinNext_LimitedAPI_cache = __Pyx_GetBuiltinName(__pyx_mstate_global->__pyx_n_u_next);
+    return __pyx_mstate_global->__Pyx_GetBuiltinNext_LimitedAPI_cache;
+}
+#endif
+static CYTHON_INLINE PyObject *__Pyx_PyIter_Next_Plain(PyObject *iterator) {
+#if CYTHON_COMPILING_IN_LIMITED_API && __PYX_LIMITED_VERSION_HEX < 0x030A0000
+    PyObject *result;
+    PyObject *next = __Pyx_GetBuiltinNext_LimitedAPI();
+    if (unlikely(!next)) return NULL;
+    result = PyObject_CallFunctionObjArgs(next, iterator, NULL);
+    return result;
+#else
+    (void)&__Pyx_GetBuiltinName; // only for early limited API
+    iternextfunc iternext = __Pyx_PyObject_GetIterNextFunc(iterator);
+    assert(iternext);
+    return iternext(iterator);
+#endif
+}
+
+/* PyObjectCallNoArg (used by CoroutineBase) */
+static CYTHON_INLINE PyObject* __Pyx_PyObject_CallNoArg(PyObject *func) {
+    PyObject *arg[2] = {NULL, NULL};
+    return __Pyx_PyObject_FastCall(func, arg + 1, 0 | __Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET);
+}
+
+/* ReturnWithStopIteration (used by CoroutineBase) */
+static void __Pyx__ReturnWithStopIteration(PyObject* value, int async);
+static CYTHON_INLINE void __Pyx_ReturnWithStopIteration(PyObject* value, int async, int iternext) {
+    if (value == Py_None) {
+        if (async || !iternext)
+            PyErr_SetNone(async ? PyExc_StopAsyncIteration : PyExc_StopIteration);
+        return;
+    }
+    __Pyx__ReturnWithStopIteration(value, async);
+}
+static void __Pyx__ReturnWithStopIteration(PyObject* value, int async) {
+#if CYTHON_COMPILING_IN_CPYTHON
+    __Pyx_PyThreadState_declare
+#endif
+    PyObject *exc;
+    PyObject *exc_type = async ? PyExc_StopAsyncIteration : PyExc_StopIteration;
+#if CYTHON_COMPILING_IN_CPYTHON
+    if ((PY_VERSION_HEX >= (0x030C00A6)) || unlikely(PyTuple_Check(value) || PyExceptionInstance_Check(value))) {
+        if (PY_VERSION_HEX >= (0x030e00A1)) {
+            exc = __Pyx_PyObject_CallOneArg(exc_type, value);
+        } else {
+            PyObject *args_tuple = PyTuple_New(1);
+            if (unlikely(!args_tuple)) return;
+            Py_INCREF(value);
+            PyTuple_SET_ITEM(args_tuple, 0, value);
+            exc = PyObject_Call(exc_type, args_tuple, NULL);
+            Py_DECREF(args_tuple);
+        }
+        if (unlikely(!exc)) return;
+    } else {
+        Py_INCREF(value);
+        exc = value;
+    }
+    #if CYTHON_FAST_THREAD_STATE
+    __Pyx_PyThreadState_assign
+    #if CYTHON_USE_EXC_INFO_STACK
+    if (!__pyx_tstate->exc_info->exc_value)
+    #else
+    if (!__pyx_tstate->exc_type)
+    #endif
+    {
+        Py_INCREF(exc_type);
+        __Pyx_ErrRestore(exc_type, exc, NULL);
+        return;
+    }
+    #endif
+#else
+    exc = __Pyx_PyObject_CallOneArg(exc_type, value);
+    if (unlikely(!exc)) return;
+#endif
+    PyErr_SetObject(exc_type, exc);
+    Py_DECREF(exc);
+}
+
+/* CoroutineBase (used by Generator) */
+#if !CYTHON_COMPILING_IN_LIMITED_API
+#include <frameobject.h>
+#if PY_VERSION_HEX >= 0x030b00a6 && !defined(PYPY_VERSION)
+  #ifndef Py_BUILD_CORE
+    #define Py_BUILD_CORE 1
+  #endif
+  #include "internal/pycore_frame.h"
+#endif
+#endif // CYTHON_COMPILING_IN_LIMITED_API
+static CYTHON_INLINE void
+__Pyx_Coroutine_Undelegate(__pyx_CoroutineObject *gen) {
+#if CYTHON_USE_AM_SEND
+    gen->yieldfrom_am_send = NULL;
+#endif
+    Py_CLEAR(gen->yieldfrom);
+}
+static int __Pyx_PyGen__FetchStopIterationValue(PyThreadState *__pyx_tstate, PyObject **pvalue) {
+    PyObject *et, *ev, *tb;
+    PyObject *value = NULL;
+    CYTHON_UNUSED_VAR(__pyx_tstate);
+    __Pyx_ErrFetch(&et, &ev, &tb);
+    if (!et) {
+        Py_XDECREF(tb);
+        Py_XDECREF(ev);
+        Py_INCREF(Py_None);
+        *pvalue = Py_None;
+        return 0;
+    }
+    if (likely(et == PyExc_StopIteration)) {
+        if (!ev) {
+            Py_INCREF(Py_None);
+            value = Py_None;
+        }
+        else if (likely(Py_IS_TYPE(ev, (PyTypeObject*)PyExc_StopIteration))) {
+            #if CYTHON_COMPILING_IN_LIMITED_API || CYTHON_COMPILING_IN_GRAAL
+            value = PyObject_GetAttr(ev, __pyx_mstate_global->__pyx_n_u_value);
+            if (unlikely(!value)) goto limited_api_failure;
+            #else
+            value = ((PyStopIterationObject *)ev)->value;
+            Py_INCREF(value);
+            #endif
+            Py_DECREF(ev);
+        }
+        else if (unlikely(PyTuple_Check(ev))) {
+            Py_ssize_t tuple_size = __Pyx_PyTuple_GET_SIZE(ev);
+            #if !CYTHON_ASSUME_SAFE_SIZE
+            if (unlikely(tuple_size < 0)) {
+                Py_XDECREF(tb);
+                Py_DECREF(ev);
+                Py_DECREF(et);
+                return -1;
+            }
+            #endif
+            if (tuple_size >= 1) {
+#if CYTHON_ASSUME_SAFE_MACROS && !CYTHON_AVOID_BORROWED_REFS
+                value = PyTuple_GET_ITEM(ev, 0);
+                Py_INCREF(value);
+#elif CYTHON_ASSUME_SAFE_MACROS
+                value = PySequence_ITEM(ev, 0);
+#else
+                value = PySequence_GetItem(ev, 0);
+                if (!value) goto limited_api_failure;
+#endif
+            } else {
+                Py_INCREF(Py_None);
+                value = Py_None;
+            }
+            Py_DECREF(ev);
+        }
+        else if (!__Pyx_TypeCheck(ev, (PyTypeObject*)PyExc_StopIteration)) {
+            value = ev;
+        }
+        if (likely(value)) {
+            Py_XDECREF(tb);
+            Py_DECREF(et);
+            *pvalue = value;
+            return 0;
+        }
+    } else if (!__Pyx_PyErr_GivenExceptionMatches(et, PyExc_StopIteration)) {
+        __Pyx_ErrRestore(et, ev, tb);
+        return -1;
+    }
+    PyErr_NormalizeException(&et, &ev, &tb);
+    if (unlikely(!PyObject_TypeCheck(ev, (PyTypeObject*)PyExc_StopIteration))) {
+        __Pyx_ErrRestore(et, ev, tb);
+        return -1;
+    }
+    Py_XDECREF(tb);
+    Py_DECREF(et);
+#if CYTHON_COMPILING_IN_LIMITED_API
+    value = PyObject_GetAttr(ev, __pyx_mstate_global->__pyx_n_u_value);
+#else
+    value = ((PyStopIterationObject *)ev)->value;
+    Py_INCREF(value);
+#endif
+    Py_DECREF(ev);
+#if CYTHON_COMPILING_IN_LIMITED_API
+    if (unlikely(!value)) return -1;
+#endif
+    *pvalue = value;
+    return 0;
+#if CYTHON_COMPILING_IN_LIMITED_API || CYTHON_COMPILING_IN_GRAAL || !CYTHON_ASSUME_SAFE_MACROS
+  limited_api_failure:
+    Py_XDECREF(et);
+    Py_XDECREF(tb);
+    Py_XDECREF(ev);
+    return -1;
+#endif
+}
+static CYTHON_INLINE
+__Pyx_PySendResult __Pyx_Coroutine_status_from_result(PyObject **retval) {
+    if (*retval) {
+        return PYGEN_NEXT;
+    } else if (likely(__Pyx_PyGen__FetchStopIterationValue(__Pyx_PyThreadState_Current, retval) == 0)) {
+        return PYGEN_RETURN;
+    } else {
+        return PYGEN_ERROR;
+    }
+}
+static CYTHON_INLINE
+void __Pyx_Coroutine_ExceptionClear(__Pyx_ExcInfoStruct *exc_state) {
+#if PY_VERSION_HEX >= 0x030B00a4
+    Py_CLEAR(exc_state->exc_value);
+#else
+    PyObject *t, *v, *tb;
+    t = exc_state->exc_type;
+    v = exc_state->exc_value;
+    tb = exc_state->exc_traceback;
+    exc_state->exc_type = NULL;
+    exc_state->exc_value = NULL;
+    exc_state->exc_traceback = NULL;
+    Py_XDECREF(t);
+    Py_XDECREF(v);
+    Py_XDECREF(tb);
+#endif
+}
+#define __Pyx_Coroutine_AlreadyRunningError(gen)  (__Pyx__Coroutine_AlreadyRunningError(gen), (PyObject*)NULL)
+static void __Pyx__Coroutine_AlreadyRunningError(__pyx_CoroutineObject *gen) {
+    const char *msg;
+    CYTHON_MAYBE_UNUSED_VAR(gen);
+    if ((0)) {
+    #ifdef __Pyx_Coroutine_USED
+    } else if (__Pyx_Coroutine_Check((PyObject*)gen)) {
+        msg = "coroutine already executing";
+    #endif
+    #ifdef __Pyx_AsyncGen_USED
+    } else if (__Pyx_AsyncGen_CheckExact((PyObject*)gen)) {
+        msg = "async generator already executing";
+    #endif
+    } else {
+        msg = "generator already executing";
+    }
+    PyErr_SetString(PyExc_ValueError, msg);
+}
+static void __Pyx_Coroutine_AlreadyTerminatedError(PyObject *gen, PyObject *value, int closing) {
+    CYTHON_MAYBE_UNUSED_VAR(gen);
+    CYTHON_MAYBE_UNUSED_VAR(closing);
+    #ifdef __Pyx_Coroutine_USED
+    if (!closing && __Pyx_Coroutine_Check(gen)) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited coroutine");
+    } else
+    #endif
+    if (value) {
+        #ifdef __Pyx_AsyncGen_USED
+        if (__Pyx_AsyncGen_CheckExact(gen))
+            PyErr_SetNone(PyExc_StopAsyncIteration);
+        else
+        #endif
+        PyErr_SetNone(PyExc_StopIteration);
+    }
+}
+static
+__Pyx_PySendResult __Pyx_Coroutine_SendEx(__pyx_CoroutineObject *self, PyObject *value, PyObject **result, int closing) {
+    __Pyx_PyThreadState_declare
+    PyThreadState *tstate;
+    __Pyx_ExcInfoStruct *exc_state;
+    PyObject *retval;
+    assert(__Pyx_Coroutine_get_is_running(self));  // Callers should ensure is_running
+    if (unlikely(self->resume_label == -1)) {
+        __Pyx_Coroutine_AlreadyTerminatedError((PyObject*)self, value, closing);
+        return PYGEN_ERROR;
+    }
+#if CYTHON_FAST_THREAD_STATE
+    __Pyx_PyThreadState_assign
+    tstate = __pyx_tstate;
+#else
+    tstate = __Pyx_PyThreadState_Current;
+#endif
+    exc_state = &self->gi_exc_state;
+    if (exc_state->exc_value) {
+        #if CYTHON_COMPILING_IN_LIMITED_API || CYTHON_COMPILING_IN_PYPY
+        #else
+        PyObject *exc_tb;
+        #if PY_VERSION_HEX >= 0x030B00a4 && !CYTHON_COMPILING_IN_CPYTHON
+        exc_tb = PyException_GetTraceback(exc_state->exc_value);
+        #elif PY_VERSION_HEX >= 0x030B00a4
+        exc_tb = ((PyBaseExceptionObject*) exc_state->exc_value)->traceback;
+        #else
+        exc_tb = exc_state->exc_traceback;
+        #endif
+        if (exc_tb) {
+            PyTracebackObject *tb = (PyTracebackObject *) exc_tb;
+            PyFrameObject *f = tb->tb_frame;
+            PyFrameObject *old_f_back = f->f_back;
+            #if PY_VERSION_HEX >= 0x030B00A1
+            f->f_back = PyThreadState_GetFrame(tstate);
+            #else
+            Py_XINCREF(tstate->frame);
+            f->f_back = tstate->frame;
+            #endif
+            Py_XDECREF(old_f_back);
+            #if PY_VERSION_HEX >= 0x030B00a4 && !CYTHON_COMPILING_IN_CPYTHON
+            Py_DECREF(exc_tb);
+            #endif
+        }
+        #endif
+    }
+#if CYTHON_USE_EXC_INFO_STACK
+    exc_state->previous_item = tstate->exc_info;
+    tstate->exc_info = exc_state;
+#else
+    if (exc_state->exc_type) {
+        __Pyx_ExceptionSwap(&exc_state->exc_type, &exc_state->exc_value, &exc_state->exc_traceback);
+    } else {
+        __Pyx_Coroutine_ExceptionClear(exc_state);
+        __Pyx_ExceptionSave(&exc_state->exc_type, &exc_state->exc_value, &exc_state->exc_traceback);
+    }
+#endif
+    retval = self->body(self, tstate, value);
+#if CYTHON_USE_EXC_INFO_STACK
+    exc_state = &self->gi_exc_state;
+    tstate->exc_info = exc_state->previous_item;
+    exc_state->previous_item = NULL;
+    __Pyx_Coroutine_ResetFrameBackpointer(exc_state);
+#endif
+    *result = retval;
+    if (self->resume_label == -1) {
+        return likely(retval) ? PYGEN_RETURN : PYGEN_ERROR;
+    }
+    return PYGEN_NEXT;
+}
+static CYTHON_INLINE void __Pyx_Coroutine_ResetFrameBackpointer(__Pyx_ExcInfoStruct *exc_state) {
+#if CYTHON_COMPILING_IN_PYPY || CYTHON_COMPILING_IN_LIMITED_API
+    CYTHON_UNUSED_VAR(exc_state);
+#else
+    PyObject *exc_tb;
+    #if PY_VERSION_HEX >= 0x030B00a4
+    if (!exc_state->exc_value) return;
+    exc_tb = PyException_GetTraceback(exc_state->exc_value);
+    #else
+    exc_tb = exc_state->exc_traceback;
+    #endif
+    if (likely(exc_tb)) {
+        PyTracebackObject *tb = (PyTracebackObject *) exc_tb;
+        PyFrameObject *f = tb->tb_frame;
+        Py_CLEAR(f->f_back);
+        #if PY_VERSION_HEX >= 0x030B00a4
+        Py_DECREF(exc_tb);
+        #endif
+    }
+#endif
+}
+#define __Pyx_Coroutine_MethodReturnFromResult(gen, result, retval, iternext)\
+    ((result) == PYGEN_NEXT ? (retval) : __Pyx__Coroutine_MethodReturnFromResult(gen, result, retval, iternext))
+static PyObject *
+__Pyx__Coroutine_MethodReturnFromResult(PyObject* gen, __Pyx_PySendResult result, PyObject *retval, int iternext) {
+    CYTHON_MAYBE_UNUSED_VAR(gen);
+    if (likely(result == PYGEN_RETURN)) {
+        int is_async = 0;
+        #ifdef __Pyx_AsyncGen_USED
+        is_async = __Pyx_AsyncGen_CheckExact(gen);
+        #endif
+        __Pyx_ReturnWithStopIteration(retval, is_async, iternext);
+        Py_XDECREF(retval);
+    }
+    return NULL;
+}
+#if CYTHON_COMPILING_IN_CPYTHON
+static CYTHON_INLINE
+PyObject *__Pyx_PyGen_Send(PyGenObject *gen, PyObject *arg) {
+#if PY_VERSION_HEX <= 0x030A00A1
+    return _PyGen_Send(gen, arg);
+#else
+    PyObject *result;
+    if (PyIter_Send((PyObject*)gen, arg ? arg : Py_None, &result) == PYGEN_RETURN) {
+        if (PyAsyncGen_CheckExact(gen)) {
+            assert(result == Py_None);
+            PyErr_SetNone(PyExc_StopAsyncIteration);
+        }
+        else if (result == Py_None) {
+            PyErr_SetNone(PyExc_StopIteration);
+        }
+        else {
+#if PY_VERSION_HEX < 0x030d00A1
+            _PyGen_SetStopIterationValue(result);
+#else
+            if (!PyTuple_Check(result) && !PyExceptionInstance_Check(result)) {
+                PyErr_SetObject(PyExc_StopIteration, result);
+            } else {
+                PyObject *exc = __Pyx_PyObject_CallOneArg(PyExc_StopIteration, result);
+                if (likely(exc != NULL)) {
+                    PyErr_SetObject(PyExc_StopIteration, exc);
+                    Py_DECREF(exc);
+                }
+            }
+#endif
+        }
+        Py_DECREF(result);
+        result = NULL;
+    }
+    return result;
+#endif
+}
+#endif
+static CYTHON_INLINE __Pyx_PySendResult
+__Pyx_Coroutine_FinishDelegation(__pyx_CoroutineObject *gen, PyObject** retval) {
+    __Pyx_PySendResult result;
+    PyObject *val = NULL;
+    assert(__Pyx_Coroutine_get_is_running(gen));
+    __Pyx_Coroutine_Undelegate(gen);
+    __Pyx_PyGen__FetchStopIterationValue(__Pyx_PyThreadState_Current, &val);
+    result = __Pyx_Coroutine_SendEx(gen, val, retval, 0);
+    Py_XDECREF(val);
+    return result;
+}
+#if CYTHON_USE_AM_SEND
+static __Pyx_PySendResult
+__Pyx_Coroutine_SendToDelegate(__pyx_CoroutineObject *gen, __Pyx_pyiter_sendfunc gen_am_send, PyObject *value, PyObject **retval) {
+    PyObject *ret = NULL;
+    __Pyx_PySendResult delegate_result, result;
+    assert(__Pyx_Coroutine_get_is_running(gen));
+    delegate_result = gen_am_send(gen->yieldfrom, value, &ret);
+    if (delegate_result == PYGEN_NEXT) {
+        assert (ret != NULL);
+        *retval = ret;
+        return PYGEN_NEXT;
+    }
+    assert (delegate_result != PYGEN_ERROR || ret == NULL);
+    __Pyx_Coroutine_Undelegate(gen);
+    result = __Pyx_Coroutine_SendEx(gen, ret, retval, 0);
+    Py_XDECREF(ret);
+    return result;
+}
+#endif
+static PyObject *__Pyx_Coroutine_Send(PyObject *self, PyObject *value) {
+    PyObject *retval = NULL;
+    __Pyx_PySendResult result = __Pyx_Coroutine_AmSend(self, value, &retval);
+    return __Pyx_Coroutine_MethodReturnFromResult(self, result, retval, 0);
+}
+static __Pyx_PySendResult
+__Pyx_Coroutine_AmSend(PyObject *self, PyObject *value, PyObject **retval) {
+    __Pyx_PySendResult result;
+    __pyx_CoroutineObject *gen = (__pyx_CoroutineObject*) self;
+    if (unlikely(__Pyx_Coroutine_test_and_set_is_running(gen))) {
+        *retval = __Pyx_Coroutine_AlreadyRunningError(gen);
+        return PYGEN_ERROR;
+    }
+    #if CYTHON_USE_AM_SEND
+    if (gen->yieldfrom_am_send) {
+        result = __Pyx_Coroutine_SendToDelegate(gen, gen->yieldfrom_am_send, value, retval);
+    } else
+    #endif
+    if (gen->yieldfrom) {
+        PyObject *yf = gen->yieldfrom;
+        PyObject *ret;
+      #if !CYTHON_USE_AM_SEND
+        #ifdef __Pyx_Generator_USED
+        if (__Pyx_Generator_CheckExact(yf)) {
+            ret = __Pyx_Coroutine_Send(yf, value);
+        } else
+        #endif
+        #ifdef __Pyx_Coroutine_USED
+        if (__Pyx_Coroutine_Check(yf)) {
+            ret = __Pyx_Coroutine_Send(yf, value);
+        } else
+        #endif
+        #ifdef __Pyx_AsyncGen_USED
+        if (__pyx_PyAsyncGenASend_CheckExact(yf)) {
+            ret = __Pyx_async_gen_asend_send(yf, value);
+        } else
+        #endif
+        #if CYTHON_COMPILING_IN_CPYTHON
+        if (PyGen_CheckExact(yf)) {
+            ret = __Pyx_PyGen_Send((PyGenObject*)yf, value == Py_None ? NULL : value);
+        } else
+        if (PyCoro_CheckExact(yf)) {
+            ret = __Pyx_PyGen_Send((PyGenObject*)yf, value == Py_None ? NULL : value);
+        } else
+        #endif
+      #endif
+        {
+            if (value == Py_None && PyIter_Check(yf))
+                ret = __Pyx_PyIter_Next_Plain(yf);
+            else
+                ret = __Pyx_PyObject_CallMethod1(yf, __pyx_mstate_global->__pyx_n_u_send, value);
+        }
+        if (likely(ret)) {
+            __Pyx_Coroutine_unset_is_running(gen);
+            *retval = ret;
+            return PYGEN_NEXT;
+        }
+        result = __Pyx_Coroutine_FinishDelegation(gen, retval);
+    } else {
+        result = __Pyx_Coroutine_SendEx(gen, value, retval, 0);
+    }
+    __Pyx_Coroutine_unset_is_running(gen);
+    return result;
+}
+static int __Pyx_Coroutine_CloseIter(__pyx_CoroutineObject *gen, PyObject *yf) {
+    __Pyx_PySendResult result;
+    PyObject *retval = NULL;
+    CYTHON_UNUSED_VAR(gen);
+    assert(__Pyx_Coroutine_get_is_running(gen));
+    #ifdef __Pyx_Generator_USED
+    if (__Pyx_Generator_CheckExact(yf)) {
+        result = __Pyx_Coroutine_Close(yf, &retval);
+    } else
+    #endif
+    #ifdef __Pyx_Coroutine_USED
+    if (__Pyx_Coroutine_Check(yf)) {
+        result = __Pyx_Coroutine_Close(yf, &retval);
+    } else
+    if (__Pyx_CoroutineAwait_CheckExact(yf)) {
+        result = __Pyx_CoroutineAwait_Close((__pyx_CoroutineAwaitObject*)yf);
+    } else
+    #endif
+    #ifdef __Pyx_AsyncGen_USED
+    if (__pyx_PyAsyncGenASend_CheckExact(yf)) {
+        retval = __Pyx_async_gen_asend_close(yf, NULL);
+        result = PYGEN_RETURN;
+    } else
+    if (__pyx_PyAsyncGenAThrow_CheckExact(yf)) {
+        retval = __Pyx_async_gen_athrow_close(yf, NULL);
+        result = PYGEN_RETURN;
+    } else
+    #endif
+    {
+        PyObject *meth;
+        result = PYGEN_RETURN;
+        meth = __Pyx_PyObject_GetAttrStrNoError(yf, __pyx_mstate_global->__pyx_n_u_close);
+        if (unlikely(!meth)) {
+            if (unlikely(PyErr_Occurred())) {
+                PyErr_WriteUnraisable(yf);
+            }
+        } else {
+            retval = __Pyx_PyObject_CallNoArg(meth);
+            Py_DECREF(meth);
+            if (unlikely(!retval)) {
+                result = PYGEN_ERROR;
+            }
+        }
+    }
+    Py_XDECREF(retval);
+    return result == PYGEN_ERROR ? -1 : 0;
+}
+static PyObject *__Pyx_Generator_Next(PyObject *self) {
+    __Pyx_PySendResult result;
+    PyObject *retval = NULL;
+    __pyx_CoroutineObject *gen = (__pyx_CoroutineObject*) self;
+    if (unlikely(__Pyx_Coroutine_test_and_set_is_running(gen))) {
+        return __Pyx_Coroutine_AlreadyRunningError(gen);
+    }
+    #if CYTHON_USE_AM_SEND
+    if (gen->yieldfrom_am_send) {
+        result = __Pyx_Coroutine_SendToDelegate(gen, gen->yieldfrom_am_send, Py_None, &retval);
+    } else
+    #endif
+    if (gen->yieldfrom) {
+        PyObject *yf = gen->yieldfrom;
+        PyObject *ret;
+        #ifdef __Pyx_Generator_USED
+        if (__Pyx_Generator_CheckExact(yf)) {
+            ret = __Pyx_Generator_Next(yf);
+        } else
+        #endif
+        #ifdef __Pyx_Coroutine_USED
+        if (__Pyx_Coroutine_CheckExact(yf)) {
+            ret = __Pyx_Coroutine_Send(yf, Py_None);
+        } else
+        #endif
+        #if CYTHON_COMPILING_IN_CPYTHON && (PY_VERSION_HEX < 0x030A00A3 || !CYTHON_USE_AM_SEND)
+        if (PyGen_CheckExact(yf)) {
+            ret = __Pyx_PyGen_Send((PyGenObject*)yf, NULL);
+        } else
+        #endif
+            ret = __Pyx_PyIter_Next_Plain(yf);
+        if (likely(ret)) {
+            __Pyx_Coroutine_unset_is_running(gen);
+            return ret;
+        }
+        result = __Pyx_Coroutine_FinishDelegation(gen, &retval);
+    } else {
+        result = __Pyx_Coroutine_SendEx(gen, Py_None, &retval, 0);
+    }
+    __Pyx_Coroutine_unset_is_running(gen);
+    return __Pyx_Coroutine_MethodReturnFromResult(self, result, retval, 1);
+}
+static PyObject *__Pyx_Coroutine_Close_Method(PyObject *self, PyObject *arg) {
+    PyObject *retval = NULL;
+    __Pyx_PySendResult result;
+    CYTHON_UNUSED_VAR(arg);
+    result = __Pyx_Coroutine_Close(self, &retval);
+    if (unlikely(result == PYGEN_ERROR))
+        return NULL;
+    Py_XDECREF(retval);
+    Py_RETURN_NONE;
+}
+static __Pyx_PySendResult
+__Pyx_Coroutine_Close(PyObject *self, PyObject **retval) {
+    __pyx_CoroutineObject *gen = (__pyx_CoroutineObject *) self;
+    __Pyx_PySendResult result;
+    PyObject *yf;
+    int err = 0;
+    if (unlikely(__Pyx_Coroutine_test_and_set_is_running(gen))) {
+        *retval = __Pyx_Coroutine_AlreadyRunningError(gen);
+        return PYGEN_ERROR;
+    }
+    yf = gen->yieldfrom;
+    if (yf) {
+        Py_INCREF(yf);
+        err = __Pyx_Coroutine_CloseIter(gen, yf);
+        __Pyx_Coroutine_Undelegate(gen);
+        Py_DECREF(yf);
+    }
+    if (err == 0)
+        PyErr_SetNone(PyExc_GeneratorExit);
+    result = __Pyx_Coroutine_SendEx(gen, NULL, retval, 1);
+    if (result == PYGEN_ERROR) {
+        __Pyx_PyThreadState_declare
+        __Pyx_PyThreadState_assign
+        __Pyx_Coroutine_unset_is_running(gen);
+        if (!__Pyx_PyErr_Occurred()) {
+            return PYGEN_RETURN;
+        } else if (likely(__Pyx_PyErr_ExceptionMatches2(PyExc_GeneratorExit, PyExc_StopIteration))) {
+            __Pyx_PyErr_Clear();
+            return PYGEN_RETURN;
+        }
+        return PYGEN_ERROR;
+    } else if (likely(result == PYGEN_RETURN && *retval == Py_None)) {
+        __Pyx_Coroutine_unset_is_running(gen);
+        return PYGEN_RETURN;
+    } else {
+        const char *msg;
+        Py_DECREF(*retval);
+        *retval = NULL;
+        if ((0)) {
+        #ifdef __Pyx_Coroutine_USED
+        } else if (__Pyx_Coroutine_Check(self)) {
+            msg = "coroutine ignored GeneratorExit";
+        #endif
+        #ifdef __Pyx_AsyncGen_USED
+        } else if (__Pyx_AsyncGen_CheckExact(self)) {
+            msg = "async generator ignored GeneratorExit";
+        #endif
+        } else {
+            msg = "generator ignored GeneratorExit";
+        }
+        PyErr_SetString(PyExc_RuntimeError, msg);
+        __Pyx_Coroutine_unset_is_running(gen);
+        return PYGEN_ERROR;
+    }
+}
+static PyObject *__Pyx__Coroutine_Throw(PyObject *self, PyObject *typ, PyObject *val, PyObject *tb,
+                                        PyObject *args, int close_on_genexit) {
+    __pyx_CoroutineObject *gen = (__pyx_CoroutineObject *) self;
+    PyObject *yf;
+    if (unlikely(__Pyx_Coroutine_test_and_set_is_running(gen)))
+        return __Pyx_Coroutine_AlreadyRunningError(gen);
+    yf = gen->yieldfrom;
+    if (yf) {
+        __Pyx_PySendResult result;
+        PyObject *ret;
+        Py_INCREF(yf);
+        if (__Pyx_PyErr_GivenExceptionMatches(typ, PyExc_GeneratorExit) && close_on_genexit) {
+            int err = __Pyx_Coroutine_CloseIter(gen, yf);
+            Py_DECREF(yf);
+            __Pyx_Coroutine_Undelegate(gen);
+            if (err < 0)
+                goto propagate_exception;
+            goto throw_here;
+        }
+        if (0
+        #ifdef __Pyx_Generator_USED
+            || __Pyx_Generator_CheckExact(yf)
+        #endif
+        #ifdef __Pyx_Coroutine_USED
+            || __Pyx_Coroutine_Check(yf)
+        #endif
+            ) {
+            ret = __Pyx__Coroutine_Throw(yf, typ, val, tb, args, close_on_genexit);
+        #ifdef __Pyx_Coroutine_USED
+        } else if (__Pyx_CoroutineAwait_CheckExact(yf)) {
+            ret = __Pyx__Coroutine_Throw(((__pyx_CoroutineAwaitObject*)yf)->coroutine, typ, val, tb, args, close_on_genexit);
+        #endif
+        } else {
+            PyObject *meth = __Pyx_PyObject_GetAttrStrNoError(yf, __pyx_mstate_global->__pyx_n_u_throw);
+            if (unlikely(!meth)) {
+                Py_DECREF(yf);
+                if (unlikely(PyErr_Occurred())) {
+                    __Pyx_Coroutine_unset_is_running(gen);
+                    return NULL;
+                }
+                __Pyx_Coroutine_Undelegate(gen);
+                goto throw_here;
+            }
+            if (args) {
+                ret = __Pyx_PyObject_Call(meth, args, NULL);
+            } else {
+                PyObject *cargs[4] = {NULL, typ, val, tb};
+                size_t nargs = 1U + (val != NULL) + (tb != NULL);
+                ret = __Pyx_PyObject_FastCall(meth, cargs+1, nargs | __Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET);
+            }
+            Py_DECREF(meth);
+        }
+        Py_DECREF(yf);
+        if (ret) {
+            __Pyx_Coroutine_unset_is_running(gen);
+            return ret;
+        }
+        result = __Pyx_Coroutine_FinishDelegation(gen, &ret);
+        __Pyx_Coroutine_unset_is_running(gen);
+        return __Pyx_Coroutine_MethodReturnFromResult(self, result, ret, 0);
+    }
+throw_here:
+    __Pyx_Raise(typ, val, tb, NULL);
+propagate_exception:
+    {
+        PyObject *retval = NULL;
+        __Pyx_PySendResult result = __Pyx_Coroutine_SendEx(gen, NULL, &retval, 0);
+        __Pyx_Coroutine_unset_is_running(gen);
+        return __Pyx_Coroutine_MethodReturnFromResult(self, result, retval, 0);
+    }
+}
+static PyObject *__Pyx_Coroutine_Throw(PyObject *self,
+#if CYTHON_COMPILING_IN_LIMITED_API && __PYX_LIMITED_VERSION_HEX < 0x030A0000
+    PyObject *args
+#else
+    PyObject *const *args, Py_ssize_t nargs
+#endif
+) {
+    PyObject *typ;
+    PyObject *val = NULL;
+    PyObject *tb = NULL;
+#if CYTHON_COMPILING_IN_LIMITED_API && __PYX_LIMITED_VERSION_HEX < 0x030A0000
+    if (unlikely(!PyArg_UnpackTuple(args, "throw", 1, 3, &typ, &val, &tb)))
+        return NULL;
+#else
+    switch (nargs) {
+    case 3:
+        tb = args[2];
+        CYTHON_FALLTHROUGH;
+    case 2:
+        val = args[1];
+        CYTHON_FALLTHROUGH;
+    case 1:
+        typ = args[0];
+        break;
+    default:
+        PyErr_SetString(PyExc_TypeError, "throw takes between 1 and 3 positional arguments");
+        return NULL;
+    }
+#endif
+    return __Pyx__Coroutine_Throw(self, typ, val, tb,
+#if CYTHON_COMPILING_IN_LIMITED_API && __PYX_LIMITED_VERSION_HEX < 0x030A0000
+                                  args,
+#else
+                                  NULL,
+#endif
+                                  1);
+}
+static CYTHON_INLINE int __Pyx_Coroutine_traverse_excstate(__Pyx_ExcInfoStruct *exc_state, visitproc visit, void *arg) {
+#if PY_VERSION_HEX >= 0x030B00a4
+    Py_VISIT(exc_state->exc_value);
+#else
+    Py_VISIT(exc_state->exc_type);
+    Py_VISIT(exc_state->exc_value);
+    Py_VISIT(exc_state->exc_traceback);
+#endif
+    return 0;
+}
+static int __Pyx_Coroutine_traverse(__pyx_CoroutineObject *gen, visitproc visit, void *arg) {
+    {
+        int e = __Pyx_call_type_traverse((PyObject*)gen, 1, visit, arg);
+        if (e) return e;
+    }
+    Py_VISIT(gen->closure);
+    Py_VISIT(gen->classobj);
+    Py_VISIT(gen->yieldfrom);
+    return __Pyx_Coroutine_traverse_excstate(&gen->gi_exc_state, visit, arg);
+}
+static int __Pyx_Coroutine_clear(PyObject *self) {
+    __pyx_CoroutineObject *gen = (__pyx_CoroutineObject *) self;
+    Py_CLEAR(gen->closure);
+    Py_CLEAR(gen->classobj);
+    __Pyx_Coroutine_Undelegate(gen);
+    __Pyx_Coroutine_ExceptionClear(&gen->gi_exc_state);
+#ifdef __Pyx_AsyncGen_USED
+    if (__Pyx_AsyncGen_CheckExact(self)) {
+        Py_CLEAR(((__pyx_PyAsyncGenObject*)gen)->ag_finalizer);
+    }
+#endif
+    Py_CLEAR(gen->gi_code);
+    Py_CLEAR(gen->gi_frame);
+    Py_CLEAR(gen->gi_name);
+    Py_CLEAR(gen->gi_qualname);
+    Py_CLEAR(gen->gi_modulename);
+    return 0;
+}
+static void __Pyx_Coroutine_dealloc(PyObject *self) {
+    __pyx_CoroutineObject *gen = (__pyx_CoroutineObject *) self;
+    PyObject_GC_UnTrack(gen);
+    #if PY_VERSION_HEX < 0x030C0000 || CYTHON_COMPILING_IN_LIMITED_API
+    if (gen->gi_weakreflist != NULL)
+    #endif
+        PyObject_ClearWeakRefs(self);
+    if (gen->resume_label >= 0) {
+#if CYTHON_USE_TP_FINALIZE
+        PyObject_GC_Track(self);
+        if (unlikely(PyObject_CallFinalizerFromDealloc(self)))
+        {
+            return;
+        }
+        PyObject_GC_UnTrack(self);
+#endif
+    }
+#ifdef __Pyx_AsyncGen_USED
+    if (__Pyx_AsyncGen_CheckExact(self)) {
+        /* We have to handle this case for asynchronous generators
+           right here, because this code has to be between UNTRACK
+           and GC_Del. */
+        Py_CLEAR(((__pyx_PyAsyncGenObject*)self)->ag_finalizer);
+    }
+#endif
+    __Pyx_Coroutine_clear(self);
+    __Pyx_PyHeapTypeObject_GC_Del(gen);
+}
+#if CYTHON_USE_TP_FINALIZE
+static void __Pyx_Coroutine_del(PyObject *self) {
+    PyObject *error_type, *error_value, *error_traceback;
+    __pyx_CoroutineObject *gen = (__pyx_CoroutineObject *) self;
+    __Pyx_PyThreadState_declare
+    if (gen->resume_label < 0) {
+        return;
+    }
+    __Pyx_PyThreadState_assign
+    __Pyx_ErrFetch(&error_type, &error_value, &error_traceback);
+#ifdef __Pyx_AsyncGen_USED
+    if (__Pyx_AsyncGen_CheckExact(self)) {
+        __pyx_PyAsyncGenObject *agen = (__pyx_PyAsyncGenObject*)self;
+        PyObject *finalizer = agen->ag_finalizer;
+        if (finalizer && !agen->ag_closed) {
+            PyObject *res = __Pyx_PyObject_CallOneArg(finalizer, self);
+            if (unlikely(!res)) {
+                PyErr_WriteUnraisable(self);
+            } else {
+                Py_DECREF(res);
+            }
+            __Pyx_ErrRestore(error_type, error_value, error_traceback);
+            return;
+        }
+    }
+#endif
+    if (unlikely(gen->resume_label == 0 && !error_value)) {
+#ifdef __Pyx_Coroutine_USED
+#ifdef __Pyx_Generator_USED
+    if (!__Pyx_Generator_CheckExact(self))
+#endif
+        {
+        PyObject_GC_UnTrack(self);
+        if (unlikely(PyErr_WarnFormat(PyExc_RuntimeWarning, 1, "coroutine '%.50S' was never awaited", gen->gi_qualname) < 0))
+            PyErr_WriteUnraisable(self);
+        PyObject_GC_Track(self);
+        }
+#endif
+    } else {
+        PyObject *retval = NULL;
+        __Pyx_PySendResult result = __Pyx_Coroutine_Close(self, &retval);
+        if (result == PYGEN_ERROR) {
+            PyErr_WriteUnraisable(self);
+        } else {
+            Py_XDECREF(retval);
+        }
+    }
+    __Pyx_ErrRestore(error_type, error_value, error_traceback);
+}
+#endif
+static PyObject *
+__Pyx_Coroutine_get_name(__pyx_CoroutineObject *self, void *context)
+{
+    PyObject *name = self->gi_name;
+    CYTHON_UNUSED_VAR(context);
+    if (unlikely(!name)) name = Py_None;
+    Py_INCREF(name);
+    return name;
+}
+static int
+__Pyx_Coroutine_set_name(__pyx_CoroutineObject *self, PyObject *value, void *context)
+{
+    CYTHON_UNUSED_VAR(context);
+    if (unlikely(value == NULL || !PyUnicode_Check(value))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "__name__ must be set to a string object");
+        return -1;
+    }
+    Py_INCREF(value);
+    __Pyx_Py_XDECREF_SET(self->gi_name, value);
+    return 0;
+}
+static PyObject *
+__Pyx_Coroutine_get_qualname(__pyx_CoroutineObject *self, void *context)
+{
+    PyObject *name = self->gi_qualname;
+    CYTHON_UNUSED_VAR(context);
+    if (unlikely(!name)) name = Py_None;
+    Py_INCREF(name);
+    return name;
+}
+static int
+__Pyx_Coroutine_set_qualname(__pyx_CoroutineObject *self, PyObject *value, void *context)
+{
+    CYTHON_UNUSED_VAR(context);
+    if (unlikely(value == NULL || !PyUnicode_Check(value))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "__qualname__ must be set to a string object");
+        return -1;
+    }
+    Py_INCREF(value);
+    __Pyx_Py_XDECREF_SET(self->gi_qualname, value);
+    return 0;
+}
+#if !CYTHON_COMPILING_IN_LIMITED_API
+static PyObject *
+__Pyx__Coroutine_get_frame_locked(__pyx_CoroutineObject *self) {
+    PyObject *frame;
+    frame = self->gi_frame;
+    if (!frame) {
+        if (unlikely(!self->gi_code)) {
+            Py_RETURN_NONE;
+        }
+        PyObject *globals = PyDict_New();
+        if (unlikely(!globals)) return NULL;
+        frame = (PyObject *) PyFrame_New(
+            PyThreadState_Get(),            /*PyThreadState *tstate,*/
+            (PyCodeObject*) self->gi_code,  /*PyCodeObject *code,*/
+            globals,                        /*PyObject *globals,*/
+            0                               /*PyObject *locals*/
+        );
+        Py_DECREF(globals);
+        if (unlikely(!frame))
+            return NULL;
+        if (unlikely(self->gi_frame)) {
+            Py_DECREF(frame);
+            frame = self->gi_frame;
+        } else {
+            self->gi_frame = frame;
+        }
+    }
+    Py_INCREF(frame);
+    return frame;
+}
+#endif
+static PyObject *
+__Pyx__Coroutine_get_frame(__pyx_CoroutineObject *self)
+{
+#if !CYTHON_COMPILING_IN_LIMITED_API
+    PyObject *frame;
+    __Pyx_BEGIN_CRITICAL_SECTION((PyObject*)self);
+    frame = __Pyx__Coroutine_get_frame_locked(self);
+    __Pyx_END_CRITICAL_SECTION();
+    return frame;
+#else
+    CYTHON_UNUSED_VAR(self);
+    Py_RETURN_NONE;
+#endif
+}
+static PyObject *
+__Pyx_Coroutine_get_frame(__pyx_CoroutineObject *self, void *context) {
+    CYTHON_UNUSED_VAR(context);
+    PyObject *frame = self->gi_frame;
+    if (frame)
+        return __Pyx_NewRef(frame);
+    return __Pyx__Coroutine_get_frame(self);
+}
+static __pyx_CoroutineObject *__Pyx__Coroutine_New(
+            PyTypeObject* type, __pyx_coroutine_body_t body, PyObject *code, PyObject *closure,
+            PyObject *name, PyObject *qualname, PyObject *module_name) {
+    __pyx_CoroutineObject *gen = PyObject_GC_New(__pyx_CoroutineObject, type);
+    if (unlikely(!gen))
+        return NULL;
+    return __Pyx__Coroutine_NewInit(gen, body, code, closure, name, qualname, module_name);
+}
+static __pyx_CoroutineObject *__Pyx__Coroutine_NewInit(
+            __pyx_CoroutineObject *gen, __pyx_coroutine_body_t body, PyObject *code, PyObject *closure,
+            PyObject *name, PyObject *qualname, PyObject *module_name) {
+    gen->body = body;
+    gen->closure = closure;
+    Py_XINCREF(closure);
+    gen->is_running = 0;
+    gen->resume_label = 0;
+    gen->classobj = NULL;
+    gen->yieldfrom = NULL;
+    gen->yieldfrom_am_send = NULL;
+    #if PY_VERSION_HEX >= 0x030B00a4 && !CYTHON_COMPILING_IN_LIMITED_API
+    gen->gi_exc_state.exc_value = NULL;
+    #else
+    gen->gi_exc_state.exc_type = NULL;
+    gen->gi_exc_state.exc_value = NULL;
+    gen->gi_exc_state.exc_traceback = NULL;
+    #endif
+#if CYTHON_USE_EXC_INFO_STACK
+    gen->gi_exc_state.previous_item = NULL;
+#endif
+#if PY_VERSION_HEX < 0x030C0000 || CYTHON_COMPILING_IN_LIMITED_API
+    gen->gi_weakreflist = NULL;
+#endif
+    Py_XINCREF(qualname);
+    gen->gi_qualname = qualname;
+    Py_XINCREF(name);
+    gen->gi_name = name;
+    Py_XINCREF(module_name);
+    gen->gi_modulename = module_name;
+    Py_XINCREF(code);
+    gen->gi_code = code;
+    gen->gi_frame = NULL;
+#if CYTHON_USE_SYS_MONITORING && (CYTHON_PROFILE || CYTHON_TRACE)
+    memset(gen->__pyx_pymonitoring_state, 0, sizeof(gen->__pyx_pymonitoring_state));
+    gen->__pyx_pymonitoring_version = 0;
+#endif
+    PyObject_GC_Track(gen);
+    return gen;
+}
+static char __Pyx_Coroutine_test_and_set_is_running(__pyx_CoroutineObject *gen) {
+    char result;
+    __Pyx_BEGIN_CRITICAL_SECTION((PyObject*)gen);
+    result = gen->is_running;
+    gen->is_running = 1;
+    __Pyx_END_CRITICAL_SECTION();
+    return result;
+}
+static void __Pyx_Coroutine_unset_is_running(__pyx_CoroutineObject *gen) {
+    __Pyx_BEGIN_CRITICAL_SECTION((PyObject*)gen);
+    assert(gen->is_running);
+    gen->is_running = 0;
+    __Pyx_END_CRITICAL_SECTION();
+}
+static char __Pyx_Coroutine_get_is_running(__pyx_CoroutineObject *gen) {
+    char result;
+    __Pyx_BEGIN_CRITICAL_SECTION((PyObject*)gen);
+    result = gen->is_running;
+    __Pyx_END_CRITICAL_SECTION();
+    return result;
+}
+static PyObject *__Pyx_Coroutine_get_is_running_getter(PyObject *gen, void *closure) {
+    CYTHON_UNUSED_VAR(closure);
+    char result = __Pyx_Coroutine_get_is_running((__pyx_CoroutineObject*)gen);
+    if (result) Py_RETURN_TRUE;
+    else Py_RETURN_FALSE;
+}
+#if __PYX_HAS_PY_AM_SEND == 2
+static void __Pyx_SetBackportTypeAmSend(PyTypeObject *type, __Pyx_PyAsyncMethodsStruct *static_amsend_methods, __Pyx_pyiter_sendfunc am_send) {
+    Py_ssize_t ptr_offset = (char*)(type->tp_as_async) - (char*)type;
+    if (ptr_offset < 0 || ptr_offset > type->tp_basicsize) {
+        return;
+    }
+    memcpy((void*)static_amsend_methods, (void*)(type->tp_as_async), sizeof(*type->tp_as_async));
+    static_amsend_methods->am_send = am_send;
+    type->tp_as_async = __Pyx_SlotTpAsAsync(static_amsend_methods);
+}
+#endif
+static PyObject *__Pyx_Coroutine_fail_reduce_ex(PyObject *self, PyObject *arg) {
+    CYTHON_UNUSED_VAR(arg);
+    __Pyx_RaiseTypeErrorWithObjectType(
+        "cannot pickle '" __Pyx_FMT_TYPENAME "' object", self);
+    return NULL;
+}
+
+/* Generator */
+static PyMethodDef __pyx_Generator_methods[] = {
+    {"send", (PyCFunction) __Pyx_Coroutine_Send, METH_O,
+     PyDoc_STR("send(arg) -> send 'arg' into generator,\nreturn next yielded value or raise StopIteration.")},
+    {"throw", __PYX_REINTERPRET_FUNCION(PyCFunction, __Pyx_Coroutine_Throw),
+#if CYTHON_COMPILING_IN_LIMITED_API && __PYX_LIMITED_VERSION_HEX < 0x030A0000
+        METH_VARARGS,
+#else
+        METH_FASTCALL,
+#endif
+     PyDoc_STR("throw(typ[,val[,tb]]) -> raise exception in generator,\nreturn next yielded value or raise StopIteration.")},
+    {"close", (PyCFunction) __Pyx_Coroutine_Close_Method, METH_NOARGS,
+     PyDoc_STR("close() -> raise GeneratorExit inside generator.")},
+    {"__reduce_ex__", (PyCFunction) __Pyx_Coroutine_fail_reduce_ex, METH_O, 0},
+    {"__reduce__", (PyCFunction) __Pyx_Coroutine_fail_reduce_ex, METH_NOARGS, 0},
+    {0, 0, 0, 0}
+};
+static PyMemberDef __pyx_Generator_memberlist[] = {
+    {"gi_yieldfrom", T_OBJECT, offsetof(__pyx_CoroutineObject, yieldfrom), READONLY,
+     PyDoc_STR("object being iterated by 'yield from', or None")},
+    {"gi_code", T_OBJECT, offsetof(__pyx_CoroutineObject, gi_code), READONLY, NULL},
+    {"__module__", T_OBJECT, offsetof(__pyx_CoroutineObject, gi_modulename), 0, 0},
+#if PY_VERSION_HEX < 0x030C0000 || CYTHON_COMPILING_IN_LIMITED_API
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(__pyx_CoroutineObject, gi_weakreflist), READONLY, 0},
+#endif
+    {0, 0, 0, 0, 0}
+};
+static PyGetSetDef __pyx_Generator_getsets[] = {
+    {"__name__", (getter)__Pyx_Coroutine_get_name, (setter)__Pyx_Coroutine_set_name,
+     PyDoc_STR("name of the generator"), 0},
+    {"__qualname__", (getter)__Pyx_Coroutine_get_qualname, (setter)__Pyx_Coroutine_set_qualname,
+     PyDoc_STR("qualified name of the generator"), 0},
+    {"gi_frame", (getter)__Pyx_Coroutine_get_frame, NULL,
+     PyDoc_STR("Frame of the generator"), 0},
+    {"gi_running", __Pyx_Coroutine_get_is_running_getter, NULL, NULL, NULL},
+    {0, 0, 0, 0, 0}
+};
+static PyType_Slot __pyx_GeneratorType_slots[] = {
+    {Py_tp_dealloc, (void *)__Pyx_Coroutine_dealloc},
+    {Py_tp_traverse, (void *)__Pyx_Coroutine_traverse},
+    {Py_tp_iter, (void *)PyObject_SelfIter},
+    {Py_tp_iternext, (void *)__Pyx_Generator_Next},
+    {Py_tp_methods, (void *)__pyx_Generator_methods},
+    {Py_tp_members, (void *)__pyx_Generator_memberlist},
+    {Py_tp_getset, (void *)__pyx_Generator_getsets},
+    {Py_tp_getattro, (void *) PyObject_GenericGetAttr},
+#if CYTHON_USE_TP_FINALIZE
+    {Py_tp_finalize, (void *)__Pyx_Coroutine_del},
+#endif
+#if __PYX_HAS_PY_AM_SEND == 1
+    {Py_am_send, (void *)__Pyx_Coroutine_AmSend},
+#endif
+    {0, 0},
+};
+static PyType_Spec __pyx_GeneratorType_spec = {
+    __PYX_TYPE_MODULE_PREFIX "generator",
+    sizeof(__pyx_CoroutineObject),
+    0,
+#if PY_VERSION_HEX >= 0x030C0000 && !CYTHON_COMPILING_IN_LIMITED_API
+    Py_TPFLAGS_MANAGED_WEAKREF |
+#endif
+    Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION |
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | __Pyx_TPFLAGS_HAVE_AM_SEND,
+    __pyx_GeneratorType_slots
+};
+#if __PYX_HAS_PY_AM_SEND == 2
+static __Pyx_PyAsyncMethodsStruct __pyx_Generator_as_async;
+#endif
+static int __pyx_Generator_init(PyObject *module) {
+    __pyx_mstatetype *mstate = __Pyx_PyModule_GetState(module);
+    mstate->__pyx_GeneratorType = __Pyx_FetchCommonTypeFromSpec(
+        mstate->__pyx_CommonTypesMetaclassType, module, &__pyx_GeneratorType_spec, NULL);
+    if (unlikely(!mstate->__pyx_GeneratorType)) {
+        return -1;
+    }
+#if __PYX_HAS_PY_AM_SEND == 2
+    __Pyx_SetBackportTypeAmSend(mstate->__pyx_GeneratorType, &__pyx_Generator_as_async, &__Pyx_Coroutine_AmSend);
+#endif
+    return 0;
+}
+static PyObject *__Pyx_Generator_GetInlinedResult(PyObject *self) {
+    __pyx_CoroutineObject *gen = (__pyx_CoroutineObject*) self;
+    PyObject *retval = NULL;
+    if (unlikely(__Pyx_Coroutine_test_and_set_is_running(gen))) {
+        return __Pyx_Coroutine_AlreadyRunningError(gen);
+    }
+    __Pyx_PySendResult result = __Pyx_Coroutine_SendEx(gen, Py_None, &retval, 0);
+    __Pyx_Coroutine_unset_is_running(gen);
+    (void) result;
+    assert (result == PYGEN_RETURN || result == PYGEN_ERROR);
+    assert ((result == PYGEN_RETURN && retval != NULL) || (result == PYGEN_ERROR && retval == NULL));
+    return retval;
 }
 
 /* CheckBinaryVersion */

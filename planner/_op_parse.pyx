@@ -10,10 +10,43 @@ parser then walks them and builds the dataclasses. Names are sliced out of the d
 only when the parser takes them; number and string values are decoded while lexing, as the
 reference does (``int``/``float``/``json.loads`` errors surface at the same point).
 """
-from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from cpython.unicode cimport PyUnicode_DATA, PyUnicode_KIND, PyUnicode_READ
 
+import dataclasses
 import json
+
+cdef extern from "Python.h":
+    int PyGC_Enable()
+    int PyGC_Disable()
+
+cdef extern from *:
+    """
+    #include <structmember.h>
+
+    /* A fresh instance of a slotted dataclass, every slot unset (what object.__new__ does). */
+    static PyObject *plait_op_alloc(PyObject *type) {
+        return ((PyTypeObject *)type)->tp_alloc((PyTypeObject *)type, 0);
+    }
+
+    /* Fill an unset object slot (what the dataclass __init__ does through the descriptor). */
+    static CYTHON_INLINE void plait_op_set(PyObject *obj, Py_ssize_t offset, PyObject *value) {
+        Py_INCREF(value);
+        *(PyObject **)((char *)obj + offset) = value;
+    }
+
+    /* The offset of a writable object slot, -1 if ``descr`` is not one. */
+    static Py_ssize_t plait_op_slot_offset(PyObject *descr) {
+        PyMemberDef *member;
+        if (Py_TYPE(descr) != &PyMemberDescr_Type) return -1;
+        member = ((PyMemberDescrObject *)descr)->d_member;
+        if (member->type != T_OBJECT_EX || (member->flags & READONLY)) return -1;
+        return member->offset;
+    }
+    """
+    object plait_op_alloc(object type)
+    void plait_op_set(object obj, Py_ssize_t offset, object value)
+    Py_ssize_t plait_op_slot_offset(object descr)
 
 from plait.planner.op_ast import (Argument, Directive, Document, Field, FragmentDefinition,
                                   FragmentSpread, InlineFragment, ObjectField,
@@ -55,19 +88,135 @@ cdef object _py_int = int
 cdef object _py_float = float
 cdef object _json_loads = json.loads
 
-cdef object _Argument = Argument
-cdef object _Directive = Directive
 cdef object _Document = Document
-cdef object _Field = Field
-cdef object _FragmentDefinition = FragmentDefinition
-cdef object _FragmentSpread = FragmentSpread
-cdef object _InlineFragment = InlineFragment
-cdef object _ObjectField = ObjectField
-cdef object _OperationDefinition = OperationDefinition
 cdef object _SourceText = SourceText
-cdef object _TypeNode = TypeNode
-cdef object _Value = Value
-cdef object _VariableDefinition = VariableDefinition
+
+# -- node construction ---------------------------------------------------------------------
+# The nodes are slotted dataclasses whose generated __init__ only stores its arguments. When
+# the classes look exactly like that (checked once, below), a node is built by allocating it
+# and filling its slots directly, several times faster than calling the class; otherwise
+# (or after _set_fast_construction(False)) the class is called.
+cdef enum:
+    N_VALUE = 0
+    N_OBJECT_FIELD = 1
+    N_ARGUMENT = 2
+    N_DIRECTIVE = 3
+    N_TYPE_NODE = 4
+    N_FIELD = 5
+    N_FRAGMENT_SPREAD = 6
+    N_INLINE_FRAGMENT = 7
+    N_VARIABLE_DEFINITION = 8
+    N_OPERATION_DEFINITION = 9
+    N_FRAGMENT_DEFINITION = 10
+    N_COUNT = 11
+
+# (class, field names in constructor order), indexed by N_*.
+cdef tuple _NODES = (
+    (Value, ("kind", "value", "start")),
+    (ObjectField, ("name", "value", "start")),
+    (Argument, ("name", "value", "start")),
+    (Directive, ("name", "arguments", "start")),
+    (TypeNode, ("kind", "name", "of", "start")),
+    (Field, ("alias", "name", "arguments", "directives", "selections", "start")),
+    (FragmentSpread, ("name", "directives", "start")),
+    (InlineFragment, ("type_condition", "directives", "selections", "start", "type_start")),
+    (VariableDefinition, ("name", "type", "default", "directives", "start")),
+    (OperationDefinition, ("kind", "name", "variables", "directives", "selections", "start")),
+    (FragmentDefinition, ("name", "type_condition", "directives", "selections", "start",
+                          "type_start")),
+)
+
+cdef Py_ssize_t _OFFSETS[11][6]
+cdef bint _layouts_ok = False
+cdef bint _fast = False
+
+
+cdef bint _find_layouts() except -1:
+    """Fill _OFFSETS; False if any node class is not a plain slotted dataclass as expected."""
+    cdef Py_ssize_t n, k, offset
+    for n in range(N_COUNT):
+        cls, names = _NODES[n]
+        if type(cls) is not type or cls.__new__ is not object.__new__ or \
+                not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__") or \
+                "__dict__" in dir(cls) or \
+                tuple([f.name for f in dataclasses.fields(cls)]) != names or \
+                any(f.name not in cls.__slots__ for f in dataclasses.fields(cls)) or \
+                len(cls.__slots__) != len(names) or cls.__dataclass_params__.frozen or \
+                not cls.__dataclass_params__.init or len(cls.__mro__) != 2:
+            return False
+        for k in range(len(names)):
+            offset = plait_op_slot_offset(cls.__dict__.get(names[k]))
+            if offset < 0:
+                return False
+            _OFFSETS[n][k] = offset
+    return True
+
+
+_layouts_ok = _find_layouts()
+_fast = _layouts_ok
+
+
+def fast_construction():
+    """True when nodes are built by filling their slots (False: by calling the classes)."""
+    return _fast
+
+
+def _set_fast_construction(bint enabled):
+    """For tests: build nodes by calling the classes (False) or directly when possible."""
+    global _fast
+    _fast = enabled and _layouts_ok
+    return _fast
+
+
+cdef inline object _node3(Py_ssize_t n, object a, object b, object c):
+    cdef object node
+    if not _fast:
+        return _NODES[n][0](a, b, c)
+    node = plait_op_alloc(_NODES[n][0])
+    plait_op_set(node, _OFFSETS[n][0], a)
+    plait_op_set(node, _OFFSETS[n][1], b)
+    plait_op_set(node, _OFFSETS[n][2], c)
+    return node
+
+
+cdef inline object _node4(Py_ssize_t n, object a, object b, object c, object d):
+    cdef object node
+    if not _fast:
+        return _NODES[n][0](a, b, c, d)
+    node = plait_op_alloc(_NODES[n][0])
+    plait_op_set(node, _OFFSETS[n][0], a)
+    plait_op_set(node, _OFFSETS[n][1], b)
+    plait_op_set(node, _OFFSETS[n][2], c)
+    plait_op_set(node, _OFFSETS[n][3], d)
+    return node
+
+
+cdef inline object _node5(Py_ssize_t n, object a, object b, object c, object d, object e):
+    cdef object node
+    if not _fast:
+        return _NODES[n][0](a, b, c, d, e)
+    node = plait_op_alloc(_NODES[n][0])
+    plait_op_set(node, _OFFSETS[n][0], a)
+    plait_op_set(node, _OFFSETS[n][1], b)
+    plait_op_set(node, _OFFSETS[n][2], c)
+    plait_op_set(node, _OFFSETS[n][3], d)
+    plait_op_set(node, _OFFSETS[n][4], e)
+    return node
+
+
+cdef inline object _node6(Py_ssize_t n, object a, object b, object c, object d, object e,
+                          object f):
+    cdef object node
+    if not _fast:
+        return _NODES[n][0](a, b, c, d, e, f)
+    node = plait_op_alloc(_NODES[n][0])
+    plait_op_set(node, _OFFSETS[n][0], a)
+    plait_op_set(node, _OFFSETS[n][1], b)
+    plait_op_set(node, _OFFSETS[n][2], c)
+    plait_op_set(node, _OFFSETS[n][3], d)
+    plait_op_set(node, _OFFSETS[n][4], e)
+    plait_op_set(node, _OFFSETS[n][5], f)
+    return node
 
 
 cdef inline bint _is_name_start(Py_UCS4 c) noexcept:
@@ -460,8 +609,8 @@ cdef class _Parser:
             if kind == K_LBRACE:
                 selections = self.selection_set()
                 # As in the reference, the offset is read after the selection set.
-                operations.append(_OperationDefinition("query", None, [], [], selections,
-                                                       self.starts[self.i]))
+                operations.append(_node6(N_OPERATION_DEFINITION, "query", None, [], [], selections,
+                                              self.starts[self.i]))
                 continue
             if kind == K_STRING:
                 start = self.starts[self.i]
@@ -512,8 +661,8 @@ cdef class _Parser:
         cdef list variables = self.variable_definitions() \
             if self.kinds[self.i] == K_LPAREN else []
         cdef list directives = self.directives(False)
-        return _OperationDefinition(kind, name, variables, directives, self.selection_set(),
-                                    start)
+        return _node6(N_OPERATION_DEFINITION, kind, name, variables, directives,
+                      self.selection_set(), start)
 
     cdef object fragment(self):
         cdef Py_ssize_t start = self.starts[self.i]
@@ -528,8 +677,8 @@ cdef class _Parser:
         cdef Py_ssize_t type_start = self.starts[self.i]
         cdef str condition = self.name()
         cdef list directives = self.directives(False)
-        return _FragmentDefinition(name, condition, directives, self.selection_set(), start,
-                                   type_start)
+        return _node6(N_FRAGMENT_DEFINITION, name, condition, directives, self.selection_set(),
+                      start, type_start)
 
     cdef list variable_definitions(self):
         self.expect(K_LPAREN)
@@ -546,8 +695,8 @@ cdef class _Parser:
             if self.kinds[self.i] == K_EQUALS:
                 self.i += 1
                 default = self.value(True)
-            found.append(_VariableDefinition(name, type_node, default, self.directives(True),
-                                             start))
+            found.append(_node5(N_VARIABLE_DEFINITION, name, type_node, default,
+                                self.directives(True), start))
         if not found:
             raise self.fail("Variable")
         self.i += 1
@@ -561,12 +710,12 @@ cdef class _Parser:
             self.i += 1
             inner = self.type_ref()
             self.expect(K_RBRACKET)
-            node = _TypeNode("list", None, inner, start)
+            node = _node4(N_TYPE_NODE, "list", None, inner, start)
         else:
-            node = _TypeNode("named", self.name(), None, start)
+            node = _node4(N_TYPE_NODE, "named", self.name(), None, start)
         if self.kinds[self.i] == K_BANG:
             self.i += 1
-            node = _TypeNode("non_null", None, node, start)
+            node = _node4(N_TYPE_NODE, "non_null", None, node, start)
         self.depth -= 1
         return node
 
@@ -600,14 +749,14 @@ cdef class _Parser:
         cdef list arguments = self.arguments(False) if kinds[self.i] == K_LPAREN else []
         cdef list directives = self.directives(False) if kinds[self.i] == K_AT else []
         cdef object selections = self.selection_set() if kinds[self.i] == K_LBRACE else None
-        return _Field(alias, name, arguments, directives, selections, start)
+        return _node6(N_FIELD, alias, name, arguments, directives, selections, start)
 
     cdef object fragment_selection(self):
         cdef Py_ssize_t start = self.starts[self.i]
         self.i += 1
         if self.kinds[self.i] == K_NAME and not self.name_is(self.i, "on"):
             name = self.name()
-            return _FragmentSpread(name, self.directives(False), start)
+            return _node3(N_FRAGMENT_SPREAD, name, self.directives(False), start)
         cdef object condition = None
         cdef Py_ssize_t type_start = 0
         if self.kinds[self.i] == K_NAME:
@@ -615,7 +764,8 @@ cdef class _Parser:
             type_start = self.starts[self.i]
             condition = self.name()
         cdef list directives = self.directives(False)
-        return _InlineFragment(condition, directives, self.selection_set(), start, type_start)
+        return _node5(N_INLINE_FRAGMENT, condition, directives, self.selection_set(), start,
+                      type_start)
 
     cdef list arguments(self, bint const):
         self.expect(K_LPAREN)
@@ -626,7 +776,7 @@ cdef class _Parser:
             start = self.starts[self.i]
             name = self.name()
             self.expect(K_COLON)
-            found.append(_Argument(name, self.value(const), start))
+            found.append(_node3(N_ARGUMENT, name, self.value(const), start))
         if not found:
             raise self.fail("Name")
         self.i += 1
@@ -642,7 +792,7 @@ cdef class _Parser:
             self.i += 1
             name = self.name()
             arguments = self.arguments(const) if self.kinds[self.i] == K_LPAREN else []
-            found.append(_Directive(name, arguments, start))
+            found.append(_node3(N_DIRECTIVE, name, arguments, start))
         return found
 
     # -- values --------------------------------------------------------------------------
@@ -658,26 +808,26 @@ cdef class _Parser:
                     f'Syntax Error: Unexpected variable "${self.value_at(i + 1)}" in constant '
                     "value.", start)
             self.i += 1
-            return _Value("variable", self.name(), start)
+            return _node3(N_VALUE, "variable", self.name(), start)
         if kind == K_INT:
             self.i += 1
-            return _Value("int", self.literals[self.aux[i]], start)
+            return _node3(N_VALUE, "int", self.literals[self.aux[i]], start)
         if kind == K_FLOAT:
             self.i += 1
-            return _Value("float", self.literals[self.aux[i]], start)
+            return _node3(N_VALUE, "float", self.literals[self.aux[i]], start)
         if kind == K_STRING:
             self.i += 1
-            return _Value("string", self.literals[self.aux[i]], start)
+            return _node3(N_VALUE, "string", self.literals[self.aux[i]], start)
         if kind == K_NAME:
             self.i += 1
             word = self.name_at(i)
             if word == "true":
-                return _Value("boolean", True, start)
+                return _node3(N_VALUE, "boolean", True, start)
             if word == "false":
-                return _Value("boolean", False, start)
+                return _node3(N_VALUE, "boolean", False, start)
             if word == "null":
-                return _Value("null", None, start)
-            return _Value("enum", word, start)
+                return _node3(N_VALUE, "null", None, start)
+            return _node3(N_VALUE, "enum", word, start)
         if kind == K_LBRACKET:
             self.enter()
             self.i += 1
@@ -688,7 +838,7 @@ cdef class _Parser:
                 items.append(self.value(const))
             self.i += 1
             self.depth -= 1
-            return _Value("list", items, start)
+            return _node3(N_VALUE, "list", items, start)
         if kind == K_LBRACE:
             self.enter()
             self.i += 1
@@ -697,10 +847,10 @@ cdef class _Parser:
                 field_start = self.starts[self.i]
                 word = self.name()
                 self.expect(K_COLON)
-                items.append(_ObjectField(word, self.value(const), field_start))
+                items.append(_node3(N_OBJECT_FIELD, word, self.value(const), field_start))
             self.i += 1
             self.depth -= 1
-            return _Value("object", items, start)
+            return _node3(N_VALUE, "object", items, start)
         raise self.fail("a value")
 
 
@@ -723,8 +873,17 @@ def parse_operation_document(str text not None):
     parser.max_depth = parser.max_depth_text
     parser.syntax_error = GraphQLSyntaxError
     max_tokens = reference.MAX_TOKENS
-    parser.lex(max_tokens, max_tokens)
-    return parser.document(source)
+    # The AST is a tree: parsing creates no reference cycles, so the cyclic collector has
+    # nothing to find, but the allocations would trigger collections that traverse the whole
+    # growing heap again and again (most of the time for a large document). It is paused for
+    # the parse and resumed (if it was enabled) before returning or raising.
+    cdef int gc_was_enabled = PyGC_Disable()
+    try:
+        parser.lex(max_tokens, max_tokens)
+        return parser.document(source)
+    finally:
+        if gc_was_enabled:
+            PyGC_Enable()
 
 
 # Imported last: op_parse selects this module at the end of its own import, so either module

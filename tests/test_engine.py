@@ -319,3 +319,32 @@ def test_without_delay_requests_batch_alone(upstream, vm) -> None:
     asyncio.run(go())
     assert sorted(p for p in upstream.hits if p.startswith("/comments")) == \
         ["/comments?postId=1", "/comments?postId=2"]
+
+
+def test_huge_upstream_body_fails_fast_without_stalling_others(upstream, vm) -> None:
+    from .upstream_server import BIG_WRITTEN
+
+    sdl = f"""schema @upstream(timeout: 10) {{ query: Query }}
+    type Query {{ big: String @http(url: "{upstream.url}/big")
+                 post(id: Int!): Post @http(url: "{upstream.url}/posts/{{{{.args.id}}}}") }}
+    type Post {{ id: Int title: String }}"""
+
+    async def go() -> tuple[dict, list[dict]]:
+        async with plait.Engine.from_string(sdl, vm=vm) as engine:
+            big = asyncio.ensure_future(engine.execute("{ big }"))
+            others = [await engine.execute(f"{{ post(id: {i}) {{ id }} }}") for i in (1, 2, 3)]
+            return (await big).json(), [o.json() for o in others]
+
+    upstream.app[BIG_WRITTEN]["bytes"] = 0
+    big, others = asyncio.run(go())
+    assert big["data"] == {"big": None}
+    assert big["errors"][0]["extensions"]["code"] == "UPSTREAM_TOO_LARGE"
+    assert [o["data"]["post"]["id"] for o in others] == [1, 2, 3]
+    # The response was refused at its declared length: nowhere near 50 MB was sent.
+    assert upstream.app[BIG_WRITTEN]["bytes"] < 50 * 1024 * 1024
+
+
+def test_gzip_responses_are_decoded(upstream, vm) -> None:
+    sdl = f"""type Query {{ z: Z @http(url: "{upstream.url}/gzip") }}
+    type Z {{ id: Int name: String }}"""
+    assert run(sdl, vm, "{ z { id name } }") == {"data": {"z": {"id": 7, "name": "zipped"}}}

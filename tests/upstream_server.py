@@ -44,6 +44,32 @@ async def _reset(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def _big(request: web.Request) -> web.StreamResponse:
+    """50 MB of JSON, streamed; counts how much was actually written before the client left."""
+    response = web.StreamResponse(headers={"Content-Type": "application/json",
+                                           "Content-Length": str(50 * 1024 * 1024)})
+    await response.prepare(request)
+    chunk = b'"' + b"x" * (1024 * 1024 - 2) + b'"'
+    try:
+        for _ in range(50):
+            await response.write(chunk)
+            request.app[BIG_WRITTEN]["bytes"] += len(chunk)
+    except (ConnectionResetError, RuntimeError):
+        pass
+    return response
+
+
+async def _gzip(request: web.Request) -> web.Response:
+    import gzip
+
+    body = gzip.compress(b'{"id": 7, "name": "zipped"}')
+    return web.Response(body=body, headers={"Content-Encoding": "gzip",
+                                            "Content-Type": "application/json"})
+
+
+BIG_WRITTEN = web.AppKey("big_written", dict)
+
+
 async def _echo(request: web.Request) -> web.Response:
     body = await request.read()
     return web.json_response({"method": request.method, "path": request.path_qs,
@@ -62,6 +88,9 @@ class UpstreamServer(ThreadedServer):
         app.router.add_get("/reset", _reset)
         app.router.add_route("*", "/echo", _echo)
         app.router.add_route("*", "/echo/{tail:.*}", _echo)
+        app.router.add_get("/big", _big)
+        app.router.add_get("/gzip", _gzip)
+        app[BIG_WRITTEN] = {"bytes": 0}
         super().__init__(app)
 
     @property
