@@ -84,7 +84,14 @@ def _lex(body: str) -> tuple[list[str], list[object], list[int]]:
             values.append(_block_string(text[3:-3].replace('\\"""', '"""')))
         else:
             kinds.append("String")
-            values.append(json.loads(text) if "\\" in text else text[1:-1])
+            if "\\" in text:
+                try:
+                    values.append(json.loads(text))
+                except ValueError:
+                    raise GraphQLSyntaxError(
+                        "Syntax Error: Invalid character within String.", pos) from None
+            else:
+                values.append(text[1:-1])
         starts.append(pos)
         if len(kinds) > MAX_TOKENS:
             raise GraphQLSyntaxError(
@@ -173,8 +180,9 @@ class _Parser:
         while not self.peek("<EOF>"):
             kind, value = self.kinds[self.i], self.values[self.i]
             if kind == "{":
+                start = self.starts[self.i]
                 doc.operations.append(OperationDefinition(
-                    "query", None, [], [], self.selection_set(), self.starts[self.i]))
+                    "query", None, [], [], self.selection_set(), start))
             elif kind == "Name" and value in ("query", "mutation", "subscription"):
                 doc.operations.append(self.operation())
             elif kind == "Name" and value == "fragment":
