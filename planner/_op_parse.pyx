@@ -121,7 +121,7 @@ cdef tuple _NODES = (
     (Argument, ("name", "value", "start")),
     (Directive, ("name", "arguments", "start")),
     (TypeNode, ("kind", "name", "of", "start")),
-    (Field, ("alias", "name", "arguments", "directives", "selections", "start")),
+    (Field, ("alias", "name", "arguments", "directives", "selections", "start", "end")),
     (FragmentSpread, ("name", "directives", "start")),
     (InlineFragment, ("type_condition", "directives", "selections", "start", "type_start")),
     (VariableDefinition, ("name", "type", "default", "directives", "start")),
@@ -130,7 +130,7 @@ cdef tuple _NODES = (
                           "type_start")),
 )
 
-cdef Py_ssize_t _OFFSETS[11][6]
+cdef Py_ssize_t _OFFSETS[11][7]
 cdef bint _layouts_ok = False
 cdef bint _fast = False
 
@@ -218,6 +218,22 @@ cdef inline object _node5(Py_ssize_t n, object a, object b, object c, object d, 
     plait_op_set(node, _OFFSETS[n][2], c)
     plait_op_set(node, _OFFSETS[n][3], d)
     plait_op_set(node, _OFFSETS[n][4], e)
+    return node
+
+
+cdef inline object _node7(Py_ssize_t n, object a, object b, object c, object d, object e,
+                          object f, object g):
+    cdef object node
+    if not _fast:
+        return _NODES[n][0](a, b, c, d, e, f, g)
+    node = plait_op_alloc(_NODES[n][0])
+    plait_op_set(node, _OFFSETS[n][0], a)
+    plait_op_set(node, _OFFSETS[n][1], b)
+    plait_op_set(node, _OFFSETS[n][2], c)
+    plait_op_set(node, _OFFSETS[n][3], d)
+    plait_op_set(node, _OFFSETS[n][4], e)
+    plait_op_set(node, _OFFSETS[n][5], f)
+    plait_op_set(node, _OFFSETS[n][6], g)
     return node
 
 
@@ -771,7 +787,8 @@ cdef class _Parser:
         cdef list arguments = self.arguments(False) if kinds[self.i] == K_LPAREN else []
         cdef list directives = self.directives(False) if kinds[self.i] == K_AT else []
         cdef object selections = self.selection_set() if kinds[self.i] == K_LBRACE else None
-        return _node6(N_FIELD, alias, name, arguments, directives, selections, start)
+        return _node7(N_FIELD, alias, name, arguments, directives, selections, start,
+                      self.starts[self.i])
 
     cdef object fragment_selection(self):
         cdef Py_ssize_t start = self.starts[self.i]

@@ -6,8 +6,12 @@ from the :class:`SourceText`, so parsing large documents stays cheap.
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass, field
 from typing import Any, Union
+
+
+_NEWLINE = re.compile("\n")
 
 
 class SourceText:
@@ -22,8 +26,7 @@ class SourceText:
     def location(self, offset: int) -> tuple[int, int]:
         """1-based (line, column) of ``offset``."""
         if self._newlines is None:
-            body = self.body
-            self._newlines = [i for i, ch in enumerate(body) if ch == "\n"]
+            self._newlines = [match.start() for match in _NEWLINE.finditer(self.body)]
         index = bisect.bisect_left(self._newlines, offset)
         line_start = self._newlines[index - 1] + 1 if index else 0
         return index + 1, offset - line_start + 1
@@ -89,6 +92,9 @@ class Field:
     directives: list[Directive]
     selections: "list[Selection] | None"
     start: int
+    #: Offset of the first token after the field (0 when unknown): ``body[start:end]`` is
+    #: the field's text, so equal texts mean equal subtrees (see ``signature.py``).
+    end: int = 0
 
     @property
     def response_key(self) -> str:

@@ -302,7 +302,7 @@ class _Parser:
         arguments = self.arguments(const=False) if self.kinds[self.i] == "(" else []
         directives = self.directives(const=False) if self.kinds[self.i] == "@" else []
         selections = self.selection_set() if self.kinds[self.i] == "{" else None
-        return Field(alias, name, arguments, directives, selections, start)
+        return Field(alias, name, arguments, directives, selections, start, self.starts[self.i])
 
     def fragment_selection(self) -> Selection:
         start = self.starts[self.i]

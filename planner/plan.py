@@ -27,6 +27,7 @@ from .program import (SOURCE_INTROSPECTION, SOURCE_KEY, SOURCE_PATH, SOURCE_STEP
                       SOURCE_TYPENAME, AbstractShape, FieldShape, LeafCoercer, ObjectShape,
                       StepSpec)
 from .schema_view import SchemaView
+from .signature import field_body_signature
 
 _SPEC_LEAVES = ("String", "Int", "Float", "Boolean", "ID")
 _LOC = Loc("<query>", 0, 0)
@@ -91,6 +92,9 @@ class Planner:
         self.steps: list[StepSpec] = []
         self.roots: list[PlanStep] = []
         self.introspects = False
+        self._planned: dict[tuple[object, ...], FieldShape] = {}
+        self._signatures: dict[int, object] = {}
+        self._attachments: list[_Attach] = []  # keeps ids in memo keys unique
 
     def plan(self, operation: OperationDefinition) -> Plan:
         root = self.view.query if operation.kind == "query" else self.view.mutation
@@ -103,6 +107,7 @@ class Planner:
 
     def object_shape(self, type_name: str, selection_sets: list[list[Selection]],
                      attach: _Attach) -> ObjectShape:
+        self._attachments.append(attach)
         shape = ObjectShape(type_name, msgspec.json.encode(type_name))
         grouped = collect_fields(type_name, selection_sets, self.view, self.fragments,
                                  self.variables)
@@ -116,6 +121,20 @@ class Planner:
                 continue
             definition = self.view.field(type_name, node.name)
             assert definition is not None, f"unvalidated field {type_name}.{node.name}"
+            memo_key = None
+            if len(nodes) == 1 and node.end and definition.definition is not None:
+                # An identical field already planned at the same place (another alias of
+                # it): reuse its step and shapes; only the response key and location differ.
+                memo_key = (type_name, id(attach),
+                            field_body_signature(node, self._signatures,
+                                                 self.document.source.body))
+                planned = self._planned.get(memo_key)
+                if planned is not None:
+                    shape.fields.append(FieldShape(
+                        key, response_key, planned.source, planned.source_arg, planned.type,
+                        location, planned.leaf, planned.object, planned.abstract, node,
+                        planned.owner))
+                    continue
             if definition.definition is None:  # __schema / __type
                 self.introspects = True
                 shape.fields.append(FieldShape(key, response_key, SOURCE_INTROSPECTION, node,
@@ -147,6 +166,8 @@ class Planner:
             self._fill_type(field_shape, definition.type, sub_sets, child,
                             config_field.discriminate)
             shape.fields.append(field_shape)
+            if memo_key is not None:
+                self._planned[memo_key] = field_shape
         return shape
 
     def _fill_type(self, field_shape: FieldShape, type_ref: TypeRef,

@@ -23,10 +23,14 @@ def arguments_signature(node: Field) -> tuple[Any, ...]:
 
 
 def selections_signature(selections: list[Selection] | None,
-                         memo: dict[int, Any]) -> Any:
-    """Signature of a selection list (memoised per node id within one document)."""
+                         memo: dict[int, Any], body: str | None = None) -> Any:
+    """Signature of a selection list (memoised per node id within one document). With the
+    document ``body`` and a list of fields, it is the list's source text."""
     if selections is None:
         return None
+    if body is not None and selections and all(type(s) is Field and s.end
+                                                for s in selections):
+        return body[selections[0].start:selections[-1].end].rstrip(" \t\r\n,")
     return tuple(selection_signature(s, memo) for s in selections)
 
 
@@ -48,8 +52,16 @@ def selection_signature(selection: Selection, memo: dict[int, Any]) -> Any:
     return found
 
 
-def field_body_signature(node: Field, memo: dict[int, Any]) -> Any:
-    """Everything about a field node except its alias and position."""
+def field_body_signature(node: Field, memo: dict[int, Any], body: str | None = None) -> Any:
+    """Everything about a field node except its alias and position: with the document
+    ``body``, the field's source text from its name on (a C-speed slice), else a tuple."""
+    if body is not None and node.end:
+        start = node.start
+        if node.alias is not None:
+            # The name follows the alias and colon (a comment in between only lengthens
+            # the text; equal texts still mean equal fields).
+            start = body.find(node.name, start + len(node.alias), node.end)
+        return body[start:node.end].rstrip(" \t\r\n,")
     return (node.name, arguments_signature(node),
             _directives(node.directives) if node.directives else (),
             selections_signature(node.selections, memo))

@@ -45,12 +45,13 @@ def validate_document(document: Document, view: SchemaView) -> list[QueryError]:
             fragments[fragment.name] = fragment
     _check_operation_names(document, errors)
     signatures: dict[int, object] = {}  # structural signatures, shared by the passes
+    body = document.source.body
 
     # Fragments are checked once, on their own definitions.
     fragment_usages: dict[str, list[VariableUsage]] = {}
     fragment_spreads: dict[str, list[str]] = {}
     for fragment in fragments.values():
-        checker = SelectionChecker(view, fragments, signatures)
+        checker = SelectionChecker(view, fragments, signatures, body)
         checker.directives(fragment.directives, "FRAGMENT_DEFINITION")
         if checker.type_condition(fragment.type_condition, fragment.type_start, fragment.name):
             checker.selection_set(fragment.selections, fragment.type_condition)
@@ -62,7 +63,7 @@ def validate_document(document: Document, view: SchemaView) -> list[QueryError]:
     used_fragments: set[str] = set()
     for operation in document.operations:
         root = _root_type(operation, view, errors)
-        checker = SelectionChecker(view, fragments, signatures)
+        checker = SelectionChecker(view, fragments, signatures, body)
         checker.directives(operation.directives, operation.kind.upper())
         for variable in operation.variables:
             checker.directives(variable.directives, "VARIABLE_DEFINITION")
@@ -74,7 +75,8 @@ def validate_document(document: Document, view: SchemaView) -> list[QueryError]:
         usages = checker.usages + [u for name in reachable for u in fragment_usages.get(name, [])]
         errors += _check_variables(operation, usages, view)
         if root is not None and not errors:
-            errors += check_merging(operation.selections, root, view, fragments, signatures)
+            errors += check_merging(operation.selections, root, view, fragments, signatures,
+                                    body)
     for name, fragment in fragments.items():
         if name not in used_fragments:
             errors.append(QueryError(f'Fragment "{name}" is never used.', [fragment.start]))

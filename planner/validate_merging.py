@@ -13,7 +13,7 @@ from .op_ast import Field, FragmentDefinition, FragmentSpread, InlineFragment, S
 from .op_print import print_value
 from .query_errors import QueryError
 from .schema_view import SchemaField, SchemaView
-from .signature import selections_signature
+from .signature import field_body_signature, selections_signature
 
 # (parent type, field node, its definition)
 Entry = tuple[str, Field, SchemaField | None]
@@ -66,7 +66,8 @@ def _shape_conflict(a: TypeRef, b: TypeRef, view: SchemaView) -> bool:
 
 def check_merging(selections: list[Selection], root: str, view: SchemaView,
                   fragments: dict[str, FragmentDefinition],
-                  memo: dict[int, object] | None = None) -> list[QueryError]:
+                  memo: dict[int, object] | None = None,
+                  body: str | None = None) -> list[QueryError]:
     errors: list[QueryError] = []
     work: list[list[tuple[str, list[Selection]]]] = [[(root, selections)]]
     done: set[object] = set()
@@ -74,11 +75,23 @@ def check_merging(selections: list[Selection], root: str, view: SchemaView,
     while work:
         item = work.pop()
         # Identical selection sets under the same types merge the same way: check once.
-        key = tuple((parent, selections_signature(items, memo)) for parent, items in item)
+        key = tuple((parent, selections_signature(items, memo, body)) for parent, items in item)
         if key in done:
             continue
         done.add(key)
         for response_key, entries in collect(item, fragments).items():
+            if len(entries) == 1:
+                # Nothing to merge at this key; only its subtree can conflict, and an
+                # identical subtree under the same type was (or will be) checked already.
+                parent, node, _ = entries[0]
+                if node.selections:
+                    single = (parent, field_body_signature(node, memo, body))
+                    if single not in done:
+                        done.add(single)
+                        definition = view.field(parent, node.name)
+                        if definition is not None:
+                            work.append([(definition.type.named, node.selections)])
+                continue
             resolved = [(parent, node, view.field(parent, node.name))
                         for parent, node, _ in entries]
             first_parent, first, first_def = resolved[0]

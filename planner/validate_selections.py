@@ -24,8 +24,9 @@ class SelectionChecker:
     """Checks selection sets; collects errors, variable usages and fragment spreads."""
 
     def __init__(self, view: SchemaView, fragments: dict[str, FragmentDefinition],
-                 signatures: dict[int, object] | None = None) -> None:
+                 signatures: dict[int, object] | None = None, body: str | None = None) -> None:
         self.view = view
+        self.body = body
         self.fragments = fragments
         self.errors: list[QueryError] = []
         self.usages: list[VariableUsage] = []
@@ -95,7 +96,7 @@ class SelectionChecker:
     def field(self, node: Field, parent: str) -> None:
         """Check one field; a subtree identical to one already found clean (no errors, no
         variables, no fragment spreads) is not checked again."""
-        key = (parent, field_body_signature(node, self._signatures))
+        key = (parent, field_body_signature(node, self._signatures, self.body))
         if key in self._clean:
             return
         before = (len(self.errors), len(self.usages), len(self.spreads))
