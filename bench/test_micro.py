@@ -8,7 +8,6 @@ answer). Speed is measured here, never asserted in tests.
 """
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest

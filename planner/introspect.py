@@ -24,7 +24,8 @@ from typing import Any
 from .located import LValue
 from .model import (ENUM, INPUT, INTERFACE, OBJECT, SCALAR, UNION, ArgDef, DirectiveUse,
                     EnumValueDef, FieldDef, TypeRef)
-from .op_ast import Field, FragmentDefinition, FragmentSpread, InlineFragment, Selection, Value
+from .op_ast import Field, FragmentDefinition, Value
+from .collect_fields import collect_fields
 from .query_errors import QueryError
 from .schema_view import SchemaField, SchemaType, SchemaView
 
@@ -226,56 +227,10 @@ class _Introspector:
         key = (type_name, tuple(map(id, nodes)))
         fields = self.subfields.get(key)
         if fields is None:
-            fields = {}
-            visited: set[str] = set()
-            for node in nodes:
-                if node.selections:
-                    self._collect(type_name, node.selections, fields, visited)
+            fields = collect_fields(type_name, [n.selections for n in nodes if n.selections],
+                                    self.view, self.fragments, self.variables)
             self.subfields[key] = fields
         return fields
-
-    def _collect(self, type_name: str, selections: list[Selection],
-                 fields: dict[str, list[Field]], visited: set[str]) -> None:
-        """Spec 6.3.2 CollectFields into ``fields`` (response key → field nodes)."""
-        for selection in selections:
-            if not self._included(selection):
-                continue
-            if isinstance(selection, Field):
-                fields.setdefault(selection.response_key, []).append(selection)
-            elif isinstance(selection, FragmentSpread):
-                if selection.name in visited:
-                    continue
-                visited.add(selection.name)
-                fragment = self.fragments.get(selection.name)
-                if fragment is None or not self._applies(fragment.type_condition, type_name):
-                    continue
-                self._collect(type_name, fragment.selections, fields, visited)
-            elif isinstance(selection, InlineFragment):
-                if selection.type_condition is not None and \
-                        not self._applies(selection.type_condition, type_name):
-                    continue
-                self._collect(type_name, selection.selections, fields, visited)
-
-    def _included(self, selection: Selection) -> bool:
-        """``@skip(if:)`` and ``@include(if:)`` (spec 3.13.2-3)."""
-        for directive in selection.directives:
-            if directive.name not in ("skip", "include"):
-                continue
-            condition = False
-            for argument in directive.arguments:
-                if argument.name == "if":
-                    condition = self._value(argument.value) is True
-            if condition == (directive.name == "skip"):
-                return False
-        return True
-
-    def _applies(self, condition: str, type_name: str) -> bool:
-        """Spec 6.3.2 DoesFragmentTypeApply."""
-        if condition == type_name:
-            return True
-        target = self.view.types.get(condition)
-        return target is not None and target.kind in (INTERFACE, UNION) and \
-            type_name in target.possible
 
     # -- arguments (spec 6.4.1 CoerceArgumentValues) -------------------------------------
     def _arguments(self, type_name: str, node: Field) -> dict[str, Any]:

@@ -11,6 +11,8 @@ import pytest
 TESTS = Path(__file__).resolve().parent
 CONFIGS = TESTS / "configs"
 REPO = TESTS.parent
+#: The graphql-benchmarks config A (Tailcall dialect), kept once, in bench/scenarios.
+BENCH_CONFIG = REPO / "bench" / "scenarios" / "tailcall-bench.graphql"
 
 
 def run_plait(*args: str, cwd: Path | None = None, timeout: float = 60,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import plait
 
-from .conftest import CONFIGS, REPO, run_plait
+from .conftest import BENCH_CONFIG, CONFIGS, REPO, run_plait
 
 
 def test_version() -> None:
@@ -44,7 +44,7 @@ def test_no_command_prints_help_and_exits_2() -> None:
 
 
 def test_unknown_option_is_a_usage_error() -> None:
-    completed = run_plait("check", "--bogus", str(CONFIGS / "good" / "tailcall-bench.graphql"))
+    completed = run_plait("check", "--bogus", str(BENCH_CONFIG))
     assert completed.returncode == 2
     assert "unrecognized arguments: --bogus" in completed.stderr
 
@@ -68,7 +68,7 @@ def test_warnings_do_not_fail_the_check(write_config) -> None:
 
 
 def test_explain_prints_the_plan() -> None:
-    completed = run_plait("explain", str(CONFIGS / "good" / "tailcall-bench.graphql"),
+    completed = run_plait("explain", str(BENCH_CONFIG),
                           "{posts{id userId title user{id name email}}}")
     assert completed.returncode == 0, completed.stderr
     lines = completed.stdout.splitlines()

@@ -8,7 +8,7 @@ from plait.planner.model import (CallResolver, ExprResolver, GraphQLResolver, Gr
                                  HttpResolver)
 from plait.planner.templates import Ref, Template
 
-from .conftest import CONFIGS
+from .conftest import BENCH_CONFIG, CONFIGS
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +170,7 @@ def test_legacy_base_url_and_path() -> None:
 
 
 def test_tailcall_bench_config_loads_unmodified() -> None:
-    blueprint = load_config(CONFIGS / "good" / "tailcall-bench.graphql")
+    blueprint = load_config(BENCH_CONFIG)
     assert blueprint.query == "Query" and blueprint.mutation is None
     greet = blueprint.field("Query", "greet").resolver
     assert isinstance(greet, ExprResolver) and greet.body.value == "Hello World!"

@@ -10,11 +10,11 @@ import pytest
 import plait
 from plait.example_upstream import load_data
 
-from .conftest import CONFIGS, REPO
+from .conftest import BENCH_CONFIG, CONFIGS, REPO
 
 DATA = load_data()
 USERS = {u["id"]: u for u in DATA["users"]}
-BENCH = (CONFIGS / "good" / "tailcall-bench.graphql").read_text()
+BENCH = (BENCH_CONFIG).read_text()
 EXAMPLE = (REPO / "examples" / "jsonplaceholder.graphql").read_text()
 
 

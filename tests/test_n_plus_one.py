@@ -5,9 +5,9 @@ import json
 
 from plait.planner import find_n_plus_one, load_config, load_config_string
 
-from .conftest import CONFIGS, run_plait
+from .conftest import BENCH_CONFIG, CONFIGS, run_plait
 
-BENCH = CONFIGS / "good" / "tailcall-bench.graphql"
+BENCH = BENCH_CONFIG
 
 
 def chains(sdl: str) -> list[str]:
