@@ -51,6 +51,11 @@ def collect_fields(object_type: str, selection_sets: list[list[Selection]], view
                    variables: dict[str, object]) -> dict[str, list[Field]]:
     """Response key → the field nodes selected under that key, in selection order."""
     grouped: dict[str, list[Field]] = {}
+    if len(selection_sets) == 1 and all(type(s) is Field and not s.directives
+                                        for s in selection_sets[0]):
+        for node in selection_sets[0]:  # the common case: plain fields, no directives
+            grouped.setdefault(node.alias or node.name, []).append(node)
+        return grouped
     visited: set[str] = set()
     target = view.types[object_type]
     stack: list[Selection] = [s for selections in reversed(selection_sets)

@@ -156,3 +156,6 @@ class Document:
     fragments: list[FragmentDefinition] = field(default_factory=list)
     #: (message, offset) for type-system definitions found in the document (spec 5.1.1).
     non_executable: list[tuple[str, int]] = field(default_factory=list)
+    #: Structural signatures of its nodes (``signature.py``), shared by validation and
+    #: planning so each is computed once.
+    signatures: dict[int, object] = field(default_factory=dict, compare=False, repr=False)

@@ -93,7 +93,7 @@ class Planner:
         self.roots: list[PlanStep] = []
         self.introspects = False
         self._planned: dict[tuple[object, ...], FieldShape] = {}
-        self._signatures: dict[int, object] = {}
+        self._signatures = document.signatures
         self._attachments: list[_Attach] = []  # keeps ids in memo keys unique
 
     def plan(self, operation: OperationDefinition) -> Plan:

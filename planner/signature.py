@@ -56,12 +56,16 @@ def field_body_signature(node: Field, memo: dict[int, Any], body: str | None = N
     """Everything about a field node except its alias and position: with the document
     ``body``, the field's source text from its name on (a C-speed slice), else a tuple."""
     if body is not None and node.end:
-        start = node.start
-        if node.alias is not None:
-            # The name follows the alias and colon (a comment in between only lengthens
-            # the text; equal texts still mean equal fields).
-            start = body.find(node.name, start + len(node.alias), node.end)
-        return body[start:node.end].rstrip(" \t\r\n,")
+        key = -id(node)  # negative: kept apart from selection_signature's entries
+        found = memo.get(key)
+        if found is None:
+            start = node.start
+            if node.alias is not None:
+                # The name follows the alias and colon (a comment in between only
+                # lengthens the text; equal texts still mean equal fields).
+                start = body.find(node.name, start + len(node.alias), node.end)
+            found = memo[key] = body[start:node.end].rstrip(" \t\r\n,")
+        return found
     return (node.name, arguments_signature(node),
             _directives(node.directives) if node.directives else (),
             selections_signature(node.selections, memo))

@@ -44,7 +44,7 @@ def validate_document(document: Document, view: SchemaView) -> list[QueryError]:
         else:
             fragments[fragment.name] = fragment
     _check_operation_names(document, errors)
-    signatures: dict[int, object] = {}  # structural signatures, shared by the passes
+    signatures = document.signatures  # structural signatures, shared by the passes
     body = document.source.body
 
     # Fragments are checked once, on their own definitions.

@@ -23,6 +23,11 @@ def collect(selections: list[tuple[str, list[Selection]]],
             fragments: dict[str, FragmentDefinition]) -> dict[str, list[Entry]]:
     """Fields by response key, across inline fragments and spreads (each node once)."""
     groups: dict[str, list[Entry]] = {}
+    if len(selections) == 1 and all(type(s) is Field for s in selections[0][1]):
+        parent, items = selections[0]  # the common case: plain fields, no fragments
+        for node in items:
+            groups.setdefault(node.alias or node.name, []).append((parent, node, None))
+        return groups
     seen_nodes: set[int] = set()
     seen_fragments: set[str] = set()
     stack = [(parent, selection) for parent, items in reversed(selections)
@@ -92,8 +97,14 @@ def check_merging(selections: list[Selection], root: str, view: SchemaView,
                         if definition is not None:
                             work.append([(definition.type.named, node.selections)])
                 continue
+            # Fields identical to one already in the group (same parent, same text from
+            # the name on) merge trivially with it: keep one of each.
+            distinct: dict[object, Entry] = {}
+            for entry in entries:
+                distinct.setdefault((entry[0], field_body_signature(entry[1], memo, body)),
+                                    entry)
             resolved = [(parent, node, view.field(parent, node.name))
-                        for parent, node, _ in entries]
+                        for parent, node, _ in distinct.values()]
             first_parent, first, first_def = resolved[0]
             nested: list[tuple[str, list[Selection]]] = []
             for parent, node, definition in resolved:
