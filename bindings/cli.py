@@ -53,6 +53,28 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--variables", "-v", default=None,
                          help="variables as a JSON object (they decide @skip/@include)")
     explain.set_defaults(run=run_explain)
+
+    start = commands.add_parser(
+        "start", help="serve the composed GraphQL API over HTTP",
+        description="Check the config (exit 1 with every error, as `plait check` prints "
+                    "them), then serve GraphQL over HTTP on uvloop until SIGTERM/SIGINT, "
+                    "which finish in-flight requests before exiting. Defaults come from "
+                    "@server(hostname, port, workers).")
+    start.add_argument("configs", nargs="+", metavar="CONFIG", help="config files")
+    start.add_argument("--host", default=None,
+                       help="address to listen on (default: @server(hostname), else 0.0.0.0)")
+    start.add_argument("--port", "-p", type=int, default=None,
+                       help="port (default: @server(port), else 8000; 0: any free port)")
+    start.add_argument("--workers", "-w", type=int, default=None,
+                       help="worker processes sharing the port (default: @server(workers), "
+                            "else the CPU count)")
+    start.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
+                       default="warning",
+                       help="info logs one line per request (default: warning)")
+    start.add_argument("--grace", type=float, default=10.0,
+                       help="seconds in-flight requests get to finish on shutdown "
+                            "(default: 10)")
+    start.set_defaults(run=run_start)
     return parser
 
 
@@ -159,6 +181,21 @@ def run_explain(args: argparse.Namespace) -> int:
             print(f"error{where}: {error['message']}", file=sys.stderr)
         return EXIT_INVALID
     return EXIT_OK
+
+
+def run_start(args: argparse.Namespace) -> int:
+    """``plait start``: serve until SIGTERM/SIGINT (see ``plait.server.run``)."""
+    if args.port is not None and not 0 <= args.port <= 65535:
+        print(f"plait start: --port must be 0-65535, not {args.port}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.workers is not None and args.workers < 1:
+        print(f"plait start: --workers must be at least 1, not {args.workers}",
+              file=sys.stderr)
+        return EXIT_USAGE
+    from .server import run
+
+    return run(args.configs, host=args.host, port=args.port, workers=args.workers,
+               log_level=args.log_level, grace=args.grace)
 
 
 def _count(n: int, word: str) -> str:
