@@ -24,6 +24,7 @@ from .engine_vm import select_vm
 from .planner import Blueprint, load_config, load_config_string
 from .planner.collect_fields import condition_variables
 from .planner.emit import emit
+from .planner.model import ExprResolver
 from .planner.introspect import Budget, resolve_introspection
 from .planner.op_ast import Document, OperationDefinition
 from .planner.operation import parse_and_validate, select_operation
@@ -96,6 +97,21 @@ class _Introspector:
                                          self.budget)
         except QueryError as exc:
             return FieldError(exc.message, {"code": exc.code})
+
+
+def _constant(program: Program, operation: OperationDefinition) -> bool:
+    """A response that cannot change: no variables, and every step an ``@expr`` whose
+    templates read only literal arguments, ``vars`` or ``env`` (fixed per process)."""
+    if operation.variables:
+        return False
+    for step in program.steps:
+        resolver = step.resolver
+        if not isinstance(resolver, ExprResolver):
+            return False
+        for template in resolver.body.templates():
+            if any(ref.root not in ("args", "vars", "env") for ref in template.refs):
+                return False
+    return True
 
 
 def _shareable(program: Program) -> bool:
@@ -184,6 +200,7 @@ class Engine:
             plan = Planner(self.view, document, variables).plan(operation)
             found = emit(plan, document.source)
             found.shareable = _shareable(found)
+            found.constant = _constant(found, operation)
             self._programs.put(key, found)
         return found
 
@@ -220,7 +237,12 @@ class Engine:
             program = self.program(prepared.document, prepared.operation, query, coerced)
         except RequestInvalid as exc:
             return ExecutionResult(_encode({"errors": exc.to_list()}), request_error=True)
+        if program.constant_body is not None:
+            return ExecutionResult(program.constant_body)
         lowered = {k.lower(): v for k, v in headers.items()} if headers else {}
+        if program.constant:
+            program.constant_body = await self._run(program, prepared, coerced, lowered)
+            return ExecutionResult(program.constant_body)
         if program.shareable:
             key = (query, operation_name, _encode(coerced) if coerced else b"",
                    tuple(sorted((k, v) for k, v in lowered.items()

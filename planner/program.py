@@ -117,3 +117,7 @@ class Program:
     shareable: bool = False
     #: Whether the response needs ``__schema``/``__type`` answers.
     introspects: bool = False
+    #: The response never changes (no variables, no upstream, only constant ``@expr``):
+    #: the engine keeps its bytes after the first execution.
+    constant: bool = False
+    constant_body: bytes | None = None

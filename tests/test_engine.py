@@ -348,3 +348,20 @@ def test_gzip_responses_are_decoded(upstream, vm) -> None:
     sdl = f"""type Query {{ z: Z @http(url: "{upstream.url}/gzip") }}
     type Z {{ id: Int name: String }}"""
     assert run(sdl, vm, "{ z { id name } }") == {"data": {"z": {"id": 7, "name": "zipped"}}}
+
+
+def test_constant_operations_are_answered_from_the_first_result(upstream, vm) -> None:
+    async def go() -> list[bytes]:
+        async with plait.Engine.from_string(config(EXAMPLE, upstream), vm=vm) as engine:
+            first = await engine.execute('{ greet __typename g: greet(name: "x") }')
+            again = await engine.execute('{ greet __typename g: greet(name: "x") }')
+            document = engine.document('{ greet __typename g: greet(name: "x") }')
+            program = engine.program(document, document.operations[0],
+                                     '{ greet __typename g: greet(name: "x") }', {})
+            assert program.constant and program.constant_body == first.body
+            varying = await engine.execute("query($n: String) { greet(name: $n) }", {"n": "y"})
+            return [first.body, again.body, varying.body]
+
+    first, again, varying = asyncio.run(go())
+    assert first == again == b'{"data":{"greet":"Hello World!","__typename":"Query","g":"Hello x!"}}'
+    assert varying == b'{"data":{"greet":"Hello y!"}}'
