@@ -140,10 +140,12 @@ def test_write_100_item_list(benchmark, engine_config, vm: str) -> None:
         from plait.engine import _cvm
 
         def write() -> bytes:
-            return _cvm.Writer(ctx, slots).write_root(program.shape, ctx.root)
+            return _cvm.Writer(ctx, slots, program.source).write_root(program.shape,
+                                                                       ctx.root)
     else:
         def write() -> bytes:
-            return refvm.Writer(ctx, slots).write_root(program.shape, ctx.root)
+            return refvm.Writer(ctx, slots, program.source).write_root(program.shape,
+                                                                        ctx.root)
 
     assert write().startswith(b'{"posts":[{"id":1,')
     benchmark(write)

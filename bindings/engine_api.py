@@ -27,7 +27,7 @@ from .planner.emit import emit
 from .planner.model import ExprResolver
 from .planner.introspect import Budget, resolve_introspection
 from .planner.op_ast import Document, OperationDefinition
-from .planner.operation import parse_and_validate, select_operation
+from .planner.operation import paused_gc, parse_and_validate, select_operation
 from .planner.plan import Planner
 from .planner.program import Program
 from .planner.query_errors import QueryError, RequestInvalid
@@ -197,8 +197,9 @@ class Engine:
                tuple(variables.get(name) is True for name in prepared.conditions))
         found = self._programs.get(key)
         if found is None:
-            plan = Planner(self.view, document, variables).plan(operation)
-            found = emit(plan, document.source)
+            with paused_gc():
+                plan = Planner(self.view, document, variables).plan(operation)
+                found = emit(plan, document.source)
             found.shareable = _shareable(found)
             found.constant = _constant(found, operation)
             self._programs.put(key, found)

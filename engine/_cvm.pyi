@@ -2,6 +2,7 @@
 from typing import Any
 
 from plait.engine.runtime import RequestContext
+from plait.planner.op_ast import SourceText
 from plait.planner.program import ObjectShape, Program
 
 def opcode_values() -> dict[str, int]: ...
@@ -10,5 +11,6 @@ async def run(program: Program, ctx: RequestContext) -> tuple[bytes, list[dict[s
 
 class Writer:
     errors: list[dict[str, Any]]
-    def __init__(self, ctx: RequestContext, slots: list[dict[int, Any]]) -> None: ...
+    def __init__(self, ctx: RequestContext, slots: list[dict[int, Any]],
+                 source: SourceText) -> None: ...
     def write_root(self, shape: ObjectShape, root: Any) -> bytes: ...

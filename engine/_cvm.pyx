@@ -69,7 +69,7 @@ async def run(program, ctx):
         elif op == OP_GATHER:
             registers[a] = gather(ctx, consts[c], registers[b], slots)
         elif op == OP_WRITE:
-            writer = Writer(ctx, slots)
+            writer = Writer(ctx, slots, program.source)
             data = writer.write_root(compile_shape(program), ctx.root)
             return data, writer.errors
         elif op == OP_HALT:
@@ -303,14 +303,16 @@ cdef class Writer:
     """Writes the response JSON for a shape tree (see ``refvm.Writer``)."""
 
     cdef object ctx
+    cdef object source
     cdef dict cache
     cdef list slots
     cdef Buffer buf
     cdef list path
     cdef public list errors
 
-    def __init__(self, ctx, list slots):
+    def __init__(self, ctx, list slots, source):
         self.ctx = ctx
+        self.source = source
         self.cache = ctx.cache
         self.slots = slots
         self.buf = Buffer()
@@ -324,7 +326,7 @@ cdef class Writer:
         return self.buf.value()
 
     cdef void error(self, str message, CField field, extensions=None):
-        line, column = field.shape.location
+        line, column = self.source.location(field.shape.offset)
         entry = {"message": message, "locations": [{"line": line, "column": column}],
                  "path": list(self.path)}
         if extensions:

@@ -48,7 +48,7 @@ async def run(program: Program, ctx: runtime.RequestContext) -> tuple[bytes, lis
         elif op == Op.GATHER:
             registers[a] = runtime.gather(ctx, consts[c], registers[b], slots)
         elif op == Op.WRITE:
-            writer = Writer(ctx, slots)
+            writer = Writer(ctx, slots, program.source)
             data = writer.write_root(consts[a], ctx.root)
             return data, writer.errors
         elif op == Op.HALT:
@@ -60,8 +60,10 @@ async def run(program: Program, ctx: runtime.RequestContext) -> tuple[bytes, lis
 class Writer:
     """Writes the response JSON for a shape tree into one buffer."""
 
-    def __init__(self, ctx: runtime.RequestContext, slots: list[dict[int, Any]]) -> None:
+    def __init__(self, ctx: runtime.RequestContext, slots: list[dict[int, Any]],
+                 source: Any) -> None:
         self.ctx = ctx
+        self.source = source
         self.cache = ctx.cache
         self.slots = slots
         self.buf = bytearray()
@@ -74,7 +76,7 @@ class Writer:
         return bytes(self.buf)
 
     def error(self, message: str, field: FieldShape, extensions: dict | None = None) -> None:
-        line, column = field.location
+        line, column = self.source.location(field.offset)
         entry: dict[str, Any] = {"message": message,
                                  "locations": [{"line": line, "column": column}],
                                  "path": list(self.path)}

@@ -111,40 +111,46 @@ class Planner:
         shape = ObjectShape(type_name, msgspec.json.encode(type_name))
         grouped = collect_fields(type_name, selection_sets, self.view, self.fragments,
                                  self.variables)
+        memo, body, planned_fields = self._signatures, self.document.source.body, self._planned
+        attach_id = id(attach)
         for response_key, nodes in grouped.items():
             node = nodes[0]
             key = msgspec.json.encode(response_key) + b":"
-            location = self._location(node)
-            if node.name == "__typename":
-                shape.fields.append(FieldShape(key, response_key, SOURCE_TYPENAME, None,
-                                               TypeRef("String", None, True, _LOC), location))
-                continue
-            definition = self.view.field(type_name, node.name)
-            assert definition is not None, f"unvalidated field {type_name}.{node.name}"
+            offset = node.start
             memo_key = None
-            if len(nodes) == 1 and node.end and definition.definition is not None:
+            if len(nodes) == 1 and node.end:
                 # An identical field already planned at the same place (another alias of
                 # it): reuse its step and shapes; only the response key and location differ.
-                memo_key = (type_name, id(attach),
-                            field_body_signature(node, self._signatures,
-                                                 self.document.source.body))
-                planned = self._planned.get(memo_key)
+                signature = memo.get(-id(node))
+                if signature is None:
+                    signature = field_body_signature(node, memo, body)
+                memo_key = (type_name, attach_id, signature)
+                planned = planned_fields.get(memo_key)
                 if planned is not None:
                     shape.fields.append(FieldShape(
                         key, response_key, planned.source, planned.source_arg, planned.type,
-                        location, planned.leaf, planned.object, planned.abstract, node,
+                        offset, planned.leaf, planned.object, planned.abstract, node,
                         planned.owner))
                     continue
+            if node.name == "__typename":
+                shape.fields.append(FieldShape(key, response_key, SOURCE_TYPENAME, None,
+                                               TypeRef("String", None, True, _LOC), offset))
+                continue
+            definition = self.view.field(type_name, node.name)
+            assert definition is not None, f"unvalidated field {type_name}.{node.name}"
+            if definition.definition is None:
+                memo_key = None  # introspection answers are not shared between keys
             if definition.definition is None:  # __schema / __type
                 self.introspects = True
                 shape.fields.append(FieldShape(key, response_key, SOURCE_INTROSPECTION, node,
-                                               definition.type, location, node=node))
+                                               definition.type, offset, node=node))
                 continue
             config_field = definition.definition
             sub_sets = [n.selections for n in nodes if n.selections]
             if config_field.resolver is not None:
                 spec = StepSpec(len(self.steps), config_field.resolver, config_field, type_name,
-                                node.arguments, config_field.type, node, location,
+                                node.arguments, config_field.type, node,
+                                self._location(node),
                                 response_decoder(config_field.type,
                                                  self.view.types[config_field.type.named]
                                                  .is_leaf))
@@ -162,7 +168,7 @@ class Planner:
                 source, source_arg = SOURCE_KEY, config_field.name
                 child = attach.then(("key", config_field.name))
             field_shape = FieldShape(key, response_key, source, source_arg, definition.type,
-                                     location, node=node, owner=type_name)
+                                     offset, node=node, owner=type_name)
             self._fill_type(field_shape, definition.type, sub_sets, child,
                             config_field.discriminate)
             shape.fields.append(field_shape)

@@ -42,7 +42,8 @@ class FieldShape:
     source: int
     source_arg: Any
     type: TypeRef
-    location: tuple[int, int]
+    #: Where the field is in the document (line and column are computed for errors only).
+    offset: int
     leaf: LeafCoercer | None = None
     object: "ObjectShape | None" = None
     abstract: "AbstractShape | None" = None

@@ -90,7 +90,10 @@ def check_merging(selections: list[Selection], root: str, view: SchemaView,
                 # identical subtree under the same type was (or will be) checked already.
                 parent, node, _ = entries[0]
                 if node.selections:
-                    single = (parent, field_body_signature(node, memo, body))
+                    signature = memo.get(-id(node))
+                    if signature is None:
+                        signature = field_body_signature(node, memo, body)
+                    single = (parent, signature)
                     if single not in done:
                         done.add(single)
                         definition = view.field(parent, node.name)

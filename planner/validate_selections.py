@@ -83,9 +83,15 @@ class SelectionChecker:
 
     # -- selections ----------------------------------------------------------------------
     def selection_set(self, selections: list[Selection], parent: str) -> None:
+        clean, memo, body = self._clean, self._signatures, self.body
         for selection in selections:
-            if isinstance(selection, Field):
-                self.field(selection, parent)
+            if type(selection) is Field:
+                # Inlined fast path of field(): an identical clean subtree is skipped.
+                signature = memo.get(-id(selection))
+                if signature is None:
+                    signature = field_body_signature(selection, memo, body)
+                if (parent, signature) not in clean:
+                    self.field(selection, parent)
             elif isinstance(selection, FragmentSpread):
                 self.directives(selection.directives, "FRAGMENT_SPREAD")
                 self.spread(selection, parent)
