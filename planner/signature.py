@@ -59,11 +59,9 @@ def field_body_signature(node: Field, memo: dict[int, Any], body: str | None = N
         key = -id(node)  # negative: kept apart from selection_signature's entries
         found = memo.get(key)
         if found is None:
-            start = node.start
-            if node.alias is not None:
-                # The name follows the alias and colon (a comment in between only
-                # lengthens the text; equal texts still mean equal fields).
-                start = body.find(node.name, start + len(node.alias), node.end)
+            # The alias is the field's first token: the text after it (":", the name and
+            # everything up to the next field) describes the field completely.
+            start = node.start + len(node.alias) if node.alias is not None else node.start
             found = memo[key] = body[start:node.end].rstrip(" \t\r\n,")
         return found
     return (node.name, arguments_signature(node),
