@@ -185,8 +185,10 @@ class Engine:
             document = self.document(query)
             operation = select_operation(document, operation_name)
             fragments = {f.name: f for f in document.fragments}
-            found = _Prepared(document, operation, fragments,
-                              tuple(condition_variables(operation.selections, fragments)))
+            body = document.source.body
+            conditions = tuple(condition_variables(operation.selections, fragments)) \
+                if "@skip" in body or "@include" in body else ()
+            found = _Prepared(document, operation, fragments, conditions)
             self._prepared_ops.put(key, found)
         return found
 

@@ -113,9 +113,10 @@ class Planner:
                                  self.variables)
         memo, body, planned_fields = self._signatures, self.document.source.body, self._planned
         attach_id = id(attach)
+        append, encode = shape.fields.append, msgspec.json.encode
         for response_key, nodes in grouped.items():
             node = nodes[0]
-            key = msgspec.json.encode(response_key) + b":"
+            key = encode(response_key) + b":"
             offset = node.start
             memo_key = None
             if len(nodes) == 1 and node.end:
@@ -127,10 +128,9 @@ class Planner:
                 memo_key = (type_name, attach_id, signature)
                 planned = planned_fields.get(memo_key)
                 if planned is not None:
-                    shape.fields.append(FieldShape(
-                        key, response_key, planned.source, planned.source_arg, planned.type,
-                        offset, planned.leaf, planned.object, planned.abstract, node,
-                        planned.owner))
+                    append(FieldShape(key, response_key, planned.source, planned.source_arg,
+                                      planned.type, offset, planned.leaf, planned.object,
+                                      planned.abstract, node, planned.owner))
                     continue
             if node.name == "__typename":
                 shape.fields.append(FieldShape(key, response_key, SOURCE_TYPENAME, None,
