@@ -75,6 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds in-flight requests get to finish on shutdown "
                             "(default: 10)")
     start.set_defaults(run=run_start)
+
+    demo = commands.add_parser(
+        "demo", help="serve the bundled example over the bundled example upstream",
+        description="Start the bundled JSONPlaceholder upstream and serve the bundled "
+                    "example config over it (no network needed), answer one query over "
+                    "HTTP and print it, then keep serving until Ctrl-C.")
+    demo.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
+    demo.add_argument("--port", "-p", type=int, default=8000,
+                      help="port (default: 8000; 0: any free port)")
+    demo.add_argument("--once", action="store_true",
+                      help="stop after answering the sample query")
+    demo.set_defaults(run=run_demo)
     return parser
 
 
@@ -196,6 +208,12 @@ def run_start(args: argparse.Namespace) -> int:
 
     return run(args.configs, host=args.host, port=args.port, workers=args.workers,
                log_level=args.log_level, grace=args.grace)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from .demo import run
+
+    return run(args.host, args.port, args.once)
 
 
 def _count(n: int, word: str) -> str:

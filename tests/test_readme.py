@@ -17,7 +17,7 @@ def test_quick_start_has_exactly_two_one_line_commands() -> None:
     assert len(commands) == 2
     assert all("\n" not in command for command in commands)
     main_job, tests = commands
-    assert "plait check examples/jsonplaceholder.graphql" in main_job
+    assert main_job.endswith(".venv/bin/plait demo")
     assert "pytest" in tests and ".[test]" in tests
 
 
