@@ -238,6 +238,11 @@ class Engine:
             else:
                 coerced = {}
             program = self.program(prepared.document, prepared.operation, query, coerced)
+            if program.introspects and not self.blueprint.server.introspection:
+                raise RequestInvalid([QueryError(
+                    "GraphQL introspection is not allowed by this server "
+                    "(@server(introspection: false)).", [prepared.operation.start],
+                    "INTROSPECTION_DISABLED")], prepared.document.source)
         except RequestInvalid as exc:
             return ExecutionResult(_encode({"errors": exc.to_list()}), request_error=True)
         if program.constant_body is not None:
@@ -260,6 +265,20 @@ class Engine:
 
     async def _run(self, program: Program, prepared: "_Prepared", variables: dict[str, Any],
                    headers: dict[str, str]) -> bytes:
+        timeout = self.blueprint.server.global_response_timeout_ms
+        if timeout is None:
+            return await self._execute(program, prepared, variables, headers)
+        try:
+            return await asyncio.wait_for(
+                self._execute(program, prepared, variables, headers), timeout / 1000)
+        except asyncio.TimeoutError:
+            return _encode({"data": None, "errors": [{
+                "message": f"The response took longer than {timeout} ms "
+                           "(@server(globalResponseTimeout)).",
+                "extensions": {"code": "RESPONSE_TIMEOUT"}}]})
+
+    async def _execute(self, program: Program, prepared: "_Prepared",
+                       variables: dict[str, Any], headers: dict[str, str]) -> bytes:
         ctx = runtime.RequestContext(self._shared, variables, headers)
         if program.introspects:
             ctx.introspect = _Introspector(self.view, prepared.fragments, variables)

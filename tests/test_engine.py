@@ -365,3 +365,25 @@ def test_constant_operations_are_answered_from_the_first_result(upstream, vm) ->
     first, again, varying = asyncio.run(go())
     assert first == again == b'{"data":{"greet":"Hello World!","__typename":"Query","g":"Hello x!"}}'
     assert varying == b'{"data":{"greet":"Hello y!"}}'
+
+
+def test_introspection_can_be_disabled(upstream, vm) -> None:
+    sdl = config(EXAMPLE, upstream).replace('@server(port: 8000,',
+                                            '@server(introspection: false, port: 8000,')
+    body = run(sdl, vm, "{ __schema { queryType { name } } }")
+    assert body["errors"][0]["extensions"] == {"code": "INTROSPECTION_DISABLED"}
+    assert "data" not in body
+    assert run(sdl, vm, "{ greet __typename }") == {
+        "data": {"greet": "Hello World!", "__typename": "Query"}}
+
+
+def test_global_response_timeout(upstream, vm) -> None:
+    sdl = f"""schema @server(globalResponseTimeout: 200) {{ query: Query }}
+    type Query {{ slow: Post @http(url: "{upstream.url}/slow?s=3")
+                 fast: Post @http(url: "{upstream.url}/posts/1") }}
+    type Post {{ id: Int }}"""
+    body = run(sdl, vm, "{ slow { id } }")
+    assert body == {"data": None, "errors": [{
+        "message": "The response took longer than 200 ms (@server(globalResponseTimeout)).",
+        "extensions": {"code": "RESPONSE_TIMEOUT"}}]}
+    assert run(sdl, vm, "{ fast { id } }") == {"data": {"fast": {"id": 1}}}
