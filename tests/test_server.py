@@ -945,3 +945,25 @@ def test_plait_start_help() -> None:
     assert completed.returncode == 0
     for option in ("--host", "--port", "--workers", "--log-level", "CONFIG"):
         assert option in completed.stdout
+
+
+def test_a_graphql_client_can_query_the_server(sdl) -> None:
+    """A third-party client (gql over aiohttp) talks to plait as to any GraphQL server,
+    including schema fetching through introspection."""
+    from gql import Client, gql
+    from gql.transport.aiohttp import AIOHTTPTransport
+
+    async def main() -> None:
+        async with serving(sdl) as (_server, port):
+            transport = AIOHTTPTransport(url=f"http://127.0.0.1:{port}/graphql")
+            async with Client(transport=transport,
+                              fetch_schema_from_transport=True) as session:
+                query = gql("query($id: Int!) { post(id: $id) { id title user { name } } }")
+                query.variable_values = {"id": 2}
+                result = await session.execute(query)
+                assert result == {"post": {"id": 2, "title": "qui est esse",
+                                           "user": {"name": "Leanne Graham"}}}
+                assert session.client.schema is not None
+                assert session.client.schema.query_type.name == "Query"
+
+    run(main())
