@@ -43,12 +43,15 @@ CACHE_SIZE = 1024
 class ExecutionResult:
     """A GraphQL response: ``body`` is the exact JSON bytes sent to clients."""
 
-    __slots__ = ("body", "request_error")
+    __slots__ = ("body", "request_error", "cache_max_age_ms")
 
-    def __init__(self, body: bytes, request_error: bool = False) -> None:
+    def __init__(self, body: bytes, request_error: bool = False,
+                 cache_max_age_ms: int | None = None) -> None:
         self.body = body
         #: True when the request failed before execution (parse, validation, variables).
         self.request_error = request_error
+        #: The smallest ``@cache(maxAge)`` (ms) of the fields in the response, if any.
+        self.cache_max_age_ms = cache_max_age_ms
 
     def json(self) -> dict[str, Any]:
         return _decode(self.body)
@@ -245,12 +248,13 @@ class Engine:
                     "INTROSPECTION_DISABLED")], prepared.document.source)
         except RequestInvalid as exc:
             return ExecutionResult(_encode({"errors": exc.to_list()}), request_error=True)
+        age = program.cache_max_age_ms
         if program.constant_body is not None:
-            return ExecutionResult(program.constant_body)
+            return ExecutionResult(program.constant_body, cache_max_age_ms=age)
         lowered = {k.lower(): v for k, v in headers.items()} if headers else {}
         if program.constant:
             program.constant_body = await self._run(program, prepared, coerced, lowered)
-            return ExecutionResult(program.constant_body)
+            return ExecutionResult(program.constant_body, cache_max_age_ms=age)
         if program.shareable:
             key = (query, operation_name, _encode(coerced) if coerced else b"",
                    tuple(sorted((k, v) for k, v in lowered.items()
@@ -260,8 +264,9 @@ class Engine:
                 running = asyncio.ensure_future(self._run(program, prepared, coerced, lowered))
                 self._operations[key] = running
                 running.add_done_callback(lambda _f: self._operations.pop(key, None))
-            return ExecutionResult(await asyncio.shield(running))
-        return ExecutionResult(await self._run(program, prepared, coerced, lowered))
+            return ExecutionResult(await asyncio.shield(running), cache_max_age_ms=age)
+        return ExecutionResult(await self._run(program, prepared, coerced, lowered),
+                               cache_max_age_ms=age)
 
     async def _run(self, program: Program, prepared: "_Prepared", variables: dict[str, Any],
                    headers: dict[str, str]) -> bytes:

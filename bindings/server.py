@@ -96,7 +96,8 @@ CT_HTML: Final = b"text/html; charset=utf-8"
 _CONTENT_TYPES = (CT_JSON, CT_GRAPHQL_RESPONSE)
 
 _REASONS: Final = {
-    200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+    200: "OK", 204: "No Content", 400: "Bad Request", 404: "Not Found",
+    405: "Method Not Allowed",
     408: "Request Timeout", 413: "Content Too Large", 414: "URI Too Long",
     415: "Unsupported Media Type", 431: "Request Header Fields Too Large",
     500: "Internal Server Error", 503: "Service Unavailable",
@@ -264,6 +265,7 @@ class _Exchange:
         "body",
         "close",
         "content_type",
+        "cors",
         "done",
         "headers",
         "http10",
@@ -282,6 +284,8 @@ class _Exchange:
         self.content_type = CT_JSON
         self.body = b""
         self.headers = b""
+        #: CORS headers for this request's origin (``@server(headers: {cors: ...})``).
+        self.cors = b""
         #: End the connection after this answer (protocol errors, timeouts).
         self.close = False
         self.method = ""
@@ -753,6 +757,8 @@ class Server:
         self.body_guard = 4 * max_body_size + 65536
         self.graphql_path = settings.graphql_path.encode("utf-8")
         self.status_paths = {settings.status_path.encode("utf-8"), b"/health"}
+        self.cors: dict[str, Any] | None = settings.cors
+        self.cache_control = settings.cache_control
         extra = []
         for name, value in settings.response_headers:
             if any(c in f"{name}{value}" for c in "\r\n\0") or not name:
@@ -837,9 +843,9 @@ class Server:
             connection = b"Connection: keep-alive\r\n"
         else:
             connection = b""
-        return b"%bContent-Type: %b\r\nContent-Length: %d\r\n%b%b%b%b\r\n%b" % (
+        return b"%bContent-Type: %b\r\nContent-Length: %d\r\n%b%b%b%b%b\r\n%b" % (
             _STATUS_LINES[exchange.status], exchange.content_type, len(body), self._date,
-            self.extra_headers, exchange.headers, connection, body)
+            self.extra_headers, exchange.headers, exchange.cors, connection, body)
 
     def _log_access(self, connection: _Connection, exchange: _Exchange) -> None:
         elapsed = (time.perf_counter() - exchange.started) * 1000 if exchange.started else 0
@@ -847,6 +853,46 @@ class Server:
                         connection._peer(), exchange.method or "-",
                         exchange.target[:200] or "-", exchange.status, len(exchange.body),
                         elapsed)
+
+    def _cors_headers(self, headers: dict[str, str], preflight: bool) -> bytes:
+        """CORS response headers for the request's ``Origin`` (Fetch standard, as
+        configured by ``@server(headers: {cors: {...}})``); empty when not allowed."""
+        cors = self.cors or {}
+        origin = headers.get("origin", "")
+        allowed = cors.get("allowOrigins") or ["*"]
+        credentials = bool(cors.get("allowCredentials"))
+        if "*" in allowed and not credentials:
+            allow = "*"
+        elif origin in allowed or "*" in allowed:
+            allow = origin
+        else:
+            return b""
+        lines = [f"Access-Control-Allow-Origin: {allow}"]
+        vary = list(cors.get("vary") or [])
+        if allow != "*" and "origin" not in (v.lower() for v in vary):
+            vary.append("Origin")
+        if vary:
+            lines.append("Vary: " + ", ".join(vary))
+        if credentials:
+            lines.append("Access-Control-Allow-Credentials: true")
+        if cors.get("exposeHeaders"):
+            lines.append("Access-Control-Expose-Headers: " + ", ".join(cors["exposeHeaders"]))
+        if preflight:
+            methods = cors.get("allowMethods") or ["GET", "POST", "OPTIONS"]
+            lines.append("Access-Control-Allow-Methods: " + ", ".join(methods))
+            requested = headers.get("access-control-request-headers")
+            allow_headers = ", ".join(cors["allowHeaders"]) if cors.get("allowHeaders") \
+                else (requested or "content-type")
+            lines.append(f"Access-Control-Allow-Headers: {allow_headers}")
+            if cors.get("maxAge") is not None:
+                lines.append(f"Access-Control-Max-Age: {int(cors['maxAge'])}")
+            if cors.get("allowPrivateNetwork") and \
+                    headers.get("access-control-request-private-network") == "true":
+                lines.append("Access-Control-Allow-Private-Network: true")
+        text = "".join(f"{line}\r\n" for line in lines)
+        if any(c in text.replace("\r\n", "") for c in "\r\n\0"):
+            return b""
+        return text.encode("latin-1", "replace")
 
     # -- requests ----------------------------------------------------------------------------
     def _dispatch(self, connection: _Connection, exchange: _Exchange, method: bytes,
@@ -864,6 +910,11 @@ class Server:
                 exchange.answer(400, CT_JSON, _errors("The request target is not a URL."))
                 return
             path, query = parsed.path or b"/", parsed.query or b""
+        if self.cors is not None and "origin" in headers:
+            exchange.cors = self._cors_headers(headers, method == b"OPTIONS")
+            if method == b"OPTIONS" and "access-control-request-method" in headers:
+                exchange.answer(204, CT_JSON, b"")  # a CORS preflight
+                return
         if path == self.graphql_path:
             accept = headers.get("accept")
             found = _accept_cache.get(accept)
@@ -1017,15 +1068,24 @@ class Server:
 
         task.add_done_callback(done)
 
-    @staticmethod
-    def _answer(exchange: _Exchange, mode: int, result: Any, batch: bool) -> None:
+    def _answer(self, exchange: _Exchange, mode: int, result: Any, batch: bool) -> None:
         if batch:
             exchange.answer(200, _CONTENT_TYPES[mode], result)
-        elif mode == GRAPHQL_RESPONSE:
+            return
+        headers = b""
+        if self.cache_control and not result.request_error:
+            age = result.cache_max_age_ms
+            # Tailcall's cacheControl: the smallest @cache(maxAge) of the response's
+            # fields; a response with errors is never cached.
+            if b'"errors":' in result.body:
+                headers = b"Cache-Control: no-store\r\n"
+            elif age is not None:
+                headers = b"Cache-Control: public, max-age=%d\r\n" % (age // 1000)
+        if mode == GRAPHQL_RESPONSE:
             exchange.answer(400 if result.request_error else 200, CT_GRAPHQL_RESPONSE,
-                            result.body)
+                            result.body, headers)
         else:
-            exchange.answer(200, CT_JSON, result.body)
+            exchange.answer(200, CT_JSON, result.body, headers)
 
 
 # -- plait start ------------------------------------------------------------------------------

@@ -63,6 +63,7 @@ def emit(plan: Plan, source: SourceText) -> Program:
     program = Program(tuple(int(c) for c in code), tuple(consts), registers, len(plan.steps),
                       plan.shape, plan.operation, source, plan.steps, parents)
     program.introspects = plan.introspects
+    program.cache_max_age_ms = plan.cache_max_age_ms
     return program
 
 

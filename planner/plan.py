@@ -49,6 +49,7 @@ class Plan:
     steps: list[StepSpec]
     operation: str
     introspects: bool = False
+    cache_max_age_ms: int | None = None
 
 
 @lru_cache(maxsize=1024)
@@ -92,6 +93,8 @@ class Planner:
         self.steps: list[StepSpec] = []
         self.roots: list[PlanStep] = []
         self.introspects = False
+        #: The smallest ``@cache(maxAge)`` (ms) of the fields the response contains.
+        self.cache_max_age_ms: int | None = None
         self._planned: dict[tuple[object, ...], FieldShape] = {}
         self._signatures = document.signatures
         self._attachments: list[_Attach] = []  # keeps ids in memo keys unique
@@ -100,7 +103,8 @@ class Planner:
         root = self.view.query if operation.kind == "query" else self.view.mutation
         assert root is not None
         shape = self.object_shape(root, [operation.selections], _Attach(None, ()))
-        return Plan(shape, self.roots, self.steps, operation.kind, self.introspects)
+        return Plan(shape, self.roots, self.steps, operation.kind, self.introspects,
+                    self.cache_max_age_ms)
 
     def _location(self, node: Field) -> tuple[int, int]:
         return self.document.source.location(node.start)
@@ -147,6 +151,12 @@ class Planner:
                 continue
             config_field = definition.definition
             sub_sets = [n.selections for n in nodes if n.selections]
+            for age in (config_field.cache_max_age_ms,
+                        self.view.blueprint.types[config_field.type.named].cache_max_age_ms
+                        if config_field.type.named in self.view.blueprint.types else None):
+                if age is not None and (self.cache_max_age_ms is None
+                                        or age < self.cache_max_age_ms):
+                    self.cache_max_age_ms = age
             if config_field.resolver is not None:
                 spec = StepSpec(len(self.steps), config_field.resolver, config_field, type_name,
                                 node.arguments, config_field.type, node,

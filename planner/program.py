@@ -122,3 +122,5 @@ class Program:
     #: the engine keeps its bytes after the first execution.
     constant: bool = False
     constant_body: bytes | None = None
+    #: The smallest ``@cache(maxAge)`` in ms among the response's fields (Cache-Control).
+    cache_max_age_ms: int | None = None

@@ -967,3 +967,59 @@ def test_a_graphql_client_can_query_the_server(sdl) -> None:
                 assert session.client.schema.query_type.name == "Query"
 
     run(main())
+
+
+def test_cors_preflight_and_simple_requests(sdl) -> None:
+    cors_sdl = sdl.replace(
+        "headers: {custom:",
+        'headers: {cors: {allowOrigins: ["https://app.example"], '
+        'allowCredentials: true, exposeHeaders: ["x-trace"], maxAge: 600}, custom:')
+    assert cors_sdl != sdl
+
+    async def main() -> None:
+        async with serving(cors_sdl) as (_server, port):
+            preflight = await one(port, request("OPTIONS", "/graphql", headers={
+                "Origin": "https://app.example",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type, authorization"}))
+            assert preflight.status == 204 and preflight.body == b""
+            assert preflight.headers["access-control-allow-origin"] == "https://app.example"
+            assert preflight.headers["access-control-allow-credentials"] == "true"
+            assert preflight.headers["access-control-allow-methods"] == "GET, POST, OPTIONS"
+            assert preflight.headers["access-control-allow-headers"] == \
+                "content-type, authorization"
+            assert preflight.headers["access-control-max-age"] == "600"
+            assert preflight.headers["vary"] == "Origin"
+            simple = await one(port, post("{ greet }",
+                                          headers={"Origin": "https://app.example"}))
+            assert simple.status == 200 and simple.json() == {"data": {"greet": "Hello World!"}}
+            assert simple.headers["access-control-allow-origin"] == "https://app.example"
+            assert simple.headers["access-control-expose-headers"] == "x-trace"
+            stranger = await one(port, post("{ greet }",
+                                            headers={"Origin": "https://evil.example"}))
+            assert stranger.status == 200
+            assert "access-control-allow-origin" not in stranger.headers
+
+    run(main())
+
+
+def test_cache_control_from_the_smallest_max_age(sdl) -> None:
+    cached = sdl.replace("headers: {custom:", "headers: {cacheControl: true, custom:")
+    cached = cached.replace('posts: [Post] @http(url: "{{.vars.api}}/posts")',
+                            'posts: [Post] @http(url: "{{.vars.api}}/posts") '
+                            "@cache(maxAge: 60000)")
+    cached = cached.replace("type User @addField", "type User @cache(maxAge: 5000) @addField")
+    assert "maxAge: 5000" in cached and "maxAge: 60000" in cached
+
+    async def main() -> None:
+        async with serving(cached) as (_server, port):
+            posts = await one(port, post("{ posts { id } }"))
+            assert posts.headers["cache-control"] == "public, max-age=60"
+            with_users = await one(port, post("{ posts { id user { name } } }"))
+            assert with_users.headers["cache-control"] == "public, max-age=5"
+            plain = await one(port, post("{ greet }"))
+            assert "cache-control" not in plain.headers
+            failing = await one(port, post("{ post(id: 999) { id } }"))
+            assert failing.headers["cache-control"] == "no-store"
+
+    run(main())
