@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--grace", type=float, default=10.0,
                        help="seconds in-flight requests get to finish on shutdown "
                             "(default: 10)")
+    start.add_argument("--max-body-size", type=int, default=1024 * 1024, metavar="BYTES",
+                       help="largest request body accepted; larger ones get 413 "
+                            "(default: 1048576)")
     start.set_defaults(run=run_start)
 
     demo = commands.add_parser(
@@ -206,8 +209,11 @@ def run_start(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     from .server import run
 
+    if args.max_body_size < 1:
+        print("plait start: --max-body-size must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
     return run(args.configs, host=args.host, port=args.port, workers=args.workers,
-               log_level=args.log_level, grace=args.grace)
+               log_level=args.log_level, grace=args.grace, max_body_size=args.max_body_size)
 
 
 def run_demo(args: argparse.Namespace) -> int:

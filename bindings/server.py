@@ -1130,7 +1130,8 @@ def _url(host: str, port: int, path: str) -> str:
 
 
 async def _serve(engine: Engine, sock: socket.socket, grace: float,
-                 on_ready: Callable[[str, int], None], early_stop: list[int]) -> None:
+                 on_ready: Callable[[str, int], None], early_stop: list[int],
+                 options: dict[str, Any]) -> None:
     """One worker: serve on ``sock`` until SIGTERM/SIGINT, then shut down gracefully."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -1138,7 +1139,7 @@ async def _serve(engine: Engine, sock: socket.socket, grace: float,
         loop.add_signal_handler(signum, stop.set)
     if early_stop:
         stop.set()
-    server = Server(engine)
+    server = Server(engine, **options)
     host, port = await server.start(sock=sock)
     on_ready(host, port)
     await stop.wait()
@@ -1147,20 +1148,23 @@ async def _serve(engine: Engine, sock: socket.socket, grace: float,
 
 
 def _worker(engine_factory: Callable[[], Engine], sock: socket.socket, grace: float,
-            on_ready: Callable[[str, int], None], early_stop: list[int]) -> None:
+            on_ready: Callable[[str, int], None], early_stop: list[int],
+            options: dict[str, Any]) -> None:
     import uvloop
 
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        loop.run_until_complete(_serve(engine_factory(), sock, grace, on_ready, early_stop))
+        loop.run_until_complete(_serve(engine_factory(), sock, grace, on_ready, early_stop,
+                                       options))
     finally:
         loop.close()
 
 
 def run(config_path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         host: str | None = None, port: int | None = None, workers: int | None = None,
-        log_level: str = "warning", *, grace: float = 10.0) -> int:
+        log_level: str = "warning", *, grace: float = 10.0,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE) -> int:
     """``plait start``: load and check the config, listen, serve until SIGTERM/SIGINT.
     Returns the exit code (0 after a clean shutdown, 1 for an invalid config or a port that
     cannot be bound)."""
@@ -1205,10 +1209,12 @@ def run(config_path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     def engine() -> Engine:
         return Engine(blueprint)
 
+    options: dict[str, Any] = {"max_body_size": max_body_size}
+
     if workers == 1:
         early: list[int] = []
         try:
-            _worker(engine, sock, grace, announce, early)
+            _worker(engine, sock, grace, announce, early, options)
         except KeyboardInterrupt:
             return 130
         return 0
@@ -1221,13 +1227,14 @@ def run(config_path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
               file=sys.stderr)
         return 1
     try:
-        return _supervise(engine, bound_host, bound_port, workers, grace, announce)
+        return _supervise(engine, bound_host, bound_port, workers, grace, announce, options)
     finally:
         reserve.close()
 
 
 def _supervise(engine: Callable[[], Engine], host: str, port: int, workers: int,
-               grace: float, announce: Callable[[str, int], None]) -> int:
+               grace: float, announce: Callable[[str, int], None],
+               options: dict[str, Any]) -> int:
     """Fork ``workers`` children serving ``host:port`` (each its own ``SO_REUSEPORT``
     socket); forward SIGTERM/SIGINT; restart a worker that dies unexpectedly."""
     import select
@@ -1278,7 +1285,7 @@ def _supervise(engine: Callable[[], Engine], host: str, port: int, workers: int,
                     os.write(fd, b"1")
                     os.close(fd)
 
-            _worker(engine, _bind(host, port, reuse_port=True), grace, ready, early)
+            _worker(engine, _bind(host, port, reuse_port=True), grace, ready, early, options)
             code = 0
         except BaseException:
             log.exception("worker %d failed", os.getpid())

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -1023,3 +1024,18 @@ def test_cache_control_from_the_smallest_max_age(sdl) -> None:
             assert failing.headers["cache-control"] == "no-store"
 
     run(main())
+
+
+def test_plait_start_body_limit_is_configurable(sdl, tmp_path: Path) -> None:
+    config = tmp_path / "config.graphql"
+    config.write_text(sdl)
+    process, port, _printed = _start(config, "--workers", "1", "--max-body-size", "200")
+    try:
+        assert _query(port, "{greet}") == (200, {"data": {"greet": "Hello World!"}})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            _query(port, "{greet" + " " * 300 + "}")
+        assert refused.value.code == 413
+        assert json.loads(refused.value.read())["errors"][0]["message"]
+    finally:
+        code, out, err = _stop(process)
+    assert code == 0, (out, err)
