@@ -53,7 +53,7 @@ SERVER_ARGS = {
     "globalResponseTimeout": "Int", "batchRequests": "Boolean", "apolloTracing": "Boolean",
     "enableFederation": "Boolean", "enableJIT": "Boolean", "showcase": "Boolean",
     "dedupe": "Boolean", "headers": "Headers", "routes": "Routes",
-    "script": "ScriptOptions", "vars": "[KeyValue!]",
+    "script": "ScriptOptions", "vars": "[KeyValue!]", "responseHeaders": "[KeyValue!]",
 }
 UPSTREAM_ARGS = {
     "allowedHeaders": "[String!]", "batch": "Batch", "httpCache": "Int", "timeout": "Int",
@@ -90,7 +90,8 @@ def _spec(name: str, places: set[str] | frozenset[str], args: dict[str, str],
 
 
 DIRECTIVES: dict[str, DirectiveSpec] = {spec.name: spec for spec in (
-    _spec("server", {"SCHEMA"}, SERVER_ARGS),
+    _spec("server", {"SCHEMA"}, SERVER_ARGS,
+          deprecated={"responseHeaders": "headers: {custom: [...]}"}),
     _spec("upstream", {"SCHEMA"}, UPSTREAM_ARGS,
           deprecated={"baseURL": "full URLs in @http(url: ...)"}),
     _spec("link", {"SCHEMA"}, LINK_ARGS, repeatable=True),

@@ -176,7 +176,9 @@ def _server(args: dict[str, Any]) -> ServerSettings:
         graphql_path=routes.get("graphQL") or "/graphql",
         status_path=routes.get("status") or "/status",
         vars={kv["key"]: kv["value"] for kv in args.get("vars") or ()},
-        response_headers=tuple((kv["key"], kv["value"]) for kv in headers.get("custom") or ()),
+        response_headers=tuple((kv["key"], kv["value"]) for kv in
+                               [*(args.get("responseHeaders") or ()),
+                                *(headers.get("custom") or ())]),
         cache_control=bool(headers.get("cacheControl", False)),
         cors=headers.get("cors"),
         raw=dict(args),

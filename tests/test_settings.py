@@ -76,3 +76,14 @@ def test_missing_non_config_link(write_config) -> None:
                         "type Query { a: Int @expr(body: 1) }\n")
     [diag] = check_config([str(path)]).diagnostics
     assert diag.message.startswith('linked Protobuf file "news.proto" not found')
+
+
+def test_legacy_response_headers_are_custom_headers(write_config) -> None:
+    path = write_config('schema @server(responseHeaders: [{key: "x-a", value: "1"}], '
+                        'headers: {custom: [{key: "x-b", value: "2"}]}) { query: Query }\n'
+                        "type Query { a: Int @expr(body: 1) }\n")
+    result = check_config([str(path)])
+    assert result.blueprint is not None
+    assert result.blueprint.server.response_headers == (("x-a", "1"), ("x-b", "2"))
+    assert [d.message for d in result.diagnostics] == [
+        "@server argument responseHeaders is deprecated; use headers: {custom: [...]}"]
