@@ -231,8 +231,8 @@ def _group_parents(ctx: RequestContext, parents: list[Any], refs: tuple[Any, ...
 
 
 def start_fetch(ctx: RequestContext, spec: StepSpec, parents: list[Any],
-                results: dict[int, Any], group: Any = None) -> None:
-    """FETCH: one call (or ``@call`` chain) per distinct rendered request. ``group`` is
+                results: dict[int, Any], grouping: Any = None) -> None:
+    """FETCH: one call (or ``@call`` chain) per distinct rendered request. ``grouping`` is
     the parent-grouping function (the compiled VM passes its own twin of
     :func:`_group_parents`)."""
     resolver = spec.resolver
@@ -243,7 +243,7 @@ def start_fetch(ctx: RequestContext, spec: StepSpec, parents: list[Any],
         return
     args = ctx.arguments(spec)
     entries: list[tuple[list[int], Any]] = []
-    for group in (group or _group_parents)(ctx, parents, _parent_refs(resolver)):
+    for group in (grouping or _group_parents)(ctx, parents, _parent_refs(resolver)):
         scope = ctx.scope(args, group[0])
         ids = [id(parent) for parent in group]
         if isinstance(resolver, HttpResolver):
@@ -283,22 +283,23 @@ def start_batch(ctx: RequestContext, spec: StepSpec, parents: list[Any],
     batch_param = next((p for p in resolver.query
                         if any(ref.root == "value" for ref in p.value.refs)), None)
     assert batch_param is not None  # checked when the config loads
-    groups: dict[tuple[Any, ...], tuple[Scope, list[tuple[int, str]]]] = {}
+    # The request without the batch parameter: parents that render it alike share a batch.
+    base = HttpResolver(resolver.loc, resolver.url, resolver.method,
+                        [p for p in resolver.query if p is not batch_param], resolver.headers,
+                        resolver.body)
+    groups: dict[tuple[Any, ...], list[tuple[int, str]]] = {}
     for parent in _unique(parents):
         scope = ctx.scope(args, parent)
         key = _param_value(batch_param.value, scope)
         if key is None or key == "":
             results[id(parent)] = None
             continue
-        other = [p for p in resolver.query if p is not batch_param]
-        base = HttpResolver(resolver.loc, resolver.url, resolver.method, other,
-                            resolver.headers, resolver.body)
         request = _http_request(base, scope, ctx)
         group_key = (request.url, tuple(request.headers))
-        groups.setdefault(group_key, (scope, []))[1].append((id(parent), to_text(key)))
+        groups.setdefault(group_key, []).append((id(parent), to_text(key)))
     delay = ctx.shared.batch_delay_ms
     size = max(1, ctx.shared.batch_max)
-    for (url, headers), (scope, members) in groups.items():
+    for (url, headers), members in groups.items():
         keys = list(dict.fromkeys(k for _, k in members))
         if delay > 0:
             window = ctx.shared.batch_window(resolver, batch_param.key, url, headers)

@@ -131,7 +131,7 @@ def _check_implements(typedef: TypeDef, types: dict[str, TypeDef], diags: Diagno
 
 def _check_input_cycles(types: dict[str, TypeDef], diags: Diagnostics) -> None:
     """Spec 3.10: an input object cannot reach itself through non-null singular fields."""
-    edges = {t.name: [(f.type.named, f) for f in t.fields.values()
+    edges = {t.name: [f.type.named for f in t.fields.values()
                       if f.type.non_null and not f.type.is_list]
              for t in types.values() if t.kind == INPUT}
     reported: set[str] = set()
@@ -140,7 +140,7 @@ def _check_input_cycles(types: dict[str, TypeDef], diags: Diagnostics) -> None:
         seen = {start}
         while stack:
             name, path = stack.pop()
-            for target, field_def in edges.get(name, ()):
+            for target in edges.get(name, ()):
                 if target == start and start not in reported:
                     reported.update(path)
                     chain = ".".join(path[:1]) + "".join(f" → {p}" for p in path[1:] + [start])

@@ -43,7 +43,8 @@ def _parse_and_validate(text: str, view: SchemaView) -> Document:
         from .op_ast import SourceText
 
         raise RequestInvalid([QueryError(exc.message, [exc.offset],
-                                         code="GRAPHQL_PARSE_FAILED")], SourceText(text))
+                                         code="GRAPHQL_PARSE_FAILED")],
+                             SourceText(text)) from None
     errors = validate_document(document, view)
     if errors:
         raise RequestInvalid(errors, document.source)

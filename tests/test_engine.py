@@ -10,7 +10,7 @@ import pytest
 import plait
 from plait.example_upstream import load_data
 
-from .conftest import BENCH_CONFIG, CONFIGS, REPO
+from .conftest import BENCH_CONFIG, REPO
 
 DATA = load_data()
 USERS = {u["id"]: u for u in DATA["users"]}

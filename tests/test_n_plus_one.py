@@ -5,7 +5,7 @@ import json
 
 from plait.planner import find_n_plus_one, load_config, load_config_string
 
-from .conftest import BENCH_CONFIG, CONFIGS, run_plait
+from .conftest import BENCH_CONFIG, run_plait
 
 BENCH = BENCH_CONFIG
 
