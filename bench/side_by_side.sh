@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Q1/Q2/Q3 under wrk against `plait start` and Tailcall 1.6.14, side by side, in one run.
+#   bench/side_by_side.sh [CONFIG] [WORKERS...]
+#     CONFIG   default bench/scenarios/tailcall-bench.graphql (config A; -b.graphql is B)
+#     WORKERS  plait worker counts to measure (default: 1 2)
+# Rules of ../shared/bench: wrk -t2 -c100, a warm-up run then a 10 s measured run, nginx
+# static upstream on 127.0.0.1:3000 (../shared/bench/upstream.sh). Needs wrk, nginx and
+# ../shared (the peer script); prints one line per contender and query:
+#   NAME QUERY req/s p50 p99
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+SHARED="${SHARED:-$HERE/../../shared}"
+CONFIG="${1:-$HERE/scenarios/tailcall-bench.graphql}"
+shift || true
+WORKERS=("${@:-1 2}")
+[ ${#WORKERS[@]} -eq 1 ] && read -r -a WORKERS <<< "${WORKERS[0]}"
+DURATION="${DURATION:-10s}"
+WARMUP="${WARMUP:-4s}"
+QUERIES=('{greet}' '{posts{title}}' '{posts{id userId title user{id name email}}}')
+export UPSTREAM_DIR="${UPSTREAM_DIR:-/tmp/plait-upstream-3000}"  # nginx runs unprivileged
+
+measure() {  # NAME URL QUERY
+  QUERY="$3" wrk -t2 -c100 -d"$WARMUP" -s "$SHARED/bench/post.lua" "$2" > /dev/null 2>&1
+  QUERY="$3" wrk -t2 -c100 -d"$DURATION" --latency -s "$SHARED/bench/post.lua" "$2" 2>&1 |
+    awk -v name="$1" -v q="$3" '/Requests\/sec/{r=$2} /^ +50%/{p50=$2} /^ +99%/{p99=$2}
+      /Non-2xx/{bad=" (" $0 ")"} END{printf "%s %s %s p50=%s p99=%s%s\n", name, q, r, p50, p99, bad}'
+}
+
+wait_port() {  # PORT
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "nothing listens on port $1" >&2
+  return 1
+}
+
+bash "$SHARED/bench/upstream.sh" start 3000 > /dev/null
+trap 'bash "$SHARED/bench/upstream.sh" stop 3000 > /dev/null' EXIT
+
+PEER_PORT="$(python3 -c "import plait,sys; print(plait.load_config(sys.argv[1]).server.port)" "$CONFIG")"
+bash "$SHARED/peers/tailcall.sh" start "$CONFIG" > /dev/null 2>&1 &
+PEER=$!
+wait_port "$PEER_PORT"
+for q in "${QUERIES[@]}"; do measure tailcall "http://127.0.0.1:$PEER_PORT/graphql" "$q"; done
+kill "$PEER"; wait "$PEER" 2> /dev/null || true
+
+for w in "${WORKERS[@]}"; do
+  plait start "$CONFIG" --port 8001 --workers "$w" > /dev/null 2>&1 &
+  PLAIT=$!
+  wait_port 8001
+  for q in "${QUERIES[@]}"; do measure "plait-w$w" http://127.0.0.1:8001/graphql "$q"; done
+  kill -TERM "$PLAIT"; wait "$PLAIT" 2> /dev/null || true
+done
