@@ -96,7 +96,8 @@ class RequestContext:
 
     # -- arguments and scopes -----------------------------------------------------------
     def arguments(self, spec: StepSpec) -> dict[str, Any]:
-        return coerce_arguments(spec.arguments, spec.field.args, self.variables)
+        return coerce_arguments(spec.arguments, spec.field.args, self.variables,
+                                self.shared.blueprint.types)
 
     def scope(self, args: dict[str, Any], value: Any) -> Scope:
         return Scope(args, value, self.parent_of.get(id(value)), self.headers,

@@ -157,8 +157,10 @@ def literal_value(value: Value, variables: dict[str, Any]) -> Any:
 
 
 def coerce_arguments(arguments: list[Argument], definitions: dict[str, ArgDef],
-                     variables: dict[str, Any]) -> dict[str, Any]:
-    """Spec 6.4.1: given arguments, variables and defaults as plain values."""
+                     variables: dict[str, Any],
+                     types: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Spec 6.4.1: given arguments, variables and defaults as plain values. With the
+    config's ``types``, input objects written as literals get their fields' defaults."""
     given = {argument.name: argument.value for argument in arguments}
     out: dict[str, Any] = {}
     for name, definition in definitions.items():
@@ -167,5 +169,29 @@ def coerce_arguments(arguments: list[Argument], definitions: dict[str, ArgDef],
             if definition.default is not None:
                 out[name] = definition.default.plain()
             continue
-        out[name] = literal_value(node, variables)
+        value = literal_value(node, variables)
+        if types is not None and node.kind != "variable":
+            value = fill_input_defaults(value, definition.type, types)
+        out[name] = value
+    return out
+
+
+def fill_input_defaults(value: Any, ref: TypeRef, types: dict[str, Any]) -> Any:
+    """Spec 6.4.1 / 3.10 input coercion of a literal: missing input-object fields that
+    declare a default take it (recursively, through lists)."""
+    if value is None:
+        return None
+    if ref.of is not None:
+        items = value if isinstance(value, list) else [value]
+        return [fill_input_defaults(item, ref.of, types) for item in items]
+    named = types.get(ref.named)
+    if named is None or named.kind != INPUT or not isinstance(value, dict):
+        return value
+    out = dict(value)
+    for field_def in named.fields.values():
+        if field_def.name in out:
+            out[field_def.name] = fill_input_defaults(out[field_def.name], field_def.type,
+                                                      types)
+        elif field_def.default is not None:
+            out[field_def.name] = field_def.default.plain()
     return out

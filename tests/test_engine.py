@@ -387,3 +387,14 @@ def test_global_response_timeout(upstream, vm) -> None:
         "message": "The response took longer than 200 ms (@server(globalResponseTimeout)).",
         "extensions": {"code": "RESPONSE_TIMEOUT"}}]}
     assert run(sdl, vm, "{ fast { id } }") == {"data": {"fast": {"id": 1}}}
+
+
+def test_literal_input_objects_get_field_defaults(upstream, vm) -> None:
+    sdl = f"""type Query {{ echo(filter: Filter!): Echo
+        @http(url: "{upstream.url}/echo", method: POST, body: "{{{{.args.filter}}}}") }}
+    input Filter {{ term: String! limit: Int = 10 nested: [Inner] }}
+    input Inner {{ flag: Boolean = true name: String }}
+    type Echo {{ body: String }}"""
+    body = run(sdl, vm, '{ echo(filter: {term: "x", nested: [{name: "a"}]}) { body } }')
+    assert json.loads(body["data"]["echo"]["body"]) == {
+        "term": "x", "nested": [{"name": "a", "flag": True}], "limit": 10}
