@@ -197,7 +197,12 @@ class Engine:
 
     def program(self, document: Document, operation: OperationDefinition, query: str,
                 variables: dict[str, Any]) -> Program:
-        prepared = self._prepared(query, operation.name)
+        """The Program for ``operation`` of ``query`` with these variables (cached)."""
+        return self._program(self._prepared(query, operation.name), query, variables)
+
+    def _program(self, prepared: "_Prepared", query: str,
+                 variables: dict[str, Any]) -> Program:
+        document, operation = prepared.document, prepared.operation
         key = (query, operation.name,
                tuple(variables.get(name) is True for name in prepared.conditions))
         found = self._programs.get(key)
@@ -240,7 +245,7 @@ class Engine:
                     raise RequestInvalid(errors, prepared.document.source)
             else:
                 coerced = {}
-            program = self.program(prepared.document, prepared.operation, query, coerced)
+            program = self._program(prepared, query, coerced)
             if program.introspects and not self.blueprint.server.introspection:
                 raise RequestInvalid([QueryError(
                     "GraphQL introspection is not allowed by this server "

@@ -75,9 +75,7 @@ def to_text(value: Any) -> str:
         return "true"
     if value is False:
         return "false"
-    if isinstance(value, (int, float)):
-        return _encode(value).decode()
-    return _encode(value).decode()
+    return _encode(value).decode()  # numbers, and objects/lists as JSON text
 
 
 def render_text(template: Template, scope: Scope) -> str:

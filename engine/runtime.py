@@ -18,6 +18,7 @@ from msgspec import Raw
 
 from plait.planner.model import (CallResolver, ExprResolver, GraphQLResolver, GrpcResolver,
                                  HttpResolver, Resolver, TypeDef)
+from plait.planner.plan import response_decoder
 from plait.planner.program import AbstractShape, GatherSpec, StepSpec
 from plait.planner.variables import coerce_arguments
 
@@ -185,23 +186,6 @@ def _unique(parents: list[Any]) -> list[Any]:
 
 
 # -- instructions ---------------------------------------------------------------------
-def _parent_refs(resolver: Resolver) -> tuple[Any, ...]:
-    """The references of a resolver's request templates that read the parent objects."""
-    from plait.planner.check_templates import resolver_templates
-
-    found = _PARENT_REFS.get(id(resolver))
-    if found is None:
-        found = tuple(ref for template in resolver_templates(resolver)
-                      for ref in template.refs if ref.root in ("value", "parent"))
-        _PARENT_REFS[id(resolver)] = found
-        _KEEP.append(resolver)  # resolvers live as long as their blueprint; keep ids valid
-    return found
-
-
-_PARENT_REFS: dict[int, tuple[Any, ...]] = {}
-_KEEP: list[Any] = []
-
-
 def _group_parents(ctx: RequestContext, parents: list[Any], refs: tuple[Any, ...]
                    ) -> list[list[Any]]:
     """Parents whose referenced values are equal render the same request: group them, so
@@ -244,7 +228,7 @@ def start_fetch(ctx: RequestContext, spec: StepSpec, parents: list[Any],
         return
     args = ctx.arguments(spec)
     entries: list[tuple[list[int], Any]] = []
-    for group in (grouping or _group_parents)(ctx, parents, _parent_refs(resolver)):
+    for group in (grouping or _group_parents)(ctx, parents, spec.parent_refs):
         scope = ctx.scope(args, group[0])
         ids = [id(parent) for parent in group]
         if isinstance(resolver, HttpResolver):
@@ -507,8 +491,6 @@ async def _run_call(ctx: RequestContext, resolver: CallResolver, scope: Scope) -
 async def resolve_with(ctx: RequestContext, resolver: Resolver | None, args: dict[str, Any],
                        type_ref: Any) -> Any:
     """Resolve a root field's resolver with given arguments (for ``@call``)."""
-    from plait.planner.plan import response_decoder
-
     scope = Scope(args, None, None, ctx.headers, ctx.shared.env, ctx.shared.vars, ctx.cache)
     if resolver is None:
         return None

@@ -71,7 +71,7 @@ def materialize(value: Any, cache: dict[int, Any]) -> Any:
     return decoded
 
 
-def plain(value: Any, cache: dict[int, Any] | None = None) -> Any:
+def plain(value: Any) -> Any:
     """Fully decoded Python data (for templates, batch keys, ``select``)."""
     if type(value) is Raw:
         return _decode_any(bytes(value))

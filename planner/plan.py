@@ -19,6 +19,7 @@ from typing import Any, Union
 import msgspec
 from msgspec import Raw
 
+from .check_templates import resolver_templates
 from .collect_fields import collect_fields
 from .diagnostics import Loc
 from .model import (ENUM, INTERFACE, OBJECT, UNION, TypeRef)
@@ -164,6 +165,9 @@ class Planner:
                                 response_decoder(config_field.type,
                                                  self.view.types[config_field.type.named]
                                                  .is_leaf))
+                spec.parent_refs = tuple(
+                    ref for template in resolver_templates(config_field.resolver)
+                    for ref in template.refs if ref.root in ("value", "parent"))
                 self.steps.append(spec)
                 step = PlanStep(spec, attach.step, attach.segments)
                 (attach.step.children if attach.step else self.roots).append(step)

@@ -85,6 +85,9 @@ class StepSpec:
     location: tuple[int, int]
     #: Splits the upstream body to the depth the field's type needs (see engine/values.py).
     decoder: Any = None
+    #: The references of the request templates that read parent objects (``.value``,
+    #: ``.parent``): parents equal in these render the same request.
+    parent_refs: tuple[Any, ...] = ()
 
     @property
     def label(self) -> str:
