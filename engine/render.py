@@ -54,6 +54,18 @@ class Scope:
         return None
 
 
+class ResponseScope(Scope):
+    """For ``select``: every path is read from the decoded upstream response."""
+
+    __slots__ = ()
+
+    def __init__(self, response: Any) -> None:
+        super().__init__({}, response, None, {}, {}, {}, {})
+
+    def resolve(self, ref: Ref) -> Any:
+        return _walk(self.value, ref.path)
+
+
 def _walk(value: Any, path: tuple[str, ...]) -> Any:
     for segment in path:
         if isinstance(value, dict):

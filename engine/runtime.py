@@ -22,8 +22,8 @@ from plait.planner.plan import response_decoder
 from plait.planner.program import AbstractShape, GatherSpec, StepSpec
 from plait.planner.variables import coerce_arguments
 
-from .render import (Scope, query_string, render_json, render_text, render_url, to_text,
-                     with_query)
+from .render import (ResponseScope, Scope, query_string, render_json, render_text,
+                     render_url, to_text, with_query)
 from .upstream import HttpClient, UpstreamError, UpstreamRequest, UpstreamResponse
 from .values import FieldError, decode_response, lookup, materialize, plain
 
@@ -431,22 +431,8 @@ def _decoded(fetched: Fetched, spec: StepSpec) -> Any:
 
 
 def _select(select: Any, value: Any) -> Any:
-    data = plain(value)
-    scope = Scope({}, None, None, {}, {}, {}, {})
-
-    def resolve(ref: Any) -> Any:
-        current = data
-        for segment in ref.path:
-            if isinstance(current, dict):
-                current = current.get(segment)
-            elif isinstance(current, list) and segment.isdigit():
-                current = current[int(segment)] if int(segment) < len(current) else None
-            else:
-                return None
-        return current
-
-    scope.resolve = resolve  # type: ignore[method-assign]
-    return render_json(select, scope)
+    """``@http(select:)``: reshape the decoded response with its templates."""
+    return render_json(select, ResponseScope(plain(value)))
 
 
 async def _settle_batch(ctx: RequestContext, spec: StepSpec, results: dict[int, Any],

@@ -398,3 +398,13 @@ def test_literal_input_objects_get_field_defaults(upstream, vm) -> None:
     body = run(sdl, vm, '{ echo(filter: {term: "x", nested: [{name: "a"}]}) { body } }')
     assert json.loads(body["data"]["echo"]["body"]) == {
         "term": "x", "nested": [{"name": "a", "flag": True}], "limit": 10}
+
+
+def test_select_reshapes_the_upstream_response(upstream, vm) -> None:
+    sdl = f"""type Query {{ card(id: Int!): Card @http(url: "{upstream.url}/users/{{{{.args.id}}}}",
+        select: {{who: "{{{{.name}}}}", city: "{{{{.address.city}}}}", lat: "{{{{.address.geo.lat}}}}"}}) }}
+    type Card {{ who: String city: String lat: String }}"""
+    user = USERS[3]
+    assert run(sdl, vm, "{ card(id: 3) { who city lat } }") == {"data": {"card": {
+        "who": user["name"], "city": user["address"]["city"],
+        "lat": user["address"]["geo"]["lat"]}}}
