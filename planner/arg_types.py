@@ -98,10 +98,6 @@ def coerce(value: LValue, spec: TypeSpec, registry: TypeRegistry, diags: Diagnos
 
     ``where`` names the value in messages, e.g. ``@upstream argument batch.delay``.
     """
-    if value.kind == "variable":
-        diags.error(value.loc, f"{where}: variables cannot be used in a config; "
-                    "use a template such as {{.args.x}} inside a string instead")
-        return INVALID
     if isinstance(spec, NonNull):
         if value.kind == "null":
             diags.error(value.loc, f"{where}: expected {type_name(spec)}, found null")
@@ -132,7 +128,7 @@ def coerce(value: LValue, spec: TypeSpec, registry: TypeRegistry, diags: Diagnos
 def _coerce_scalar(value: LValue, spec: ScalarType, diags: Diagnostics, where: str) -> Any:
     name = spec.name
     if name == "JSON":
-        return value.plain() if not _has_variable(value) else INVALID
+        return value.plain()
     accepted = {"String": ("string",), "Int": ("int",), "Float": ("int", "float"),
                 "Boolean": ("boolean",)}[name]
     if value.kind in accepted:
@@ -142,19 +138,6 @@ def _coerce_scalar(value: LValue, spec: ScalarType, diags: Diagnostics, where: s
         return float(value.value) if name == "Float" else value.value
     diags.error(value.loc, f"{where}: expected {name}, found {value.describe()}")
     return INVALID
-
-
-def _has_variable(value: LValue) -> bool:
-    stack = [value]
-    while stack:
-        current = stack.pop()
-        if current.kind == "variable":
-            return True
-        if current.kind == "list":
-            stack.extend(current.value)
-        elif current.kind == "object":
-            stack.extend(current.value.values())
-    return False
 
 
 def _coerce_input(value: LValue, spec: InputType, registry: TypeRegistry,

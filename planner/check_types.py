@@ -192,9 +192,6 @@ def check_value(value: LValue, ref: TypeRef, types: dict[str, TypeDef], what: st
     named = types.get(ref.named)
     if named is None:
         return False
-    if value.kind == "variable":
-        diags.error(value.loc, f"{what}: variables are not allowed here")
-        return False
     if named.kind == ENUM:
         if value.kind == "enum" and value.value in named.values:
             return True

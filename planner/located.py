@@ -18,7 +18,8 @@ from .diagnostics import Loc
 class LValue:
     """A value with its position.
 
-    ``kind`` is one of ``string int float boolean null enum list object variable``;
+    ``kind`` is one of ``string int float boolean null enum list object`` (config
+    values are constants: graphql-core refuses variables in them);
     ``value`` is a Python scalar, ``list[LValue]`` or ``dict[str, LValue]``.
     """
 
@@ -49,8 +50,6 @@ class LValue:
             return f"Boolean {'true' if self.value else 'false'}"
         if self.kind == "enum":
             return f"enum value {self.value}"
-        if self.kind == "variable":
-            return f"variable ${self.value}"
         return {"null": "null", "list": "a list", "object": "an object"}[self.kind]
 
 
@@ -104,8 +103,6 @@ def _scalar(node: gql.ValueNode, loc: Loc) -> LValue:
         return LValue("null", None, loc)
     if isinstance(node, gql.EnumValueNode):
         return LValue("enum", node.value, loc)
-    if isinstance(node, gql.VariableNode):
-        return LValue("variable", node.name.value, loc)
     raise TypeError(f"unexpected value node {type(node).__name__}")  # pragma: no cover
 
 
