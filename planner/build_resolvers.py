@@ -8,7 +8,7 @@ sets enum value aliases.
 from __future__ import annotations
 
 from .compile_templates import compile_json, compile_string
-from .diagnostics import Diagnostics, Loc, did_you_mean
+from .diagnostics import Diagnostics, did_you_mean
 from .directive_specs import DIRECTIVES
 from .located import LValue
 from .model import (INTERFACE, OBJECT, CallResolver, CallStep, DirectiveUse, ExprResolver,
@@ -294,16 +294,3 @@ def _check_public_names(typedef: TypeDef, diags: Diagnostics) -> None:
             diags.error(field_def.loc, f'{typedef.name}.{field_def.name} is exposed as '
                         f'"{public}", which {typedef.name}.{seen[public].name} already uses')
         seen[public] = field_def
-
-
-def resolvers_of(types: dict[str, TypeDef]) -> list[tuple[str, Resolver, Loc]]:
-    """Every resolver with its owner (``Type.field`` or ``Type``) and position."""
-    found: list[tuple[str, Resolver, Loc]] = []
-    for typedef in types.values():
-        if typedef.resolver is not None:
-            found.append((typedef.name, typedef.resolver, typedef.resolver.loc))
-        for field_def in typedef.fields.values():
-            if field_def.resolver is not None:
-                found.append((f"{typedef.name}.{field_def.name}", field_def.resolver,
-                              field_def.resolver.loc))
-    return found

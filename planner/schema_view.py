@@ -205,6 +205,3 @@ class SchemaView:
                 return self.type_field
         target = self.types.get(type_name)
         return target.fields.get(name) if target is not None else None
-
-    def user_types(self) -> list[SchemaType]:
-        return [t for t in self.types.values() if not t.introspection]
