@@ -42,6 +42,44 @@ class Fetched:
         self.decoded: dict[int, Any] = {}
 
 
+class ResultCache:
+    """``@cache(maxAge:)``: finished upstream exchanges of cached fields, kept per request
+    identity (method, URL, forwarded and rendered headers, body) for ``maxAge`` ms, so a
+    repeated call within that time makes no upstream request. Only 2xx answers are kept
+    (an error is retried on the next request). Bounded: the oldest entries go first once
+    ``max_entries`` or ``max_bytes`` of bodies is exceeded."""
+
+    def __init__(self, max_entries: int = 10_000, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.entries: dict[tuple[Any, ...], tuple[float, Fetched]] = {}
+
+    def get(self, key: tuple[Any, ...], now: float) -> Fetched | None:
+        found = self.entries.get(key)
+        if found is None:
+            return None
+        if found[0] <= now:
+            self._drop(key)
+            return None
+        return found[1]
+
+    def put(self, key: tuple[Any, ...], fetched: Fetched, expires: float) -> None:
+        size = len(fetched.response.body)
+        if size > self.max_bytes // 4:
+            return  # one body may not evict everything else
+        if key in self.entries:
+            self._drop(key)
+        self.entries[key] = (expires, fetched)
+        self.bytes += size
+        while len(self.entries) > self.max_entries or self.bytes > self.max_bytes:
+            self._drop(next(iter(self.entries)))
+
+    def _drop(self, key: tuple[Any, ...]) -> None:
+        _, fetched = self.entries.pop(key)
+        self.bytes -= len(fetched.response.body)
+
+
 class SharedState:
     """Per engine: the client, in-flight calls shared across requests, settings."""
 
@@ -56,6 +94,7 @@ class SharedState:
         self.batch_max = batch.max_size if batch else 100
         self.batch_delay_ms = batch.delay_ms if batch else 0
         self.windows: dict[tuple[Any, ...], BatchWindow] = {}
+        self.results = ResultCache()
         self.root_types: dict[str, TypeDef | None] = {
             "query": blueprint.types.get(blueprint.query),
             "mutation": blueprint.types.get(blueprint.mutation) if blueprint.mutation else None,
@@ -105,14 +144,43 @@ class RequestContext:
                      self.shared.env, self.shared.vars, self.cache)
 
     # -- upstream calls ------------------------------------------------------------------
-    def call(self, request: UpstreamRequest, dedupe: bool) -> asyncio.Future[Fetched]:
+    def call(self, request: UpstreamRequest, dedupe: bool,
+             max_age_ms: int | None = None) -> asyncio.Future[Fetched]:
         """Start (or join) an upstream exchange. Identical GETs are made once per request;
-        with ``dedupe`` they are also shared with concurrent requests."""
+        with ``dedupe`` they are also shared with concurrent requests; with ``max_age_ms``
+        (``@cache``) a finished answer is reused for that long."""
         key = (request.method, request.url, tuple(request.headers), request.body)
         if request.method == "GET":
             found = self.local.get(key)
             if found is not None:
                 return found
+        if max_age_ms:
+            return self._cached_call(request, key, dedupe, max_age_ms)
+        return self._call(request, key, dedupe)
+
+    def _cached_call(self, request: UpstreamRequest, key: tuple[Any, ...], dedupe: bool,
+                     max_age_ms: int) -> asyncio.Future[Fetched]:
+        loop = asyncio.get_running_loop()
+        results = self.shared.results
+        hit = results.get(key, loop.time())
+        if hit is not None:
+            future: asyncio.Future[Fetched] = loop.create_future()
+            future.set_result(hit)
+            self.local[key] = future
+            return future
+        future = self._call(request, key, dedupe)
+
+        def keep(done: asyncio.Future[Fetched]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                fetched = done.result()
+                if 200 <= fetched.response.status < 300:
+                    results.put(key, fetched, loop.time() + max_age_ms / 1000)
+
+        future.add_done_callback(keep)
+        return future
+
+    def _call(self, request: UpstreamRequest, key: tuple[Any, ...],
+              dedupe: bool) -> asyncio.Future[Fetched]:
         shared = self.shared.inflight
         if dedupe and request.method == "GET":
             found = shared.get(key)
@@ -163,6 +231,15 @@ def _param_value(template: Any, scope: Scope) -> Any:
     if ref is not None:
         return scope.resolve(ref)
     return render_text(template, scope)
+
+
+def cache_age(ctx: RequestContext, spec: StepSpec) -> int | None:
+    """``@cache(maxAge)`` of the step's field, or of the type that declares it."""
+    age = spec.field.cache_max_age_ms
+    if age is None:
+        owner = ctx.shared.blueprint.types.get(spec.owner)
+        age = owner.cache_max_age_ms if owner is not None else None
+    return age
 
 
 def _unsupported(resolver: Resolver) -> FieldError | None:
@@ -233,7 +310,7 @@ def start_fetch(ctx: RequestContext, spec: StepSpec, parents: list[Any],
         ids = [id(parent) for parent in group]
         if isinstance(resolver, HttpResolver):
             entries.append((ids, ctx.call(_http_request(resolver, scope, ctx),
-                                          resolver.dedupe)))
+                                          resolver.dedupe, cache_age(ctx, spec))))
         elif isinstance(resolver, CallResolver):
             entries.append((ids, asyncio.ensure_future(_run_call(ctx, resolver, scope))))
         else:  # pragma: no cover - EXPR and BATCH have their own instructions
@@ -295,8 +372,8 @@ def start_batch(ctx: RequestContext, spec: StepSpec, parents: list[Any],
             request = UpstreamRequest(resolver.method,
                                       with_query(url, query_string([(batch_param.key, chunk)])),
                                       list(headers), None)
-            index = asyncio.ensure_future(_fetch_index(ctx.call(request, resolver.dedupe),
-                                                       resolver))
+            index = asyncio.ensure_future(_fetch_index(
+                ctx.call(request, resolver.dedupe, cache_age(ctx, spec)), resolver))
             chunk_set = set(chunk)
             chunk_members = [(pid, k) for pid, k in members if k in chunk_set]
             ctx.pending.append((spec, results, [(None, (index, chunk_members))]))

@@ -18,7 +18,10 @@ def paused_gc() -> Iterator[None]:
 
     Parsing, validating and planning allocate many small objects (hundreds of thousands
     for hostile documents) that the collector would scan again and again; pausing it cut
-    the merge check for 100,000 aliases from 0.56 s to 0.15 s. Collection resumes after.
+    the merge check for 100,000 aliases from 0.56 s to 0.15 s. Collection resumes after,
+    with what was built moved straight to the oldest generation (``freeze``/``unfreeze``
+    splices lists; it scans nothing): the youngest generation would otherwise be walked
+    whole on the next allocation (0.18 s for 100,000 aliases).
     """
     enabled = gc.isenabled()
     if enabled:
@@ -27,6 +30,8 @@ def paused_gc() -> Iterator[None]:
         yield
     finally:
         if enabled:
+            gc.freeze()
+            gc.unfreeze()
             gc.enable()
 
 

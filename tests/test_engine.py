@@ -408,3 +408,48 @@ def test_select_reshapes_the_upstream_response(upstream, vm) -> None:
     assert run(sdl, vm, "{ card(id: 3) { who city lat } }") == {"data": {"card": {
         "who": user["name"], "city": user["address"]["city"],
         "lat": user["address"]["geo"]["lat"]}}}
+
+
+CACHED = """
+schema { query: Query }
+type Query {
+  post(id: Int!): Post @http(url: "http://127.0.0.1:3000/posts/{{.args.id}}") @cache(maxAge: 300)
+  failing: Post @http(url: "http://127.0.0.1:3000/status/503") @cache(maxAge: 300)
+  user(id: Int!): User @http(url: "http://127.0.0.1:3000/users/{{.args.id}}")
+}
+type Post { id: Int title: String }
+type User @cache(maxAge: 300) {
+  id: Int
+  name: String
+  album: Album @http(url: "http://127.0.0.1:3000/albums/{{.value.id}}")
+}
+type Album { id: Int title: String }
+"""
+
+
+def test_cache_keeps_results_for_max_age(upstream, vm) -> None:
+    """``@cache(maxAge:)`` on a field, or on the type declaring the field: a repeat within
+    maxAge makes no upstream call; other arguments, errors and expiry do."""
+    upstream.hits.clear()
+
+    async def go() -> list[dict[str, Any]]:
+        async with plait.Engine.from_string(config(CACHED, upstream), vm=vm) as engine:
+            bodies = []
+            for query in ["{ post(id: 1) { id } }", "{ a: post(id: 1) { title } }",
+                          "{ post(id: 2) { id } }", "{ failing { id } }", "{ failing { id } }",
+                          "{ user(id: 1) { album { id } } }", "{ user(id: 1) { album { id } } }"]:
+                bodies.append(json.loads((await engine.execute(query)).body))
+            await asyncio.sleep(0.35)
+            bodies.append(json.loads((await engine.execute("{ post(id: 1) { id } }")).body))
+            return bodies
+
+    bodies = asyncio.run(go())
+    assert bodies[0] == {"data": {"post": {"id": 1}}}
+    assert bodies[1]["data"]["a"]["title"] == next(p for p in DATA["posts"] if p["id"] == 1)["title"]
+    assert bodies[3]["errors"][0]["path"] == ["failing"]
+    assert bodies[5] == bodies[6] == {"data": {"user": {"album": {"id": 1}}}}
+    assert upstream.hits["/posts/1"] == 2      # again only after maxAge
+    assert upstream.hits["/posts/2"] == 1
+    assert upstream.hits["/status/503"] == 2   # errors are not kept
+    assert upstream.hits["/albums/1"] == 1     # User.album: @cache on the type
+    assert upstream.hits["/users/1"] == 2      # Query.user itself is not cached
