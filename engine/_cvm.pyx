@@ -89,9 +89,15 @@ def group_parents(ctx, list parents, tuple refs):
     cdef dict cache = ctx.cache
     cdef dict parent_of = ctx.parent_of
     cdef list key
-    cdef Py_ssize_t ident
+    cdef list plan = []
+    cdef Py_ssize_t ident, n_refs = len(refs), i
+    cdef bint from_value
+    cdef tuple path
     if not refs:
         return [runtime._unique(parents)]
+    for ref in refs:  # (reads the parent itself, path, the single key or None)
+        path = ref.path
+        plan.append((ref.root == "value", path, path[0] if len(path) == 1 else None))
     groups = {}
     seen = set()
     for parent in parents:
@@ -100,17 +106,18 @@ def group_parents(ctx, list parents, tuple refs):
             continue
         seen.add(ident)
         key = []
-        for ref in refs:
-            holder = parent if ref.root == "value" else parent_of.get(ident)
-            path = ref.path
-            if len(path) == 1 and type(holder) is dict:
-                value = (<dict>holder).get(path[0])
+        for i in range(n_refs):
+            from_value, path, single = <tuple>plan[i]
+            holder = parent if from_value else parent_of.get(ident)
+            if single is not None and type(holder) is dict:
+                value = (<dict>holder).get(single)
             else:
                 value = lookup(holder, path, cache) if path else holder
             if type(value) is Raw:
-                value = bytes(value)
-            elif not isinstance(value, _SCALARS):
+                value = _decode(value)  # a small scalar decodes faster than bytes() copies
+            if not isinstance(value, _SCALARS):
                 value = _encode(runtime.plain(value))
+            key.append(type(value))  # True == 1 == 1.0 in Python; their renderings differ
             key.append(value)
         groups.setdefault(tuple(key), []).append(parent)
     return list(groups.values())
@@ -441,7 +448,8 @@ cdef class Writer:
 
     cdef int write_composite(self, CField field, value) except -1:
         cdef CObject shape
-        value = materialize(value, self.cache)
+        if type(value) is Raw:
+            value = materialize(value, self.cache)
         if not isinstance(value, dict):
             self.error(f"Expected an object for {_owner(field)}, found {describe(value)}.",
                        field)
