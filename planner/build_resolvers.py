@@ -89,9 +89,15 @@ def _url(use: DirectiveUse, what: str, diags: Diagnostics,
         path = use.values.get("path")
         base = use.args.get("baseURL") or base
         if path is None or path.kind == "null" or base is None:
-            diags.error(use.loc, f'@{use.name} needs argument "url" (String!)',
-                        "give the full upstream URL, e.g. url: \"http://host/users/"
-                        "{{.args.id}}\"")
+            example = path.value if path is not None and path.kind == "string" \
+                else "/users/{{.args.id}}"
+            hint = f'give the full upstream URL, e.g. url: "http://host{example}"'
+            if path is not None and path.kind == "string":
+                diags.error(use.loc, f'{what}: path "{path.value}" has no baseURL to resolve '
+                            f"against; none is set in @{use.name}(baseURL:) or "
+                            "@upstream(baseURL:)", hint)
+            else:
+                diags.error(use.loc, f'@{use.name} needs argument "url" (String!)', hint)
             return Template(())
         value = LValue("string", base.rstrip("/") + "/" + path.value.lstrip("/"), path.loc)
     template = compile_string(value, diags, f"{what} url")
@@ -250,6 +256,7 @@ def _add_field(typedef: TypeDef, use: DirectiveUse, types: dict[str, TypeDef],
     current: TypeDef = typedef
     result: TypeRef | None = None  # the type read so far
     outer_lists = 0  # lists passed through before ``result``
+    maybe_absent = False  # an earlier step may be null, or an index may be out of range
     for index, segment in enumerate(path):
         if segment.isdigit():
             if result is None or not result.is_list:
@@ -258,6 +265,7 @@ def _add_field(typedef: TypeDef, use: DirectiveUse, types: dict[str, TypeDef],
                 return
             assert result.of is not None
             result = result.of
+            maybe_absent = True
             continue
         field_def = current.fields.get(segment)
         if field_def is None:
@@ -266,6 +274,10 @@ def _add_field(typedef: TypeDef, use: DirectiveUse, types: dict[str, TypeDef],
             return
         if result is not None:
             outer_lists += result.list_depth()
+            level: TypeRef | None = result
+            while level is not None:  # the value read so far, and any items mapped over
+                maybe_absent = maybe_absent or not level.non_null
+                level = level.of
         result = field_def.type
         nxt = types.get(field_def.type.named)
         rest = path[index + 1:]
@@ -278,6 +290,8 @@ def _add_field(typedef: TypeDef, use: DirectiveUse, types: dict[str, TypeDef],
                 return
             current = nxt
     assert result is not None
+    if maybe_absent and result.non_null:
+        result = TypeRef(result.name, result.of, False, result.loc)
     for _ in range(outer_lists):
         result = TypeRef(None, result, False, use.loc)
     typedef.fields[name] = FieldDef(name, result, typedef.name, use.loc,
