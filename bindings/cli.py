@@ -1,6 +1,7 @@
 """The ``plait`` command line.
 
     plait check CONFIG... [--n-plus-one-queries] [--format text|json]
+    plait bench [CONFIG...] --operations SOURCE [--budget OP:p99=10ms] [--compare NAME=CMD]
 """
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 import traceback
 from collections.abc import Sequence
 
@@ -90,6 +92,25 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--once", action="store_true",
                       help="stop after answering the sample query")
     demo.set_defaults(run=run_demo)
+
+    from .bench.options import add_arguments as add_bench_arguments
+
+    bench = commands.add_parser(
+        "bench", help="measure operations under load against latency budgets and peers",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.fill(
+            "Start the upstream fixture (when asked) and plait, warm up, run the load per "
+            "operation and report req/s, p50/p90/p99/p99.9/max latency, errors, upstream "
+            "calls per request, server RSS and CPU; with --compare, the same for peers and "
+            "the ratios. Writes report.json, report.md and latency.png.", 88),
+        epilog="exit codes: 0 every budget met; 1 a budget exceeded (or the config is "
+               "invalid);\n  2 usage error; 3 the run failed (a target did not start)\n\n"
+               "examples:\n"
+               "  plait bench examples/jsonplaceholder.graphql --upstream builtin \\\n"
+               "      -O 'Q2={posts{title}}' -c 10 -d 5s --budget 'Q2:p99=20ms'\n"
+               "  plait bench --scenario bench/scenarios/standard.yml")
+    add_bench_arguments(bench)
+    bench.set_defaults(run=run_bench)
     return parser
 
 
@@ -220,6 +241,12 @@ def run_demo(args: argparse.Namespace) -> int:
     from .demo import run
 
     return run(args.host, args.port, args.once)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from .bench.runner import run
+
+    return run(args)
 
 
 def _count(n: int, word: str) -> str:
