@@ -19,9 +19,11 @@ from typing import Any
 import msgspec
 
 from .engine import runtime
+from .engine.auth import Authenticator
 from .engine.values import FieldError
 from .engine_vm import select_vm
 from .planner import Blueprint, load_config, load_config_string
+from .planner.check_templates import resolver_templates
 from .planner.collect_fields import condition_variables
 from .planner.emit import emit
 from .planner.model import ExprResolver
@@ -43,15 +45,36 @@ CACHE_SIZE = 1024
 class ExecutionResult:
     """A GraphQL response: ``body`` is the exact JSON bytes sent to clients."""
 
-    __slots__ = ("body", "request_error", "cache_max_age_ms")
+    __slots__ = ("body", "request_error", "cache_max_age_ms", "private", "no_store",
+                 "headers")
 
     def __init__(self, body: bytes, request_error: bool = False,
-                 cache_max_age_ms: int | None = None) -> None:
+                 cache_max_age_ms: int | None = None, private: bool = False,
+                 meta: runtime.UpstreamMeta | None = None) -> None:
         self.body = body
         #: True when the request failed before execution (parse, validation, variables).
         self.request_error = request_error
-        #: The smallest ``@cache(maxAge)`` (ms) of the fields in the response, if any.
+        #: The smallest ``@cache(maxAge)`` (ms) of the fields in the response, if any
+        #: (None for responses with ``@protected`` fields: they are not for shared caches).
         self.cache_max_age_ms = cache_max_age_ms
+        #: True when the operation selected ``@protected`` fields: the answer depends on
+        #: the request's credentials (or an upstream answer said ``private``).
+        self.private = private
+        #: True when an upstream answer said ``no-store``/``no-cache``.
+        self.no_store = False
+        #: Upstream response headers for the client (``@server(headers: {setCookies,
+        #: experimental})``), as (lower-case name, value) pairs.
+        self.headers: list[tuple[str, str]] = []
+        if meta is not None:
+            # With @server(headers: {cacheControl}), the upstreams' own Cache-Control
+            # bounds the response's too: the smallest max-age left wins.
+            if meta.max_age_s is not None:
+                upstream_ms = meta.max_age_s * 1000
+                if cache_max_age_ms is None or upstream_ms < cache_max_age_ms:
+                    self.cache_max_age_ms = upstream_ms
+            self.private = private or meta.private
+            self.no_store = meta.no_store
+            self.headers = meta.headers
 
     def json(self) -> dict[str, Any]:
         return _decode(self.body)
@@ -127,6 +150,18 @@ def _shareable(program: Program) -> bool:
     return bool(roots) and all(getattr(s.resolver, "dedupe", False) for s in roots)
 
 
+def _template_headers(blueprint: Blueprint) -> frozenset[str]:
+    """Names (lower case) of the request headers any resolver template reads."""
+    names = set()
+    for typedef in blueprint.types.values():
+        for field in typedef.fields.values():
+            if field.resolver is not None:
+                for template in resolver_templates(field.resolver):
+                    names.update(ref.path[0].lower() for ref in template.refs
+                                 if ref.root == "headers" and ref.path)
+    return frozenset(names)
+
+
 class _LRU(OrderedDict):
     def __init__(self, size: int) -> None:
         super().__init__()
@@ -156,12 +191,20 @@ class Engine:
             request_timeout=upstream.timeout_s,
             idle_timeout=upstream.pool_idle_timeout_s,
             user_agent=upstream.user_agent,
-            verify_ssl=upstream.verify_ssl)
+            verify_ssl=upstream.verify_ssl,
+            tcp_keepalive=upstream.tcp_keep_alive_s)
         self._shared = runtime.SharedState(blueprint, self.client)
+        #: Checks credentials for ``@protected`` fields (None: the config has no provider).
+        self._auth = Authenticator(blueprint.auth_providers) \
+            if blueprint.auth_providers else None
         self._documents: _LRU = _LRU(CACHE_SIZE)
         self._prepared_ops: _LRU = _LRU(CACHE_SIZE)
         self._programs: _LRU = _LRU(CACHE_SIZE)
-        self._operations: dict[tuple[Any, ...], asyncio.Future[bytes]] = {}
+        self._operations: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
+        #: Request headers that can change an answer: the forwarded ones and every header
+        #: a template reads. Whole-operation sharing keys on their values.
+        self._keyed_headers = frozenset(self._shared.allowed_headers) | \
+            _template_headers(blueprint)
 
     @classmethod
     def from_file(cls, *paths: str | os.PathLike[str], **options: Any) -> "Engine":
@@ -200,17 +243,25 @@ class Engine:
         """The Program for ``operation`` of ``query`` with these variables (cached)."""
         return self._program(self._prepared(query, operation.name), query, variables)
 
-    def _program(self, prepared: "_Prepared", query: str,
-                 variables: dict[str, Any]) -> Program:
+    def _program(self, prepared: "_Prepared", query: str, variables: dict[str, Any],
+                 denied: dict[Any, FieldError] | None = None) -> Program:
+        """``denied``: the auth requirements this request fails (their fields become
+        errors; one Program per distinct set and messages, cached like the others)."""
         document, operation = prepared.document, prepared.operation
         key = (query, operation.name,
                tuple(variables.get(name) is True for name in prepared.conditions))
+        if denied:
+            key += (tuple((req, error.message) for req, error in denied.items()),)
         found = self._programs.get(key)
         if found is None:
             with paused_gc():
-                plan = Planner(self.view, document, variables).plan(operation)
+                plan = Planner(self.view, document, variables, denied).plan(operation)
                 found = emit(plan, document.source)
-            found.shareable = _shareable(found)
+            # Whole-operation sharing is keyed by forwarded headers, not credentials.
+            # Nor when upstream Set-Cookie headers reach the client: a session cookie
+            # is for the one request that caused it.
+            found.shareable = _shareable(found) and not found.guards \
+                and not self._shared.set_cookies
             found.constant = _constant(found, operation)
             self._programs.put(key, found)
         return found
@@ -254,27 +305,41 @@ class Engine:
         except RequestInvalid as exc:
             return ExecutionResult(_encode({"errors": exc.to_list()}), request_error=True)
         age = program.cache_max_age_ms
+        if program.guards:
+            # @protected fields: check the credentials once for this request, then run
+            # the Program planned with the fields it may not read replaced by their error
+            # (no upstream call is made for them or below them). The answer depends on
+            # the credentials: never shared, never kept, no Cache-Control max-age.
+            assert self._auth is not None
+            lowered = {k.lower(): v for k, v in headers.items()} if headers else {}
+            denied = await self._auth.check(program.guards, lowered)
+            if denied:
+                program = self._program(prepared, query, coerced, denied)
+            body, meta = await self._run(program, prepared, coerced, lowered)
+            return ExecutionResult(body, private=True, meta=meta)
         if program.constant_body is not None:
             return ExecutionResult(program.constant_body, cache_max_age_ms=age)
         lowered = {k.lower(): v for k, v in headers.items()} if headers else {}
         if program.constant:
-            program.constant_body = await self._run(program, prepared, coerced, lowered)
+            program.constant_body, _ = await self._run(program, prepared, coerced, lowered)
             return ExecutionResult(program.constant_body, cache_max_age_ms=age)
         if program.shareable:
             key = (query, operation_name, _encode(coerced) if coerced else b"",
                    tuple(sorted((k, v) for k, v in lowered.items()
-                                if k in self._shared.allowed_headers)))
+                                if k in self._keyed_headers)))
             running = self._operations.get(key)
             if running is None:
                 running = asyncio.ensure_future(self._run(program, prepared, coerced, lowered))
                 self._operations[key] = running
                 running.add_done_callback(lambda _f: self._operations.pop(key, None))
-            return ExecutionResult(await asyncio.shield(running), cache_max_age_ms=age)
-        return ExecutionResult(await self._run(program, prepared, coerced, lowered),
-                               cache_max_age_ms=age)
+            body, meta = await asyncio.shield(running)
+            return ExecutionResult(body, cache_max_age_ms=age, meta=meta)
+        body, meta = await self._run(program, prepared, coerced, lowered)
+        return ExecutionResult(body, cache_max_age_ms=age, meta=meta)
 
     async def _run(self, program: Program, prepared: "_Prepared", variables: dict[str, Any],
-                   headers: dict[str, str]) -> bytes:
+                   headers: dict[str, str]) -> tuple[bytes, runtime.UpstreamMeta | None]:
+        """The response body, and what the upstream answers pass on to the client."""
         timeout = self.blueprint.server.global_response_timeout_ms
         if timeout is None:
             return await self._execute(program, prepared, variables, headers)
@@ -285,17 +350,19 @@ class Engine:
             return _encode({"data": None, "errors": [{
                 "message": f"The response took longer than {timeout} ms "
                            "(@server(globalResponseTimeout)).",
-                "extensions": {"code": "RESPONSE_TIMEOUT"}}]})
+                "extensions": {"code": "RESPONSE_TIMEOUT"}}]}), None
 
     async def _execute(self, program: Program, prepared: "_Prepared",
-                       variables: dict[str, Any], headers: dict[str, str]) -> bytes:
+                       variables: dict[str, Any], headers: dict[str, str]
+                       ) -> tuple[bytes, runtime.UpstreamMeta | None]:
         ctx = runtime.RequestContext(self._shared, variables, headers)
         if program.introspects:
             ctx.introspect = _Introspector(self.view, prepared.fragments, variables)
         data, errors = await self._vm(program, ctx)
+        meta = runtime.response_meta(ctx) if ctx.exchanges else None
         if errors:
-            return b'{"data":' + data + b',"errors":' + _encode(errors) + b"}"
-        return b'{"data":' + data + b"}"
+            return b'{"data":' + data + b',"errors":' + _encode(errors) + b"}", meta
+        return b'{"data":' + data + b"}", meta
 
     async def close(self) -> None:
         await self.client.close()

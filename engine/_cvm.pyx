@@ -16,7 +16,7 @@ from msgspec import Raw
 
 from plait.engine import runtime
 from plait.engine.coerce import coerce_leaf, describe
-from plait.engine.values import FieldError, lookup, materialize
+from plait.engine.values import FieldError, lookup, lookup_mapped, materialize
 from plait.planner import program as _program
 
 cdef int SOURCE_KEY = _program.SOURCE_KEY
@@ -24,6 +24,7 @@ cdef int SOURCE_PATH = _program.SOURCE_PATH
 cdef int SOURCE_STEP = _program.SOURCE_STEP
 cdef int SOURCE_TYPENAME = _program.SOURCE_TYPENAME
 cdef int SOURCE_INTROSPECTION = _program.SOURCE_INTROSPECTION
+cdef int SOURCE_ERROR = _program.SOURCE_ERROR
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
@@ -154,22 +155,30 @@ def gather(ctx, spec, list sources, list slots):
                 _flatten_into(value, current, cache, parent, parent_of)
     else:
         current = list(sources)
-    for segment in spec.segments:
+    segments = spec.segments
+    for position in range(len(segments)):
+        segment = segments[position]
         kind = segment[0]
         following = []
+        # Before an index segment, keep each list whole, as (list, its holder) pairs.
+        indexed = position + 1 < len(segments) and segments[position + 1][0] == "index"
         if kind == "key":
             name = segment[1]
             for item in current:
-                _flatten_into((<dict>item).get(name), following, cache, item, parent_of)
+                if indexed:
+                    following.append((materialize((<dict>item).get(name), cache), item))
+                else:
+                    _flatten_into((<dict>item).get(name), following, cache, item, parent_of)
         elif kind == "index":
-            for item in current:
-                value = materialize(item, cache)
+            for value, holder in current:
                 if isinstance(value, list) and segment[1] < len(value):
-                    _flatten_into(value[segment[1]], following, cache, item, parent_of)
+                    if indexed:
+                        following.append((materialize(value[segment[1]], cache), holder))
+                    else:
+                        _flatten_into(value[segment[1]], following, cache, holder, parent_of)
         else:
-            abstract, name = segment[1], segment[2]
-            following = [item for item in current
-                         if runtime.resolve_type(abstract, item, cache) == name]
+            following = runtime.select_type(segment[1], segment[2], current, cache,
+                                            parent_of)
         current = following
     return current
 
@@ -231,10 +240,11 @@ cdef enum LeafKind:
     LK_ID = 5
     LK_ENUM = 6
     LK_CUSTOM = 7
+    LK_CHECKED = 8
 
 cdef dict _LEAF_KINDS = {"String": LK_STRING, "Int": LK_INT, "Float": LK_FLOAT,
                          "Boolean": LK_BOOLEAN, "ID": LK_ID, "enum": LK_ENUM,
-                         "custom": LK_CUSTOM}
+                         "custom": LK_CUSTOM, "checked": LK_CHECKED}
 
 
 cdef class CType:
@@ -363,7 +373,9 @@ cdef class Writer:
                 path.pop()
                 continue
             elif source == SOURCE_PATH:
-                value = lookup(obj, field.source_arg, self.cache)
+                value = lookup_mapped(obj, field.source_arg, self.cache)
+            elif source == SOURCE_ERROR:  # a @protected field this request may not read
+                value = field.source_arg
             else:
                 value = self.ctx.introspect(field.shape.node)
                 if type(value) is not FieldError:
@@ -456,7 +468,7 @@ cdef class Writer:
             return 0
         shape = field.object
         if shape is None:
-            name = runtime.resolve_type(field.abstract, value, self.cache)
+            name, value = runtime.resolve_object(field.abstract, value, self.cache)
             if name is None:
                 self.error(f"Could not determine the object type of a {field.abstract.name} "
                            f"value at {_owner(field)}.", field)

@@ -12,6 +12,9 @@ import msgspec
 from msgspec import Raw
 
 from plait.planner.program import LeafCoercer
+from plait.planner.scalars import scalar_error, scalar_value
+
+from .values import plain
 
 _encode = msgspec.json.encode
 INT_MIN, INT_MAX = -(2 ** 31), 2 ** 31 - 1
@@ -78,6 +81,11 @@ def coerce_leaf(leaf: LeafCoercer, value: Any) -> bytes | str:
                 if alias == value:
                     return _encode(name)
         return f'Enum "{leaf.type_name}" cannot represent value: {show(value)}'
-    else:  # custom scalars pass any JSON through
+    elif kind == "checked":  # Tailcall's custom scalars with a format (planner/scalars.py)
+        valid, value = scalar_value(leaf.type_name, plain(value))
+        if valid:
+            return _encode(value)
+        return scalar_error(leaf.type_name, show(value))
+    else:  # other custom scalars (JSON, Empty, declared ones) pass any JSON through
         return _encode(value)
     return f"{kind} cannot represent value: {show(value)}"

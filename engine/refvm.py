@@ -14,13 +14,13 @@ from msgspec import Raw
 
 from plait.planner.model import TypeRef
 from plait.planner.opcodes import Op
-from plait.planner.program import (SOURCE_INTROSPECTION, SOURCE_KEY, SOURCE_PATH, SOURCE_STEP,
-                                   SOURCE_TYPENAME, FieldShape, LeafCoercer, ObjectShape,
-                                   Program)
+from plait.planner.program import (SOURCE_ERROR, SOURCE_INTROSPECTION, SOURCE_KEY,
+                                   SOURCE_PATH, SOURCE_STEP, SOURCE_TYPENAME, FieldShape,
+                                   LeafCoercer, ObjectShape, Program)
 
 from . import runtime
 from .coerce import coerce_leaf, describe
-from .values import FieldError, lookup, materialize
+from .values import FieldError, lookup_mapped, materialize
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
@@ -104,7 +104,9 @@ class Writer:
                 self.path.pop()
                 continue
             elif source == SOURCE_PATH:
-                value = lookup(obj, field.source_arg, self.cache)
+                value = lookup_mapped(obj, field.source_arg, self.cache)
+            elif source == SOURCE_ERROR:  # a @protected field this request may not read
+                value = field.source_arg
             else:  # SOURCE_INTROSPECTION
                 assert source == SOURCE_INTROSPECTION
                 value = self.ctx.introspect(field.node)
@@ -184,7 +186,7 @@ class Writer:
         shape = field.object
         if shape is None:
             assert field.abstract is not None
-            name = runtime.resolve_type(field.abstract, value, self.cache)
+            name, value = runtime.resolve_object(field.abstract, value, self.cache)
             if name is None:
                 self.error(f"Could not determine the object type of a {field.abstract.name} "
                            f"value at {_owner(field)}.", field)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Awaitable
+from dataclasses import replace
 
 from typing import Any
 
@@ -22,8 +24,8 @@ from plait.planner.plan import response_decoder
 from plait.planner.program import AbstractShape, GatherSpec, StepSpec
 from plait.planner.variables import coerce_arguments
 
-from .render import (ResponseScope, Scope, query_string, render_json, render_text,
-                     render_url, to_text, with_query)
+from .render import (ResponseScope, Scope, form_string, query_string, render_json,
+                     render_text, render_url, render_value, to_text, with_query)
 from .upstream import HttpClient, UpstreamError, UpstreamRequest, UpstreamResponse
 from .values import FieldError, decode_response, lookup, materialize, plain
 
@@ -35,11 +37,13 @@ class Fetched:
     """One upstream exchange; decoded forms are cached here, so requests that share the
     exchange (dedupe) also share the decoding."""
 
-    __slots__ = ("response", "decoded")
+    __slots__ = ("response", "decoded", "received")
 
     def __init__(self, response: UpstreamResponse) -> None:
         self.response = response
         self.decoded: dict[int, Any] = {}
+        #: When the answer arrived (``time.monotonic()``): what is left of its max-age.
+        self.received = time.monotonic()
 
 
 class ResultCache:
@@ -95,13 +99,31 @@ class SharedState:
         self.batch_delay_ms = batch.delay_ms if batch else 0
         self.windows: dict[tuple[Any, ...], BatchWindow] = {}
         self.results = ResultCache()
+        #: ``@upstream(httpCache: N)``: GET answers kept as their Cache-Control allows.
+        size = blueprint.upstream.http_cache_size
+        self.http_cache = ResultCache(max_entries=size) if size > 0 else None
+        #: Per batched resolver (by id): how its keys are sent (see :func:`_batch_plan`).
+        self.batch_plans: dict[int, tuple[Any, ...]] = {}
+        server = blueprint.server
+        #: ``@server(dedupe: true)``: every upstream GET is deduplicated, as with
+        #: ``@http(dedupe: true)`` on each field.
+        self.dedupe_all = server.dedupe
+        #: Upstream response headers to pass on (``@server(headers: {setCookies,
+        #: experimental})``) and whether the upstreams' Cache-Control counts
+        #: (``cacheControl``): only then does a request keep its exchanges.
+        self.set_cookies = server.set_cookies
+        self.experimental = frozenset(h.lower() for h in server.experimental_headers)
+        self.track_exchanges = bool(server.cache_control or self.set_cookies
+                                    or self.experimental)
+        #: The mutation root type's name (its fields run serially; see start_fetch).
+        self.mutation_type = blueprint.mutation
         self.root_types: dict[str, TypeDef | None] = {
             "query": blueprint.types.get(blueprint.query),
             "mutation": blueprint.types.get(blueprint.mutation) if blueprint.mutation else None,
         }
 
 
-    def batch_window(self, resolver: HttpResolver, param: str, url: str,
+    def batch_window(self, resolver: HttpResolver, param: str | None, url: str,
                      headers: tuple[tuple[str, str], ...]) -> "BatchWindow":
         """The open window collecting keys for this batch call (one per delay period)."""
         key = (id(resolver), url, headers)
@@ -133,6 +155,11 @@ class RequestContext:
         self.pending: list[tuple[StepSpec, dict[int, Any], list[tuple[Any, Any]]]] = []
         self.forwarded = [(name, value) for name, value in headers.items()
                           if name in shared.allowed_headers]
+        #: The exchanges this request used, with whether it made them itself (not
+        #: joined, not from a cache): a Future of :class:`Fetched` or a
+        #: :class:`BatchWindow`. None unless the server passes upstream headers on.
+        self.exchanges: list[tuple[Any, bool]] | None = \
+            [] if shared.track_exchanges else None
 
     # -- arguments and scopes -----------------------------------------------------------
     def arguments(self, spec: StepSpec) -> dict[str, Any]:
@@ -154,9 +181,43 @@ class RequestContext:
             found = self.local.get(key)
             if found is not None:
                 return found
+            dedupe = dedupe or self.shared.dedupe_all
         if max_age_ms:
             return self._cached_call(request, key, dedupe, max_age_ms)
+        if self.shared.http_cache is not None and request.method == "GET":
+            return self._http_cached_call(request, key, dedupe)
         return self._call(request, key, dedupe)
+
+    def _hit(self, key: tuple[Any, ...], hit: Fetched) -> asyncio.Future[Fetched]:
+        future: asyncio.Future[Fetched] = asyncio.get_running_loop().create_future()
+        future.set_result(hit)
+        self.local[key] = future
+        if self.exchanges is not None:
+            self.exchanges.append((future, False))
+        return future
+
+    def _http_cached_call(self, request: UpstreamRequest, key: tuple[Any, ...],
+                          dedupe: bool) -> asyncio.Future[Fetched]:
+        """``@upstream(httpCache:)``: a GET answered from the cache while the upstream's
+        own ``Cache-Control`` says it is fresh (see :func:`cacheable_for`)."""
+        loop = asyncio.get_running_loop()
+        cache = self.shared.http_cache
+        assert cache is not None
+        hit = cache.get(key, loop.time())
+        if hit is not None:
+            return self._hit(key, hit)
+        future = self._call(request, key, dedupe)
+
+        def keep(done: asyncio.Future[Fetched]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                fetched = done.result()
+                if 200 <= fetched.response.status < 300:
+                    ttl = cacheable_for(fetched.response.headers)
+                    if ttl > 0:
+                        cache.put(key, fetched, loop.time() + ttl)
+
+        future.add_done_callback(keep)
+        return future
 
     def _cached_call(self, request: UpstreamRequest, key: tuple[Any, ...], dedupe: bool,
                      max_age_ms: int) -> asyncio.Future[Fetched]:
@@ -164,10 +225,7 @@ class RequestContext:
         results = self.shared.results
         hit = results.get(key, loop.time())
         if hit is not None:
-            future: asyncio.Future[Fetched] = loop.create_future()
-            future.set_result(hit)
-            self.local[key] = future
-            return future
+            return self._hit(key, hit)
         future = self._call(request, key, dedupe)
 
         def keep(done: asyncio.Future[Fetched]) -> None:
@@ -182,22 +240,137 @@ class RequestContext:
     def _call(self, request: UpstreamRequest, key: tuple[Any, ...],
               dedupe: bool) -> asyncio.Future[Fetched]:
         shared = self.shared.inflight
+        exchanges = self.exchanges
         if dedupe and request.method == "GET":
             found = shared.get(key)
+            own = found is None
             if found is None:
                 found = asyncio.ensure_future(_exchange(self.shared.client, request))
                 shared[key] = found
                 found.add_done_callback(lambda _f, k=key: shared.pop(k, None))
             self.local[key] = found
+            if exchanges is not None:
+                exchanges.append((found, own))
             return found
         future = asyncio.ensure_future(_exchange(self.shared.client, request))
         if request.method == "GET":
             self.local[key] = future
+        if exchanges is not None:
+            exchanges.append((future, True))
         return future
 
 
 async def _exchange(client: HttpClient, request: UpstreamRequest) -> Fetched:
     return Fetched(await client.request(request))
+
+
+# -- upstream response headers ----------------------------------------------------------
+def _cache_directives(headers: list[tuple[str, str]]) -> dict[str, str] | None:
+    """The ``Cache-Control`` directives of a response (lower-case names; ``""`` for a
+    directive without argument), or None when it has none."""
+    found: dict[str, str] | None = None
+    for name, value in headers:
+        if len(name) == 13 and name.lower() == "cache-control":
+            if found is None:
+                found = {}
+            for item in value.split(","):
+                directive, _, argument = item.partition("=")
+                directive = directive.strip().lower()
+                if directive:
+                    found.setdefault(directive, argument.strip().strip('"'))
+    return found
+
+
+def _seconds(text: str | None) -> int | None:
+    return int(text) if text and text.isdigit() else None
+
+
+def _age(headers: list[tuple[str, str]]) -> int:
+    for name, value in headers:
+        if len(name) == 3 and name.lower() == "age":
+            return _seconds(value.strip()) or 0
+    return 0
+
+
+def cacheable_for(headers: list[tuple[str, str]]) -> float:
+    """Seconds a shared cache may reuse an upstream answer (RFC 9111): its ``s-maxage``
+    or ``max-age`` less its ``Age``; 0 (never) without either, or with ``no-store``,
+    ``no-cache``, ``private`` or ``Vary: *``."""
+    directives = _cache_directives(headers)
+    if not directives or "no-store" in directives or "no-cache" in directives \
+            or "private" in directives:
+        return 0
+    for name, value in headers:
+        if name.lower() == "vary" and value.strip() == "*":
+            return 0
+    ttl = _seconds(directives.get("s-maxage"))
+    if ttl is None:
+        ttl = _seconds(directives.get("max-age"))
+    return max(0, ttl - _age(headers)) if ttl is not None else 0
+
+
+class UpstreamMeta:
+    """What the upstream answers a request used pass on to its client: ``headers``
+    (``Set-Cookie`` of the exchanges the request made itself, with ``setCookies``; the
+    ``experimental`` headers of all), and the bounds they set on the response's
+    ``Cache-Control``: ``max_age_s`` (the smallest max-age left, None when none said
+    one), ``private`` (one said ``private``), ``no_store`` (one said ``no-store`` or
+    ``no-cache``)."""
+
+    __slots__ = ("headers", "max_age_s", "private", "no_store")
+
+    def __init__(self) -> None:
+        self.headers: list[tuple[str, str]] = []
+        self.max_age_s: int | None = None
+        self.private = False
+        self.no_store = False
+
+
+def response_meta(ctx: RequestContext) -> UpstreamMeta | None:
+    """The :class:`UpstreamMeta` of a finished request (None: nothing to pass on)."""
+    exchanges = ctx.exchanges
+    if not exchanges:
+        return None
+    shared = ctx.shared
+    meta = UpstreamMeta()
+    passed: set[tuple[str, str]] = set()
+    seen: set[int] = set()
+    now = time.monotonic()
+    for item, own in exchanges:
+        futures = item.exchanges if isinstance(item, BatchWindow) else (item,)
+        for future in futures:
+            if not future.done() or future.cancelled() or future.exception() is not None:
+                continue
+            fetched = future.result()
+            if id(fetched) in seen:
+                continue
+            seen.add(id(fetched))
+            headers = fetched.response.headers
+            for name, value in headers:
+                lower = name.lower()
+                if lower == "set-cookie":
+                    # Never from an answer shared with other requests (dedupe, batch
+                    # windows, caches): a session cookie goes to the client it is for.
+                    if not (own and shared.set_cookies):
+                        continue
+                elif lower not in shared.experimental:
+                    continue
+                if (lower, value) not in passed:
+                    passed.add((lower, value))
+                    meta.headers.append((lower, value))
+            directives = _cache_directives(headers)
+            if directives is None:
+                continue  # says nothing: does not bound the response
+            if "no-store" in directives or "no-cache" in directives:
+                meta.no_store = True
+            if "private" in directives:
+                meta.private = True
+            ttl = _seconds(directives.get("max-age"))
+            if ttl is not None:
+                left = max(0, ttl - _age(headers) - int(now - fetched.received))
+                if meta.max_age_s is None or left < meta.max_age_s:
+                    meta.max_age_s = left
+    return meta
 
 
 def _http_request(resolver: HttpResolver, scope: Scope, ctx: RequestContext,
@@ -213,17 +386,32 @@ def _http_request(resolver: HttpResolver, scope: Scope, ctx: RequestContext,
         pairs += extra_query
     url = with_query(url, query_string(pairs))
     headers = list(ctx.forwarded)
-    headers += [(name, render_text(template, scope)) for name, template in resolver.headers]
+    if resolver.headers:
+        configured = [(name, render_text(template, scope))
+                      for name, template in resolver.headers]
+        if headers:
+            # A header the config sets replaces the client's forwarded one (sent once).
+            names = {name.lower() for name, _ in configured}
+            headers = [header for header in headers if header[0] not in names]
+        headers += configured
     body = None
     if resolver.body is not None:
         rendered = render_json(resolver.body, scope)
         if resolver.encoding == "ApplicationXWwwFormUrlencoded" and isinstance(rendered, dict):
-            body = query_string(list(rendered.items())).encode()
-            headers.append(("content-type", "application/x-www-form-urlencoded"))
+            body = form_string(list(rendered.items())).encode()
+            _content_type(headers, "application/x-www-form-urlencoded")
         else:
             body = _json(rendered)
-            headers.append(("content-type", "application/json"))
+            _content_type(headers, "application/json")
     return UpstreamRequest(resolver.method, url, headers, body)
+
+
+def _content_type(headers: list[tuple[str, str]], value: str) -> None:
+    """Add ``content-type`` unless ``@http(headers:)`` sets one."""
+    for name, _ in headers:
+        if len(name) == 12 and name.lower() == "content-type":
+            return
+    headers.append(("content-type", value))
 
 
 def _param_value(template: Any, scope: Scope) -> Any:
@@ -298,6 +486,9 @@ def start_fetch(ctx: RequestContext, spec: StepSpec, parents: list[Any],
     """FETCH: one call (or ``@call`` chain) per distinct rendered request. ``grouping`` is
     the parent-grouping function (the compiled VM passes its own twin of
     :func:`_group_parents`)."""
+    if spec.owner == ctx.shared.mutation_type:
+        ctx.local.clear()  # spec 6.2.2: each mutation field runs after the previous one
+        # finished, so what an earlier one read may have changed: read it again
     resolver = spec.resolver
     unsupported = _unsupported(resolver)
     if unsupported is not None:
@@ -336,6 +527,32 @@ def run_expr(ctx: RequestContext, spec: StepSpec, parents: list[Any],
         results[id(parent)] = render_json(resolver.body, ctx.scope(args, parent))
 
 
+def _batch_plan(ctx: RequestContext, resolver: HttpResolver) -> tuple[Any, ...]:
+    """How a batched resolver sends its keys (cached per resolver): ``(param, key
+    template, base)``. GET: the first query parameter that reads ``{{.value...}}`` carries
+    the keys (``?id=1&id=2``). Other methods (Tailcall's POST batching): each item's
+    ``body`` is rendered and the bodies are sent as one JSON array; an item's key is the
+    first template in its body that reads ``{{.value...}}``. ``base`` is the resolver
+    without the batch parameter (or body): parents that render it alike share a batch."""
+    plans = ctx.shared.batch_plans
+    found = plans.get(id(resolver))
+    if found is not None:
+        return found
+    if resolver.method == "GET":
+        param = next((p for p in resolver.query
+                      if any(ref.root == "value" for ref in p.value.refs)), None)
+        assert param is not None  # checked when the config loads
+        found = (param.key, param.value,
+                 replace(resolver, query=[p for p in resolver.query if p is not param]))
+    else:
+        assert resolver.body is not None  # checked when the config loads
+        template = next(t for t in resolver.body.templates()
+                        if any(ref.root == "value" for ref in t.refs))
+        found = (None, template, replace(resolver, body=None))
+    plans[id(resolver)] = found
+    return found
+
+
 def start_batch(ctx: RequestContext, spec: StepSpec, parents: list[Any],
                 results: dict[int, Any]) -> None:
     """BATCH: one call per ``maxSize`` distinct keys; items are matched back by
@@ -343,41 +560,59 @@ def start_batch(ctx: RequestContext, spec: StepSpec, parents: list[Any],
     resolver = spec.resolver
     assert isinstance(resolver, HttpResolver)
     args = ctx.arguments(spec)
-    batch_param = next((p for p in resolver.query
-                        if any(ref.root == "value" for ref in p.value.refs)), None)
-    assert batch_param is not None  # checked when the config loads
-    # The request without the batch parameter: parents that render it alike share a batch.
-    base = HttpResolver(resolver.loc, resolver.url, resolver.method,
-                        [p for p in resolver.query if p is not batch_param], resolver.headers,
-                        resolver.body)
+    param, key_template, base = _batch_plan(ctx, resolver)
+    # (url, headers) -> members (parent id, key), and for bodies: key -> item body
     groups: dict[tuple[Any, ...], list[tuple[int, str]]] = {}
+    bodies: dict[tuple[Any, ...], dict[str, bytes]] = {}
     for parent in _unique(parents):
         scope = ctx.scope(args, parent)
-        key = _param_value(batch_param.value, scope)
+        key = render_value(key_template, scope)
         if key is None or key == "":
             results[id(parent)] = None
             continue
+        key = to_text(key)
         request = _http_request(base, scope, ctx)
+        if param is None:
+            _content_type(request.headers, "application/json")
         group_key = (request.url, tuple(request.headers))
-        groups.setdefault(group_key, []).append((id(parent), to_text(key)))
+        groups.setdefault(group_key, []).append((id(parent), key))
+        if param is None:
+            items = bodies.setdefault(group_key, {})
+            if key not in items:  # one body per distinct key
+                items[key] = _json(render_json(resolver.body, scope))  # type: ignore[arg-type]
     delay = ctx.shared.batch_delay_ms
     size = max(1, ctx.shared.batch_max)
-    for (url, headers), members in groups.items():
+    for group_key, members in groups.items():
+        url, headers = group_key
+        items = bodies.get(group_key)
         keys = list(dict.fromkeys(k for _, k in members))
         if delay > 0:
-            window = ctx.shared.batch_window(resolver, batch_param.key, url, headers)
-            ctx.pending.append((spec, results, [(None, (window.add(keys), members))]))
+            window = ctx.shared.batch_window(resolver, param, url, headers)
+            if ctx.exchanges is not None:
+                ctx.exchanges.append((window, False))
+            ctx.pending.append((spec, results, [(None, (window.add(keys, items), members))]))
             continue
         for start in range(0, len(keys), size):
             chunk = keys[start:start + size]
-            request = UpstreamRequest(resolver.method,
-                                      with_query(url, query_string([(batch_param.key, chunk)])),
-                                      list(headers), None)
+            request = _batch_request(resolver.method, param, url, headers, chunk, items)
             index = asyncio.ensure_future(_fetch_index(
                 ctx.call(request, resolver.dedupe, cache_age(ctx, spec)), resolver))
             chunk_set = set(chunk)
             chunk_members = [(pid, k) for pid, k in members if k in chunk_set]
             ctx.pending.append((spec, results, [(None, (index, chunk_members))]))
+
+
+def _batch_request(method: str, param: str | None, url: str,
+                   headers: tuple[tuple[str, str], ...], keys: list[str],
+                   bodies: dict[str, bytes] | None) -> UpstreamRequest:
+    """One batch call: the keys as a repeated query parameter, or the items' bodies as
+    one JSON array (in the order the keys were first asked for)."""
+    if param is not None:
+        return UpstreamRequest(method, with_query(url, query_string([(param, keys)])),
+                               list(headers), None)
+    assert bodies is not None
+    return UpstreamRequest(method, url, list(headers),
+                           b"[" + b",".join([bodies[key] for key in keys]) + b"]")
 
 
 async def _fetch_index(fetch: Awaitable[Fetched], resolver: HttpResolver) -> Any:
@@ -420,21 +655,29 @@ class BatchWindow:
     """Keys asked for by concurrent requests within ``delay`` ms, fetched together
     (``@upstream(batch: {delay, maxSize})``); resolves to key → items (or errors)."""
 
-    def __init__(self, shared: "SharedState", resolver: HttpResolver, param: str, url: str,
-                 headers: tuple[tuple[str, str], ...], delay_ms: int) -> None:
+    def __init__(self, shared: "SharedState", resolver: HttpResolver, param: str | None,
+                 url: str, headers: tuple[tuple[str, str], ...], delay_ms: int) -> None:
         self.shared = shared
         self.resolver = resolver
         self.param = param
         self.url = url
         self.headers = headers
         self.keys: dict[str, None] = {}
+        #: POST batching: each key's item body (the first one asked for).
+        self.bodies: dict[str, bytes] = {}
+        #: The exchanges the window made (for the requests' upstream response headers).
+        self.exchanges: list[asyncio.Future[Fetched]] = []
         loop = asyncio.get_running_loop()
         self.future: asyncio.Future[Any] = loop.create_future()
         loop.call_later(delay_ms / 1000, self._fire)
 
-    def add(self, keys: list[str]) -> asyncio.Future[Any]:
+    def add(self, keys: list[str], bodies: dict[str, bytes] | None = None
+            ) -> asyncio.Future[Any]:
         for key in keys:
             self.keys[key] = None
+        if bodies:
+            for key, body in bodies.items():
+                self.bodies.setdefault(key, body)
         return self.future
 
     def _fire(self) -> None:
@@ -447,11 +690,11 @@ class BatchWindow:
         calls = []
         for start in range(0, len(keys), size):
             chunk = keys[start:start + size]
-            request = UpstreamRequest(self.resolver.method,
-                                      with_query(self.url, query_string([(self.param, chunk)])),
-                                      list(self.headers), None)
-            calls.append((chunk, _fetch_index(_exchange(self.shared.client, request),
-                                              self.resolver)))
+            request = _batch_request(self.resolver.method, self.param, self.url, self.headers,
+                                     chunk, None if self.param is not None else self.bodies)
+            exchange = asyncio.ensure_future(_exchange(self.shared.client, request))
+            self.exchanges.append(exchange)
+            calls.append((chunk, _fetch_index(exchange, self.resolver)))
         merged: dict[str, Any] = {}
         for chunk, call in calls:
             index = await call
@@ -533,16 +776,24 @@ _BATCH_DECODER = msgspec.json.Decoder(list[Any])
 
 
 async def _run_call(ctx: RequestContext, resolver: CallResolver, scope: Scope) -> Any:
-    """``@call``: each step resolves a root field; later steps also take the previous
-    result's fields as arguments."""
+    """``@call``: each step resolves a root field. The first step's ``args`` are rendered
+    against the calling field; each later step's against the previous step's result
+    (Tailcall: ``{{.args.x}}`` reads field ``x`` of that result), whose fields also fill
+    the arguments the step does not name."""
     previous: Any = None
     for index, step in enumerate(resolver.steps):
         root = ctx.shared.root_types[step.kind]
         assert root is not None
         target = root.fields[step.field]
-        args = render_json(step.args, scope) or {}
-        if index > 0 and isinstance(plain(previous), dict):
-            args = {**{k: v for k, v in plain(previous).items() if k in target.args}, **args}
+        if index == 0:
+            args = render_json(step.args, scope) or {}
+        else:
+            result = plain(previous)
+            result = result if isinstance(result, dict) else {}
+            step_scope = Scope(result, scope.value, scope.parent, scope.headers, scope.env,
+                               scope.vars, scope.cache)
+            args = render_json(step.args, step_scope) or {}
+            args = {**{k: v for k, v in result.items() if k in target.args}, **args}
         for name, definition in target.args.items():
             if name not in args and definition.default is not None:
                 args[name] = definition.default.plain()
@@ -582,18 +833,58 @@ async def resolve_with(ctx: RequestContext, resolver: Resolver | None, args: dic
 # -- gathering ------------------------------------------------------------------------
 def resolve_type(abstract: AbstractShape, value: dict[str, Any], cache: dict[int, Any]
                  ) -> str | None:
-    """The object type of a value at an interface/union position: ``@discriminate``'s key,
-    then ``__typename``, then the first possible type whose non-null fields are present."""
-    for key in (abstract.discriminator, "__typename"):
-        if key:
-            name = plain(materialize(value.get(key), cache))
-            if isinstance(name, str) and name in abstract.shapes:
-                return name
+    """The object type of a value at an interface/union position (see
+    :func:`resolve_object`)."""
+    return resolve_object(abstract, value, cache)[0]
+
+
+def resolve_object(abstract: AbstractShape, value: dict[str, Any], cache: dict[int, Any]
+                   ) -> tuple[str | None, Any]:
+    """The object type of a value at an interface/union position, and the object to
+    complete as that type.
+
+    With ``@discriminate`` its key is authoritative: a value naming a type that is not a
+    possible type gets none (``__typename`` is read only when the key is absent). Without
+    it: ``__typename``; then Tailcall's keyed form, an object whose only key names a
+    possible type and holds an object (``{"Photo": {...}}``, completed as that inner
+    object); then the first possible type whose non-null fields are all present."""
+    discriminator = abstract.discriminator
+    if discriminator:
+        tag = value.get(discriminator)
+        if tag is None:
+            tag = value.get("__typename")
+        name = plain(materialize(tag, cache))
+        return (name if isinstance(name, str) and name in abstract.shapes else None), value
+    tag = value.get("__typename")
+    if tag is not None:
+        name = plain(materialize(tag, cache))
+        if isinstance(name, str) and name in abstract.shapes:
+            return name, value
+    if len(value) == 1:
+        for key, inner in value.items():
+            if key in abstract.shapes:
+                inner = materialize(inner, cache)
+                if isinstance(inner, dict):
+                    return key, inner
     keys = value.keys()
     for name, required in abstract.required:
         if required <= keys:
-            return name
-    return None
+            return name, value
+    return None, value
+
+
+def select_type(abstract: AbstractShape, name: str, items: list[Any],
+                cache: dict[int, Any], parent_of: dict[int, Any]) -> list[Any]:
+    """A GATHER ``is`` segment: the objects among ``items`` whose type is ``name``
+    (unwrapped from a keyed wrapper, which then has the wrapper's holder as parent)."""
+    found = []
+    for item in items:
+        resolved, inner = resolve_object(abstract, item, cache)
+        if resolved == name:
+            if inner is not item:
+                parent_of[id(inner)] = parent_of.get(id(item))
+            found.append(inner)
+    return found
 
 
 def _flatten_into(value: Any, out: list[Any], cache: dict[int, Any], holder: Any,
@@ -620,21 +911,27 @@ def gather(ctx: RequestContext, spec: GatherSpec, sources: list[Any],
                 _flatten_into(value, current, cache, parent, parent_of)
     else:
         current = list(sources)
-    for segment in spec.segments:
+    segments = spec.segments
+    for position, segment in enumerate(segments):
         kind = segment[0]
         following: list[Any] = []
+        # Before an index segment, keep each list whole, as (list, its holder) pairs.
+        indexed = position + 1 < len(segments) and segments[position + 1][0] == "index"
         if kind == "key":
             for item in current:
-                _flatten_into(item.get(segment[1]), following, cache, item, parent_of)
+                if indexed:
+                    following.append((materialize(item.get(segment[1]), cache), item))
+                else:
+                    _flatten_into(item.get(segment[1]), following, cache, item, parent_of)
         elif kind == "index":
-            for item in current:
-                value = materialize(item, cache)
+            for value, holder in current:
                 if isinstance(value, list) and segment[1] < len(value):
-                    _flatten_into(value[segment[1]], following, cache, item, parent_of)
+                    if indexed:
+                        following.append((materialize(value[segment[1]], cache), holder))
+                    else:
+                        _flatten_into(value[segment[1]], following, cache, holder, parent_of)
         else:  # "is": keep values of one object type
-            abstract, name = segment[1], segment[2]
-            following = [item for item in current
-                         if resolve_type(abstract, item, cache) == name]
+            following = select_type(segment[1], segment[2], current, cache, parent_of)
         current = following
     return current
 

@@ -98,3 +98,25 @@ def lookup(value: Any, path: tuple[str, ...], cache: dict[int, Any]) -> Any:
         if current is None:
             return None
     return materialize(current, cache)
+
+
+def lookup_mapped(value: Any, path: tuple[str, ...], cache: dict[int, Any]) -> Any:
+    """Follow an ``@addField`` path: like :func:`lookup`, but a key segment that meets a
+    list maps the rest of the path over its items (a list of the values found, nulls
+    kept, nested lists for nested lists), as the planner types such a field."""
+    current = value
+    for position, segment in enumerate(path):
+        current = materialize(current, cache)
+        if isinstance(current, dict):
+            current = current.get(segment)
+        elif isinstance(current, list):
+            if not segment.isdigit():
+                rest = path[position:]
+                return [lookup_mapped(item, rest, cache) for item in current]
+            index = int(segment)
+            current = current[index] if index < len(current) else None
+        else:
+            return None
+        if current is None:
+            return None
+    return materialize(current, cache)

@@ -169,6 +169,12 @@ def _check_batch(resolver: HttpResolver, use: DirectiveUse, what: str,
         diags.error(use.values["batchKey"].loc,
                     f"{what}: batchKey on {resolver.method} needs a body that uses "
                     "{{.value...}} (per-item bodies are sent as one JSON array)")
+    elif resolver.encoding == "ApplicationXWwwFormUrlencoded":
+        diags.error(use.values["batchKey"].loc,
+                    f"{what}: batchKey on {resolver.method} cannot batch form bodies "
+                    "(encoding: ApplicationXWwwFormUrlencoded): the per-item bodies are "
+                    "sent as one JSON array",
+                    "remove encoding (the batch is sent as JSON) or batchKey")
 
 
 def _grpc(use: DirectiveUse, what: str, diags: Diagnostics) -> GrpcResolver:

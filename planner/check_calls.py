@@ -1,12 +1,14 @@
 """Pass 7: ``@call`` steps name real root fields with real arguments, and never cycle.
 
 Steps run in order; each step after the first receives the previous step's result as
-its arguments (merged under the ``args`` written on the step), as Tailcall composes them.
+its arguments (merged under the ``args`` written on the step), as Tailcall composes them,
+so a later step's ``{{.args.x}}`` must name a field of the previous step's result type.
 """
 from __future__ import annotations
 
+from .check_templates import _walk_output
 from .diagnostics import Diagnostics, Loc, did_you_mean
-from .model import CallResolver, TypeDef
+from .model import CallResolver, CallStep, FieldDef, TypeDef
 
 
 def check_calls(types: dict[str, TypeDef], query: str, mutation: str | None,
@@ -18,7 +20,11 @@ def check_calls(types: dict[str, TypeDef], query: str, mutation: str | None,
         [(f"{t.name}.{f.name}", f.resolver) for t in types.values() for f in t.fields.values()]
     for source, resolver in owners:
         if isinstance(resolver, CallResolver):
+            previous: FieldDef | None = None
             for number, step in enumerate(resolver.steps):
+                if number > 0:
+                    _check_step_refs(step, previous, types, diags)
+                previous = None
                 root_name = roots[step.kind]
                 root = types.get(root_name) if root_name else None
                 if root is None:
@@ -30,6 +36,7 @@ def check_calls(types: dict[str, TypeDef], query: str, mutation: str | None,
                     diags.error(step.loc, f'@call on {source}: {root.name} has no field '
                                 f'"{step.field}"{did_you_mean(step.field, root.fields)}')
                     continue
+                previous = target
                 args = step.args.value if isinstance(step.args.value, dict) else {}
                 for name in args:
                     if name not in target.args:
@@ -46,6 +53,18 @@ def check_calls(types: dict[str, TypeDef], query: str, mutation: str | None,
                                     f'needs argument "{name}" ({arg.type})')
                 edges.setdefault(source, []).append((f"{root.name}.{step.field}", step.loc))
     _report_cycles(edges, diags)
+
+
+def _check_step_refs(step: CallStep, previous: FieldDef | None, types: dict[str, TypeDef],
+                     diags: Diagnostics) -> None:
+    """A later step's ``{{.args...}}`` paths walk the previous step's result type."""
+    start = types.get(previous.type.named) if previous is not None else None
+    if start is None:
+        return
+    for template in step.args.templates():
+        for ref in template.refs:
+            if ref.root == "args" and ref.path:
+                _walk_output(ref, ref.path, start, types, ref.loc or step.loc, diags)
 
 
 def _report_cycles(edges: dict[str, list[tuple[str, Loc]]], diags: Diagnostics) -> None:

@@ -33,21 +33,29 @@ def resolver_templates(resolver: Resolver) -> list[Template]:
     return []
 
 
+def _checked_refs(resolver: Resolver) -> list[Ref]:
+    """The references rendered against the field itself: in a ``@call`` chain a later
+    step's ``{{.args...}}`` reads the previous step's result instead (``check_calls``
+    checks those)."""
+    if isinstance(resolver, CallResolver):
+        return [ref for number, step in enumerate(resolver.steps)
+                for template in step.args.templates() for ref in template.refs
+                if number == 0 or ref.root != "args"]
+    return [ref for template in resolver_templates(resolver) for ref in template.refs]
+
+
 def check_templates(types: dict[str, TypeDef], roots: set[str], server: ServerSettings,
                     diags: Diagnostics) -> None:
     containers = _containers(types)
     for typedef in types.values():
         if typedef.resolver is not None:
-            for template in resolver_templates(typedef.resolver):
-                for ref in template.refs:
-                    _check_ref(ref, typedef, None, types, roots, containers, server, diags)
+            for ref in _checked_refs(typedef.resolver):
+                _check_ref(ref, typedef, None, types, roots, containers, server, diags)
         for field_def in typedef.fields.values():
             if field_def.resolver is None:
                 continue
-            for template in resolver_templates(field_def.resolver):
-                for ref in template.refs:
-                    _check_ref(ref, typedef, field_def, types, roots, containers, server,
-                               diags)
+            for ref in _checked_refs(field_def.resolver):
+                _check_ref(ref, typedef, field_def, types, roots, containers, server, diags)
 
 
 def _containers(types: dict[str, TypeDef]) -> dict[str, list[str]]:

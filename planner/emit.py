@@ -64,6 +64,7 @@ def emit(plan: Plan, source: SourceText) -> Program:
                       plan.shape, plan.operation, source, plan.steps, parents)
     program.introspects = plan.introspects
     program.cache_max_age_ms = plan.cache_max_age_ms
+    program.guards = plan.guards
     return program
 
 

@@ -42,6 +42,11 @@ def _segments(spec: GatherSpec) -> str:
 def explain_program(program: Program) -> str:
     lines = [f"{program.operation} — {len(program.steps)} step(s), "
              f"{len(program.code) // 4} instruction(s)"]
+    if program.guards:
+        from .auth import describe_requirement
+
+        lines.append("auth (checked once before any call): " + "; ".join(
+            describe_requirement(requirement) for requirement in program.guards))
     depth: dict[int, int] = {}
     wave = 1
     lines.append(f"wave {wave}:")

@@ -3,8 +3,8 @@
 Runs the passes in order (see DESIGN.md, "The pipeline"): read and parse every file
 (following ``@link(type: Config)`` and settings-file ``links``), collect types, check
 directives, merge settings, check types, build resolvers, check templates, ``@call``
-chains and field rules. Every pass reports into one :class:`Diagnostics`, so a broken
-config yields all of its errors at once.
+chains, field rules and auth providers (``@protected``). Every pass reports into one
+:class:`Diagnostics`, so a broken config yields all of its errors at once.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from graphql.language import ast as gql
 
+from .auth import assign_requirements, load_providers
 from .build_resolvers import build_resolvers
 from .check_calls import check_calls
 from .check_directives import check_directives
@@ -129,11 +130,13 @@ def _check(sources: list[ConfigSource], diags: Diagnostics, started: float) -> C
     mutation = roots["mutation"][0] if "mutation" in roots else None
     check_calls(collected.types, query, mutation, diags)
     check_fields(collected.types, root_names, upstream, links, diags)
+    providers = load_providers(links, diags)
+    assign_requirements(collected.types, query, mutation, providers, diags)
 
     blueprint = None
     if not diags.has_errors:
         blueprint = Blueprint(collected.types, query, mutation, server, upstream, links,
-                              telemetry, files)
+                              telemetry, files, providers)
     return CheckResult(blueprint, diags.sorted(), files, time.perf_counter() - started,
                        diags.dropped, diags.error_count, diags.warning_count)
 

@@ -200,6 +200,8 @@ class FieldDef:
     public_name: str | None = None
     cache_max_age_ms: int | None = None
     protected: bool = False
+    #: What the field requires when protected (``planner.auth.Requirement``), else None.
+    auth: Any = None
     discriminate: str | None = None
     #: For ``@addField``: the path inside the parent value this field reads.
     source_path: tuple[str, ...] = ()
@@ -255,6 +257,8 @@ class Blueprint:
     links: list[Any]
     telemetry: Any
     files: list[str]
+    #: The auth providers of ``Htpasswd``/``Jwks`` links (``planner.auth.AuthProvider``).
+    auth_providers: list[Any] = field(default_factory=list)
 
     def type(self, name: str) -> TypeDef:
         return self.types[name]

@@ -24,9 +24,10 @@ from .collect_fields import collect_fields
 from .diagnostics import Loc
 from .model import (ENUM, INTERFACE, OBJECT, UNION, TypeRef)
 from .op_ast import Document, Field, FragmentDefinition, OperationDefinition, Selection
-from .program import (SOURCE_INTROSPECTION, SOURCE_KEY, SOURCE_PATH, SOURCE_STEP,
-                      SOURCE_TYPENAME, AbstractShape, FieldShape, LeafCoercer, ObjectShape,
-                      StepSpec)
+from .program import (SOURCE_ERROR, SOURCE_INTROSPECTION, SOURCE_KEY, SOURCE_PATH,
+                      SOURCE_STEP, SOURCE_TYPENAME, AbstractShape, FieldShape, LeafCoercer,
+                      ObjectShape, StepSpec)
+from .scalars import CHECKED_SCALARS
 from .schema_view import SchemaView
 from .signature import field_body_signature
 
@@ -51,6 +52,8 @@ class Plan:
     operation: str
     introspects: bool = False
     cache_max_age_ms: int | None = None
+    #: The auth requirements of the protected fields planned (in first-seen order).
+    guards: tuple[Any, ...] = ()
 
 
 @lru_cache(maxsize=1024)
@@ -86,8 +89,12 @@ class Planner:
     """Builds a :class:`Plan` for one operation (one instance per planning)."""
 
     def __init__(self, view: SchemaView, document: Document,
-                 variables: dict[str, object]) -> None:
+                 variables: dict[str, object], denied: dict[Any, Any] | None = None) -> None:
         self.view = view
+        #: Auth requirements this request fails → the field error their fields become
+        #: (no step is planned for such a field or below it).
+        self.denied = denied
+        self.guards: dict[Any, None] = {}
         self.document = document
         self.fragments: dict[str, FragmentDefinition] = {f.name: f for f in document.fragments}
         self.variables = variables
@@ -105,7 +112,7 @@ class Planner:
         assert root is not None
         shape = self.object_shape(root, [operation.selections], _Attach(None, ()))
         return Plan(shape, self.roots, self.steps, operation.kind, self.introspects,
-                    self.cache_max_age_ms)
+                    self.cache_max_age_ms, tuple(self.guards))
 
     def _location(self, node: Field) -> tuple[int, int]:
         return self.document.source.location(node.start)
@@ -118,13 +125,16 @@ class Planner:
                                  self.variables)
         memo, body, planned_fields = self._signatures, self.document.source.body, self._planned
         attach_id = id(attach)
+        mutation_root = attach.step is None and not attach.segments and \
+            type_name == self.view.blueprint.mutation
         append, encode = shape.fields.append, msgspec.json.encode
         for response_key, nodes in grouped.items():
             node = nodes[0]
             key = encode(response_key) + b":"
             offset = node.start
             memo_key = None
-            if len(nodes) == 1 and node.end:
+            # (Never on the mutation root: each mutation field is its own side effect.)
+            if len(nodes) == 1 and node.end and not mutation_root:
                 # An identical field already planned at the same place (another alias of
                 # it): reuse its step and shapes; only the response key and location differ.
                 signature = memo.get(-id(node))
@@ -151,6 +161,14 @@ class Planner:
                                                definition.type, offset, node=node))
                 continue
             config_field = definition.definition
+            if config_field.auth is not None:
+                self.guards[config_field.auth] = None
+                error = self.denied.get(config_field.auth) if self.denied else None
+                if error is not None:
+                    shape.fields.append(FieldShape(key, response_key, SOURCE_ERROR, error,
+                                                   definition.type, offset, node=node,
+                                                   owner=type_name))
+                    continue
             sub_sets = [n.selections for n in nodes if n.selections]
             for age in (config_field.cache_max_age_ms,
                         self.view.blueprint.types[config_field.type.named].cache_max_age_ms
@@ -214,7 +232,8 @@ class Planner:
             field_shape.leaf = LeafCoercer("enum", target.name,
                                            frozenset(target.enum_values), aliases)
         else:
-            kind = target.name if target.name in _SPEC_LEAVES else "custom"
+            kind = target.name if target.name in _SPEC_LEAVES else \
+                "checked" if target.name in CHECKED_SCALARS else "custom"
             field_shape.leaf = LeafCoercer(kind, target.name)
 
 

@@ -20,13 +20,15 @@ SOURCE_PATH = 1       # a nested path in the parent (@addField)
 SOURCE_STEP = 2       # the value a step resolved for this parent (keyed by identity)
 SOURCE_TYPENAME = 3   # __typename
 SOURCE_INTROSPECTION = 4  # __schema / __type, computed from the schema view
+SOURCE_ERROR = 5      # a fixed field error (``source_arg``): a @protected field the request
+#                       may not read (see engine/auth.py)
 
 
 @dataclass(frozen=True, slots=True)
 class LeafCoercer:
     """Result coercion of one leaf type (spec 3.5, 3.9)."""
 
-    kind: str  # String Int Float Boolean ID enum custom
+    kind: str  # String Int Float Boolean ID enum checked (planner/scalars.py) custom
     type_name: str
     enum_values: frozenset[str] = frozenset()
     #: ``@alias`` spellings of enum values: upstream spelling → enum value.
@@ -59,9 +61,11 @@ class ObjectShape:
     fields: list[FieldShape] = field(default_factory=list)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class AbstractShape:
-    """An interface or union position: the shape depends on each value's object type."""
+    """An interface or union position: the shape depends on each value's object type.
+    Compared and hashed by identity (gather segments, which key the emitter's groups,
+    hold it)."""
 
     name: str
     shapes: dict[str, ObjectShape]
@@ -127,3 +131,6 @@ class Program:
     constant_body: bytes | None = None
     #: The smallest ``@cache(maxAge)`` in ms among the response's fields (Cache-Control).
     cache_max_age_ms: int | None = None
+    #: The auth requirements of the ``@protected`` fields the operation selects (checked
+    #: once per request before the Program runs; empty: no check at all).
+    guards: tuple[Any, ...] = ()

@@ -40,6 +40,10 @@ class ServerSettings:
     response_headers: tuple[tuple[str, str], ...] = ()
     cache_control: bool = False
     cors: dict[str, Any] | None = None
+    #: ``headers: {setCookies: true}``: upstream ``Set-Cookie`` headers reach the client.
+    set_cookies: bool = False
+    #: ``headers: {experimental: [...]}``: upstream response headers copied to the client.
+    experimental_headers: tuple[str, ...] = ()
     #: Every entry as given, for settings plait reads but does not act on yet.
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -134,6 +138,7 @@ def build_settings(sources: list[SettingsSource], diags: Diagnostics
     merged: dict[str, dict[str, tuple[Any, LValue]]] = {"server": {}, "upstream": {},
                                                         "telemetry": {}}
     links: list[LinkSettings] = []
+    origin: dict[tuple[str, str], SettingsSource] = {}
     for source in sources:
         if source.directive == "link":
             links.append(_link(source))
@@ -152,12 +157,85 @@ def build_settings(sources: list[SettingsSource], diags: Diagnostics
                 if not ok:
                     continue
             merged[source.directive][name] = (value, lvalue)
+            origin[(source.directive, name)] = source
+    _warn_unused(merged, origin, links, diags)
     server = {name: value for name, (value, _) in merged["server"].items()}
     upstream = {name: value for name, (value, _) in merged["upstream"].items()}
     telemetry = {name: value for name, (value, _) in merged["telemetry"].items()}
     return (_server(server), _upstream(upstream), links,
             TelemetrySettings(telemetry.get("export"),
                               tuple(telemetry.get("requestHeaders") or ())))
+
+
+_JS = "plait does not run JavaScript"
+#: Settings plait reads but does not act on: (section, entry) -> (does the value ask for
+#: something plait does not do?, why it has no effect). Each one set that way is a
+#: warning at its position, so nothing in a config is silently ignored.
+_UNUSED: dict[tuple[str, str], tuple[Any, str]] = {
+    ("server", "version"): (lambda v: v == "HTTP2", "plait serves HTTP/1.1 only, not HTTP2"),
+    ("server", "pipelineFlush"): (lambda v: True, "plait writes each response whole"),
+    ("server", "queryValidation"): (
+        lambda v: v is False, "plait always validates queries (GraphQL spec section 5)"),
+    ("server", "responseValidation"): (
+        lambda v: v is False, "plait always checks upstream values against the schema "
+        "(result coercion, GraphQL spec section 3.5)"),
+    ("server", "batchRequests"): (
+        lambda v: v is False, "plait always accepts batched requests (a JSON array body)"),
+    ("server", "apolloTracing"): (lambda v: v is True, "Apollo tracing is not supported"),
+    ("server", "enableFederation"): (lambda v: v is True,
+                                     "Apollo federation is not supported"),
+    ("server", "enableJIT"): (lambda v: v is True, "plait always compiles operations"),
+    ("server", "showcase"): (lambda v: v is True, "the showcase endpoint is not supported"),
+    ("server", "script"): (lambda v: True, _JS),
+    ("upstream", "http2Only"): (lambda v: v is True, "plait talks HTTP/1.1 to upstreams"),
+    ("upstream", "keepAliveInterval"): (
+        lambda v: True, "HTTP/2 keep-alive pings; plait's upstream connections are HTTP/1.1 "
+        "(idle ones close after poolIdleTimeout)"),
+    ("upstream", "keepAliveTimeout"): (
+        lambda v: True, "HTTP/2 keep-alive pings; plait's upstream connections are HTTP/1.1 "
+        "(idle ones close after poolIdleTimeout)"),
+    ("upstream", "keepAliveWhileIdle"): (
+        lambda v: True, "HTTP/2 keep-alive pings; plait's upstream connections are HTTP/1.1 "
+        "(idle ones close after poolIdleTimeout)"),
+    ("upstream", "proxy"): (lambda v: True, "plait connects to upstreams directly"),
+    ("telemetry", "export"): (lambda v: True, "plait does not export telemetry yet"),
+    ("telemetry", "requestHeaders"): (lambda v: True, "plait does not export telemetry yet"),
+}
+#: Link types plait accepts (the file must exist) but does not use.
+_UNUSED_LINKS = {
+    "Script": _JS,
+    "Cert": "plait serves plain HTTP/1.1 (terminate TLS in front of it)",
+    "Key": "plait serves plain HTTP/1.1 (terminate TLS in front of it)",
+    "Operation": "persisted operations and @rest are not supported",
+}
+
+
+def _warn_unused(merged: dict[str, dict[str, tuple[Any, LValue]]],
+                 origin: dict[tuple[str, str], SettingsSource], links: list[LinkSettings],
+                 diags: Diagnostics) -> None:
+    """Warn about each setting plait reads but does not act on (see ``_UNUSED``)."""
+    for section, entries in merged.items():
+        for name, (value, lvalue) in entries.items():
+            rule = _UNUSED.get((section, name))
+            if rule is not None and rule[0](value):
+                diags.warning(lvalue.loc, f"{origin[(section, name)].name_of(name)} has no "
+                              f"effect: {rule[1]}")
+    hook = merged["upstream"].get("onRequest")
+    if hook is not None and hook[0]:
+        diags.error(hook[1].loc, f"{origin[('upstream', 'onRequest')].name_of('onRequest')}: "
+                    "onRequest hooks are not supported",
+                    "plait does not run JavaScript; express the logic with @expr, @call or "
+                    "select")
+    batch = merged["upstream"].get("batch")
+    if batch is not None and batch[0] and batch[0].get("headers"):
+        diags.warning(batch[1].value["headers"].loc,
+                      f"{origin[('upstream', 'batch')].name_of('batch.headers')} has no "
+                      "effect: plait batches calls apart whenever any header sent upstream "
+                      "differs")
+    for link in links:
+        why = _UNUSED_LINKS.get(link.type)
+        if why is not None:
+            diags.warning(link.loc, f"@link(type: {link.type}) has no effect: {why}")
 
 
 def _server(args: dict[str, Any]) -> ServerSettings:
@@ -181,6 +259,8 @@ def _server(args: dict[str, Any]) -> ServerSettings:
                                 *(headers.get("custom") or ())]),
         cache_control=bool(headers.get("cacheControl", False)),
         cors=headers.get("cors"),
+        set_cookies=bool(headers.get("setCookies", False)),
+        experimental_headers=tuple(headers.get("experimental") or ()),
         raw=dict(args),
     )
 

@@ -12,6 +12,7 @@ from .diagnostics import suggest
 from .model import ENUM, INPUT, SCALAR, TypeRef
 from .op_ast import Value
 from .query_errors import QueryError
+from .scalars import CHECKED_SCALARS, scalar_error, scalar_value
 from .schema_view import SchemaView
 
 INT_MIN, INT_MAX = -(2 ** 31), 2 ** 31 - 1
@@ -74,8 +75,13 @@ def _enum_hint(value: Value, values: dict) -> str:
 
 
 def scalar_literal_error(name: str, value: Value) -> str | None:
-    """Spec 3.5 input coercion of a literal for built-in scalars (custom ones accept all)."""
+    """Spec 3.5 input coercion of a literal for built-in scalars and Tailcall's checked
+    custom scalars (``planner/scalars.py``); other custom scalars accept all."""
     kind, raw = value.kind, value.value
+    if name in CHECKED_SCALARS:
+        if kind in ("list", "object", "enum") or not scalar_value(name, raw)[0]:
+            return scalar_error(name, _show(value))
+        return None
     if kind == "list" or kind == "object":
         if name in ("Int", "Float", "String", "Boolean", "ID"):
             return f"{name} cannot represent a non-{name.lower()} value: {_show(value)}"

@@ -12,6 +12,7 @@ from typing import Any
 from .model import ENUM, INPUT, SCALAR, ArgDef, TypeRef
 from .op_ast import Argument, OperationDefinition, Value
 from .query_errors import QueryError
+from .scalars import CHECKED_SCALARS, scalar_error, scalar_value
 from .schema_view import SchemaView
 from .validate_document import to_type_ref
 from .validate_values import INT_MAX, INT_MIN
@@ -117,6 +118,8 @@ def _scalar_problem(name: str, value: Any, path: list[str | int]
     elif name == "ID":
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             return path, f"ID cannot represent value: {_show(value)}"
+    elif name in CHECKED_SCALARS and not scalar_value(name, value)[0]:
+        return path, scalar_error(name, _show(value))
     return None
 
 
@@ -141,6 +144,8 @@ def _coerce(value: Any, ref: TypeRef, view: SchemaView) -> Any:
         return float(value)
     if named.kind == SCALAR and named.name == "ID" and isinstance(value, int):
         return str(value)
+    if named.kind == SCALAR and named.name in CHECKED_SCALARS:
+        return scalar_value(named.name, value)[1]  # 34.0 → 34 for sized integers
     return value
 
 

@@ -54,7 +54,14 @@ def test_valid_config_exits_0_with_one_line_summary() -> None:
     assert completed.returncode == 0, completed.stderr
     [line] = completed.stdout.splitlines()
     assert line.startswith(f"ok: {CONFIGS / 'good' / 'kitchen_sink.graphql'}: 14 types, ")
-    assert completed.stderr == ""
+    assert "2 warnings;" in line
+    # Settings plait reads but does not act on are warnings, never silently ignored.
+    sink = CONFIGS / "good" / "kitchen_sink.graphql"
+    assert completed.stderr == (
+        f"{sink}:9:22: warning: @telemetry export has no effect: plait does not export "
+        "telemetry yet\n"
+        f"{sink}:9:72: warning: @telemetry requestHeaders has no effect: plait does not "
+        "export telemetry yet\n")
 
 
 def test_warnings_do_not_fail_the_check(write_config) -> None:
@@ -95,3 +102,39 @@ def test_explain_reports_query_errors() -> None:
     assert completed.returncode == 1
     assert completed.stderr == ('error (line 1, column 11): Cannot query field "nope" on '
                                 'type "Post".\n')
+
+
+def test_settings_plait_does_not_act_on_are_warnings(write_config) -> None:
+    path = write_config(
+        'schema @server(version: HTTP2, batchRequests: false)\n'
+        '  @upstream(proxy: {url: "http://proxy"}, batch: {delay: 1, headers: ["x-a"]}) {\n'
+        '  query: Query\n}\n'
+        'type Query { a: Int @expr(body: 1) }\n')
+    completed = run_plait("check", str(path))
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stderr.splitlines() == [
+        f"{path}:1:25: warning: @server version has no effect: plait serves HTTP/1.1 only, "
+        "not HTTP2",
+        f"{path}:1:47: warning: @server batchRequests has no effect: plait always accepts "
+        "batched requests (a JSON array body)",
+        f"{path}:2:20: warning: @upstream proxy has no effect: plait connects to upstreams "
+        "directly",
+        f"{path}:2:70: warning: @upstream batch.headers has no effect: plait batches calls "
+        "apart whenever any header sent upstream differs"]
+    assert "4 warnings;" in completed.stdout
+
+
+def test_unsupported_batch_and_hook_settings_are_errors(write_config) -> None:
+    path = write_config(
+        'schema @upstream(onRequest: "sign", batch: {delay: 1}) { query: Query }\n'
+        'type Query { posts: [P] @expr(body: [{id: 1}]) }\n'
+        'type P { id: Int u: Int @http(url: "http://h/u", method: POST, '
+        'encoding: ApplicationXWwwFormUrlencoded, body: {id: "{{.value.id}}"}, '
+        'batchKey: ["id"]) }\n')
+    completed = run_plait("check", str(path))
+    assert completed.returncode == 1
+    lines = completed.stderr.splitlines()
+    assert f"{path}:1:29: @upstream onRequest: onRequest hooks are not supported" in lines
+    assert (f"{path}:3:144: @http on P.u: batchKey on POST cannot batch form bodies "
+            "(encoding: ApplicationXWwwFormUrlencoded): the per-item bodies are sent as one "
+            "JSON array") in lines

@@ -163,6 +163,17 @@ def test_type_level_call_is_checked(write_config) -> None:
     assert messages(path) == ['@call on T: Query has no field "nope"']
 
 
+def test_later_call_step_args_read_the_previous_result(write_config) -> None:
+    sdl = ('type Query { post(id: Int!): Post @http(url: "http://x/posts/{{.args.id}}")\n'
+           '  user(id: Int!): User @http(url: "http://x/users/{{.args.id}}")\n'
+           '  a(postId: Int!): User @call(steps: [{query: "post", args: {id: "{{.args.postId}}"}},'
+           ' {query: "user", args: {id: "{{.args.%s}}"}}]) }\n'
+           'type Post { id: Int! userId: Int! }\ntype User { id: Int! }\n')
+    assert messages(write_config(sdl % "userId")) == []
+    assert messages(write_config(sdl % "userID")) == [
+        '{{.args.userID}}: Post has no field "userID"; did you mean "userId"?']
+
+
 @pytest.mark.parametrize(("sdl", "message"), [
     ("union U = T | T\ntype T { x: Int }\n", 'union U includes "T" twice'),
     ("interface J { x: Int }\ninterface I implements J { x: Int }\n"

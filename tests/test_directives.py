@@ -132,9 +132,15 @@ def test_add_field_paths_and_types(sink: Blueprint) -> None:
 def test_add_field_through_a_list_is_a_list() -> None:
     blueprint = load_config_string(
         'type Query { u: U @expr(body: {}) }\n'
-        'type U @addField(name: "cities", path: ["homes", "city"]) { homes: [H] }\n'
+        'type U @addField(name: "cities", path: ["homes", "city"])\n'
+        '  @addField(name: "maybeCities", path: ["maybeHomes", "city"])\n'
+        '  @addField(name: "firstCity", path: ["homes", "0", "city"])\n'
+        '  { homes: [H!]! maybeHomes: [H] }\n'
         'type H { city: String! }\n')
     assert str(blueprint.field("U", "cities").type) == "[String!]"
+    # a null item maps to a null city, and an index may be out of range
+    assert str(blueprint.field("U", "maybeCities").type) == "[String]"
+    assert str(blueprint.field("U", "firstCity").type) == "String"
 
 
 def test_enum_alias_and_union_interface(sink: Blueprint) -> None:

@@ -282,6 +282,30 @@ def test_concurrent_identical_operations_share_one_execution(upstream, vm) -> No
     assert upstream.hits["/posts"] == 1
 
 
+def test_sharing_keys_on_headers_templates_read(upstream, vm) -> None:
+    """Identical concurrent operations share an execution only when every header that can
+    change the answer is equal: forwarded ones and those a template reads."""
+    sdl = config("""
+schema { query: Query }
+type Query {
+  me: Echo @http(url: "http://127.0.0.1:3000/echo/tenants/{{.headers.x-tenant}}", dedupe: true)
+}
+type Echo { path: String }
+""", upstream)
+
+    async def go() -> list[dict[str, Any]]:
+        async with plait.Engine.from_string(sdl, vm=vm) as engine:
+            results = await asyncio.gather(*(
+                engine.execute("{ me { path } }", headers={"X-Tenant": tenant})
+                for tenant in ["acme", "globex", "acme", "globex"]))
+            return [json.loads(r.body) for r in results]
+
+    answers = asyncio.run(go())
+    assert [a["data"]["me"]["path"] for a in answers] == [
+        "/echo/tenants/acme", "/echo/tenants/globex", "/echo/tenants/acme",
+        "/echo/tenants/globex"]
+
+
 @pytest.mark.parametrize("depth", [10_000])
 def test_hostile_depth_is_a_clear_error(upstream, vm, depth: int) -> None:
     body = run(config(EXAMPLE, upstream), vm, "{ posts " + "{ user " * depth + "}" * depth)
@@ -453,3 +477,219 @@ def test_cache_keeps_results_for_max_age(upstream, vm) -> None:
     assert upstream.hits["/status/503"] == 2   # errors are not kept
     assert upstream.hits["/albums/1"] == 1     # User.album: @cache on the type
     assert upstream.hits["/users/1"] == 2      # Query.user itself is not cached
+
+
+# -- @addField paths, abstract types, custom scalars, @call chains ------------------------
+ADD_FIELD = """
+type Query {
+  users: [User] @expr(body: [
+    {id: 1, posts: [{id: 10, userId: 1}, {id: 11, userId: 2}], groups: [[{t: "a"}, null], [{t: "b"}]]},
+    {id: 2, posts: [], groups: null}])
+}
+type User
+  @addField(name: "firstPost", path: ["posts", "0"])
+  @addField(name: "postIds", path: ["posts", "id"])
+  @addField(name: "groupT", path: ["groups", "t"]) {
+  id: Int!
+  posts: [Post!]! @omit
+  groups: [[G]] @omit
+}
+type G { t: String! }
+type Post { id: Int! userId: Int! who: String @expr(body: "u{{.value.userId}}") }
+"""
+
+
+def test_add_field_maps_over_lists_and_indexes_reach_resolvers(vm) -> None:
+    """A path through a list maps over it (nested lists stay nested, null items give
+    null); an indexed path to an object still runs that object's own resolvers; the types
+    are derived from the path, nullable where a step may be absent."""
+    body = run(ADD_FIELD, vm, "{ users { id firstPost { id who } postIds groupT } }")
+    assert body == {"data": {"users": [
+        {"id": 1, "firstPost": {"id": 10, "who": "u1"}, "postIds": [10, 11],
+         "groupT": [["a", None], ["b"]]},
+        {"id": 2, "firstPost": None, "postIds": [], "groupT": None}]}}
+    fields = run(ADD_FIELD, vm, '{ __type(name: "User") { fields { name type { kind '
+                 "ofType { kind ofType { kind ofType { kind name } } } } } } }")
+    types = {f["name"]: f["type"] for f in fields["data"]["__type"]["fields"]}
+    assert types["firstPost"]["kind"] == "OBJECT"
+    assert types["postIds"] == {"kind": "LIST", "ofType": {"kind": "NON_NULL", "ofType": {
+        "kind": "SCALAR", "ofType": None}}}
+    assert types["groupT"] == {"kind": "LIST", "ofType": {"kind": "LIST", "ofType": {
+        "kind": "SCALAR", "ofType": None}}}
+
+
+KEYED = """
+type Query {
+  items: [Node] @expr(body: [
+    {Post: {id: 1, userId: 7}}, {User: {id: 2}}, {__typename: "Post", id: 3, userId: 8},
+    {Comment: {id: 4}}])
+  tagged: [Node] @expr(body: [{type: "Post", id: 5, userId: 9}, {type: "Nope", id: 6, userId: 1}])
+    @discriminate
+}
+interface Node { id: Int! }
+type User implements Node { id: Int! }
+type Post implements Node { id: Int! userId: Int! author: String @expr(body: "u{{.value.userId}}") }
+"""
+
+
+def test_abstract_values_keyed_wrappers_and_authoritative_discriminator(vm) -> None:
+    """``{"Post": {...}}`` is the wrapped Post (its own resolvers read the inner object);
+    a ``@discriminate`` key naming no possible type is an error, not a guess."""
+    body = run(KEYED, vm, "{ items { __typename id ... on Post { author } } "
+               "tagged { id ... on Post { author } } }")
+    assert body["data"] == {
+        "items": [{"__typename": "Post", "id": 1, "author": "u7"},
+                  {"__typename": "User", "id": 2},
+                  {"__typename": "Post", "id": 3, "author": "u8"}, None],
+        "tagged": [{"id": 5, "author": "u9"}, None]}
+    assert [(e["message"], e["path"]) for e in body["errors"]] == [
+        ("Could not determine the object type of a Node value at Query.items.", ["items", 3]),
+        ("Could not determine the object type of a Node value at Query.tagged.", ["tagged", 1])]
+    explained = plait.Engine.from_string(KEYED, vm=vm).explain("{ items { ... on Post { author } } }")
+    assert "Post.author" in explained
+
+
+SCALARS = """
+type Query {
+  echo(v: UInt8, d: Date, e: [Email!]): String @expr(body: "{{.args.v}}|{{.args.d}}")
+  vals: V @expr(body: {big: "18446744073709551616", ok64: "-9223372036854775808", dt: "2024-02-30T10:00:00Z",
+    dt2: "2024-01-31T10:00:00+02:00", url: "not a url", phone: "1-770-736-8031 x56442",
+    f: 34.0, b: 12, list: [1, 300, 2], j: {a: [1, null]}})
+}
+type V { big: UInt64 ok64: Int64 dt: DateTime dt2: DateTime url: Url phone: PhoneNumber
+  f: UInt8 b: Bytes list: [UInt8] j: JSON }
+"""
+
+
+def test_custom_scalars_are_checked_on_output_and_input(vm) -> None:
+    body = run(SCALARS, vm, "{ vals { big ok64 dt dt2 url phone f b list j } }")
+    assert body["data"] == {"vals": {
+        "big": None, "ok64": "-9223372036854775808", "dt": None,
+        "dt2": "2024-01-31T10:00:00+02:00", "url": None, "phone": "1-770-736-8031 x56442",
+        "f": 34, "b": None, "list": [1, None, 2], "j": {"a": [1, None]}}}
+    assert [(e["message"], e["path"]) for e in body["errors"]] == [
+        ('UInt64 cannot represent value: "18446744073709551616"', ["vals", "big"]),
+        ('DateTime cannot represent value: "2024-02-30T10:00:00Z"', ["vals", "dt"]),
+        ('Url cannot represent value: "not a url"', ["vals", "url"]),
+        ("Bytes cannot represent value: 12", ["vals", "b"]),
+        ("UInt8 cannot represent value: 300", ["vals", "list", 1])]
+    literal = run(SCALARS, vm, '{ echo(v: 300, d: "2024-13-01") }')
+    assert [e["message"] for e in literal["errors"]] == [
+        "UInt8 cannot represent value: 300", 'Date cannot represent value: "2024-13-01"']
+    assert "data" not in literal
+    variables = run(SCALARS, vm, "query($v: UInt8, $e: [Email!]) { echo(v: $v, e: $e) }",
+                    {"v": 256, "e": ["a@b.c", "bad"]})
+    assert [e["message"] for e in variables["errors"]] == [
+        'Variable "$v" got invalid value 256; UInt8 cannot represent value: 256',
+        ('Variable "$e" got invalid value ["a@b.c", "bad"] at "e[1]"; '
+         'Email cannot represent value: "bad"')]
+    assert run(SCALARS, vm, '{ echo(v: 255, d: "2024-02-29") }') == {
+        "data": {"echo": "255|2024-02-29"}}
+
+
+CHAIN = """
+type Query {
+  post(id: Int!): P @expr(body: {id: "{{.args.id}}", userId: 7, meta: {rank: 3}})
+  user(id: Int!, rank: Int): U @expr(body: {id: "{{.args.id}}", rank: "{{.args.rank}}"})
+  label(id: Int!): String @expr(body: "user {{.args.id}}")
+  author(postId: Int!): U @call(steps: [
+    {query: "post", args: {id: "{{.args.postId}}"}},
+    {query: "user", args: {id: "{{.args.userId}}", rank: "{{.args.meta.rank}}"}}])
+  authorLabel(postId: Int!): String @call(steps: [
+    {query: "post", args: {id: "{{.args.postId}}"}},
+    {query: "user", args: {id: "{{.args.userId}}"}},
+    {query: "label"}])
+}
+type P { id: Int! userId: Int! meta: M }
+type M { rank: Int }
+type U { id: Int! rank: Int }
+"""
+
+
+def test_call_steps_read_the_previous_result(vm) -> None:
+    """In each later ``@call`` step ``{{.args.x}}`` reads the previous step's result, whose
+    fields also fill the arguments a step does not name."""
+    body = run(CHAIN, vm, "{ author(postId: 3) { id rank } authorLabel(postId: 3) }")
+    assert body == {"data": {"author": {"id": 7, "rank": 3}, "authorLabel": "user 7"}}
+
+
+def test_post_batching_sends_item_bodies_per_max_size(vm) -> None:
+    """``batchKey`` on POST without a batch delay: one POST per ``maxSize`` distinct keys,
+    its body the JSON array of the items' rendered bodies (first-asked order, one per
+    key); the answers are matched back by ``batchKey`` (a key not answered is null)."""
+    from aiohttp import web
+    from plait.example_upstream import ThreadedServer
+
+    received: list[Any] = []
+
+    async def lookup(request: web.Request) -> web.Response:
+        items = await request.json()
+        received.append((request.headers.get("content-type"), items))
+        return web.json_response([{"id": i["id"], "name": f"u{i['id']}"}
+                                  for i in reversed(items) if i["id"] < 3])
+
+    app = web.Application()
+    app.router.add_post("/lookup", lookup)
+    server = ThreadedServer(app).start()
+    try:
+        sdl = f"""
+schema @upstream(batch: {{maxSize: 2}}) {{ query: Query }}
+type Query {{
+  posts: [Post] @expr(body: [{{id: 1, userId: 1}}, {{id: 2, userId: 2}}, {{id: 3, userId: 1}},
+                           {{id: 4, userId: 3}}])
+}}
+type Post {{
+  id: Int!
+  userId: Int!
+  user: User @http(url: "{server.url}/lookup", method: POST,
+                   body: {{id: "{{{{.value.userId}}}}", kind: "user"}}, batchKey: ["id"])
+}}
+type User {{ id: Int! name: String! }}
+"""
+        body = run(sdl, vm, "{ posts { id user { name } } }")
+    finally:
+        server.stop()
+    assert body == {"data": {"posts": [
+        {"id": 1, "user": {"name": "u1"}}, {"id": 2, "user": {"name": "u2"}},
+        {"id": 3, "user": {"name": "u1"}}, {"id": 4, "user": None}]}}
+    assert sorted(received, key=lambda r: len(r[1]), reverse=True) == [
+        ("application/json", [{"id": 1, "kind": "user"}, {"id": 2, "kind": "user"}]),
+        ("application/json", [{"id": 3, "kind": "user"}])]
+
+
+def test_set_cookie_goes_only_to_the_request_that_made_the_call(vm) -> None:
+    """With ``setCookies``, concurrent identical queries on a ``dedupe`` field share one
+    upstream call (and are not shared whole), but its ``Set-Cookie`` reaches only the
+    request that made it; ``experimental`` headers reach all of them."""
+    from aiohttp import web
+    from plait.example_upstream import ThreadedServer
+
+    calls = []
+
+    async def login(request: web.Request) -> web.Response:
+        calls.append(1)
+        await asyncio.sleep(0.2)
+        return web.json_response({"id": 1}, headers={"Set-Cookie": "s=1", "X-Trace": "t"})
+
+    app = web.Application()
+    app.router.add_get("/me", login)
+    server = ThreadedServer(app).start()
+    sdl = f"""
+schema @server(headers: {{setCookies: true, experimental: ["x-trace"]}}) {{ query: Query }}
+type Query {{ me: U @http(url: "{server.url}/me", dedupe: true) }}
+type U {{ id: Int }}
+"""
+
+    async def go() -> list[Any]:
+        async with plait.Engine.from_string(sdl, vm=vm) as engine:
+            return await asyncio.gather(*(engine.execute("{ me { id } }") for _ in range(3)))
+
+    try:
+        results = asyncio.run(go())
+    finally:
+        server.stop()
+    assert len(calls) == 1
+    assert all(json.loads(r.body) == {"data": {"me": {"id": 1}}} for r in results)
+    assert sorted(len(r.headers) for r in results) == [1, 1, 2]
+    assert sum(("set-cookie", "s=1") in r.headers for r in results) == 1
+    assert all(("x-trace", "t") in r.headers for r in results)
