@@ -1035,14 +1035,7 @@ class Server:
         try:
             first = coro.send(None)
         except StopIteration as stop:
-            result = stop.value
-            if batch:
-                exchange.answer(200, _CONTENT_TYPES[mode], result)
-            elif mode == JSON:
-                exchange.answer(200, CT_JSON, result.body)
-            else:
-                exchange.answer(400 if result.request_error else 200, CT_GRAPHQL_RESPONSE,
-                                result.body)
+            self._answer(exchange, mode, stop.value, batch)
             return
         task = self.loop.create_task(_resume(coro, first))
         self.tasks.add(task)
@@ -1075,17 +1068,31 @@ class Server:
         headers = b""
         if self.cache_control and not result.request_error:
             age = result.cache_max_age_ms
-            # Tailcall's cacheControl: the smallest @cache(maxAge) of the response's
-            # fields; a response with errors is never cached.
-            if b'"errors":' in result.body:
+            # cacheControl: the smallest of the response's fields' @cache(maxAge) and the
+            # max-age left of the upstream answers it used; `private` when one of them
+            # (or a @protected field) is; never cached with errors or when an upstream
+            # said no-store/no-cache.
+            if result.no_store or b'"errors":' in result.body:
                 headers = b"Cache-Control: no-store\r\n"
             elif age is not None:
-                headers = b"Cache-Control: public, max-age=%d\r\n" % (age // 1000)
+                headers = b"Cache-Control: %s, max-age=%d\r\n" % (
+                    b"private" if result.private else b"public", age // 1000)
+            elif result.private:
+                headers = b"Cache-Control: private\r\n"
+        if result.headers:
+            # setCookies / experimental: upstream response headers passed on.
+            headers += b"".join(_header_line(name, value) for name, value in result.headers)
         if mode == GRAPHQL_RESPONSE:
             exchange.answer(400 if result.request_error else 200, CT_GRAPHQL_RESPONSE,
                             result.body, headers)
         else:
             exchange.answer(200, CT_JSON, result.body, headers)
+
+
+def _header_line(name: str, value: str) -> bytes:
+    if any(c in value for c in "\r\n\0") or not name.isascii():
+        return b""
+    return f"{name}: {value}\r\n".encode("latin-1", "replace")
 
 
 # -- plait start ------------------------------------------------------------------------------

@@ -8,8 +8,9 @@ config-controlled and inserted as they are, so ``{{.vars.api}}/posts`` works).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import msgspec
 
@@ -98,13 +99,19 @@ def render_text(template: Template, scope: Scope) -> str:
 
 
 def render_url(template: Template, scope: Scope) -> str:
+    """The URL with its values encoded: in the path as path text (``/`` and ``?``
+    escaped), after the first literal ``?`` as one query component (``&``, ``=``, ``+``,
+    ``#`` and spaces escaped too, so a value cannot add parameters of its own)."""
     out = []
+    safe = _PATH_SAFE
     for part in template.parts:
         if type(part) is str:
             out.append(part)
+            if "?" in part:  # type: ignore[operator]
+                safe = ""
         else:
             text = to_text(scope.resolve(part))  # type: ignore[arg-type]
-            out.append(text if part.root in ("vars", "env") else quote(text, safe=_PATH_SAFE))
+            out.append(text if part.root in ("vars", "env") else quote(text, safe=safe))
     return "".join(out)
 
 
@@ -132,12 +139,27 @@ def _render_json(value: Any, scope: Scope) -> Any:
 
 def query_string(pairs: list[tuple[str, Any]]) -> str:
     """``k=v&k=v`` with list values repeated (Tailcall's batch convention)."""
+    return _pairs(pairs, lambda text: quote(text, safe=""))
+
+
+def form_string(pairs: list[tuple[str, Any]]) -> str:
+    """``application/x-www-form-urlencoded`` as the WHATWG URL standard serializes it:
+    a space is ``+``, every byte but ASCII alphanumerics and ``*-._`` is ``%XX``; list
+    values repeat their key."""
+    return _pairs(pairs, _form)
+
+
+def _pairs(pairs: list[tuple[str, Any]], escape: Callable[[str], str]) -> str:
     out = []
     for key, value in pairs:
         values = value if isinstance(value, list) else [value]
         for item in values:
-            out.append(f"{quote(key, safe='')}={quote(to_text(item), safe='')}")
+            out.append(f"{escape(key)}={escape(to_text(item))}")
     return "&".join(out)
+
+
+def _form(text: str) -> str:
+    return quote_plus(text, safe="*").replace("~", "%7E")
 
 
 def with_query(url: str, query: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from typing import Any
@@ -183,9 +183,11 @@ class RequestContext:
                 return found
             dedupe = dedupe or self.shared.dedupe_all
         if max_age_ms:
-            return self._cached_call(request, key, dedupe, max_age_ms)
+            return self._cached_call(request, key, dedupe, self.shared.results,
+                                     lambda _fetched: max_age_ms / 1000)
         if self.shared.http_cache is not None and request.method == "GET":
-            return self._http_cached_call(request, key, dedupe)
+            return self._cached_call(request, key, dedupe, self.shared.http_cache,
+                                     lambda fetched: cacheable_for(fetched.response.headers))
         return self._call(request, key, dedupe)
 
     def _hit(self, key: tuple[Any, ...], hit: Fetched) -> asyncio.Future[Fetched]:
@@ -196,13 +198,13 @@ class RequestContext:
             self.exchanges.append((future, False))
         return future
 
-    def _http_cached_call(self, request: UpstreamRequest, key: tuple[Any, ...],
-                          dedupe: bool) -> asyncio.Future[Fetched]:
-        """``@upstream(httpCache:)``: a GET answered from the cache while the upstream's
-        own ``Cache-Control`` says it is fresh (see :func:`cacheable_for`)."""
+    def _cached_call(self, request: UpstreamRequest, key: tuple[Any, ...], dedupe: bool,
+                     cache: ResultCache, fresh_for: Callable[[Fetched], float]
+                     ) -> asyncio.Future[Fetched]:
+        """Answer from ``cache`` while an entry is fresh; otherwise call, and keep a 2xx
+        answer for ``fresh_for(answer)`` seconds (``@cache``: its maxAge; ``httpCache``:
+        what the upstream's own ``Cache-Control`` allows, see :func:`cacheable_for`)."""
         loop = asyncio.get_running_loop()
-        cache = self.shared.http_cache
-        assert cache is not None
         hit = cache.get(key, loop.time())
         if hit is not None:
             return self._hit(key, hit)
@@ -212,27 +214,9 @@ class RequestContext:
             if not done.cancelled() and done.exception() is None:
                 fetched = done.result()
                 if 200 <= fetched.response.status < 300:
-                    ttl = cacheable_for(fetched.response.headers)
+                    ttl = fresh_for(fetched)
                     if ttl > 0:
                         cache.put(key, fetched, loop.time() + ttl)
-
-        future.add_done_callback(keep)
-        return future
-
-    def _cached_call(self, request: UpstreamRequest, key: tuple[Any, ...], dedupe: bool,
-                     max_age_ms: int) -> asyncio.Future[Fetched]:
-        loop = asyncio.get_running_loop()
-        results = self.shared.results
-        hit = results.get(key, loop.time())
-        if hit is not None:
-            return self._hit(key, hit)
-        future = self._call(request, key, dedupe)
-
-        def keep(done: asyncio.Future[Fetched]) -> None:
-            if not done.cancelled() and done.exception() is None:
-                fetched = done.result()
-                if 200 <= fetched.response.status < 300:
-                    results.put(key, fetched, loop.time() + max_age_ms / 1000)
 
         future.add_done_callback(keep)
         return future
@@ -314,8 +298,8 @@ class UpstreamMeta:
     (``Set-Cookie`` of the exchanges the request made itself, with ``setCookies``; the
     ``experimental`` headers of all), and the bounds they set on the response's
     ``Cache-Control``: ``max_age_s`` (the smallest max-age left, None when none said
-    one), ``private`` (one said ``private``), ``no_store`` (one said ``no-store`` or
-    ``no-cache``)."""
+    one), ``private`` (one said ``private``, or a ``Set-Cookie`` is passed on),
+    ``no_store`` (one said ``no-store`` or ``no-cache``)."""
 
     __slots__ = ("headers", "max_age_s", "private", "no_store")
 
@@ -353,6 +337,7 @@ def response_meta(ctx: RequestContext) -> UpstreamMeta | None:
                     # windows, caches): a session cookie goes to the client it is for.
                     if not (own and shared.set_cookies):
                         continue
+                    meta.private = True  # a response setting a cookie is for this client
                 elif lower not in shared.experimental:
                     continue
                 if (lower, value) not in passed:

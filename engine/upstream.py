@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import ssl
 import zlib
 from collections import deque
@@ -504,7 +505,8 @@ class _Pool:
         self.ssl = ssl_context
         self.server_hostname = host if ssl_context is not None else None
         self.host_header = host_header
-        self.label = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        #: The origin as errors name it: ``http://host:port`` (default port omitted).
+        self.label = f"{'https' if ssl_context is not None else 'http'}://{host_header}"
         self.idle: list[_Connection] = []
         self.waiters: deque[asyncio.Future[_Connection | None]] = deque()
         self.open = 0  # slots in use: connecting, busy or idle connections
@@ -575,6 +577,18 @@ def _expire_waiter(waiter: asyncio.Future[Any], pool: _Pool, timeout: float) -> 
             f"(pool_size={pool.client._pool_size})"))
 
 
+def _keep_alive(sock: Any, idle: float) -> None:
+    """TCP keep-alive probes after ``idle`` seconds without traffic (where supported)."""
+    if sock is None:
+        return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        if hasattr(socket, "TCP_KEEPIDLE"):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, max(1, int(idle)))
+    except OSError:
+        pass
+
+
 class HttpClient:
     """Pooled keep-alive HTTP/1.1 client for upstream calls (see the module docstring)."""
 
@@ -583,7 +597,7 @@ class HttpClient:
     def __init__(self, *, pool_size: int = 60, connect_timeout: float = 60.0,
                  request_timeout: float = 60.0, idle_timeout: float = 60.0,
                  max_response_bytes: int = 16 * 1024 * 1024, user_agent: str = "plait/0.1",
-                 verify_ssl: bool = True) -> None:
+                 verify_ssl: bool = True, tcp_keepalive: float = 0) -> None:
         if pool_size < 1:
             raise ValueError("pool_size must be at least 1")
         if min(connect_timeout, request_timeout, idle_timeout) <= 0:
@@ -598,6 +612,8 @@ class HttpClient:
         self._idle_timeout = idle_timeout
         self._max_response_bytes = max_response_bytes
         self._verify_ssl = verify_ssl
+        #: Seconds idle before TCP keep-alive probes (``@upstream(tcpKeepAlive:)``; 0: off).
+        self._tcp_keepalive = tcp_keepalive
         self._ua_line = f"User-Agent: {user_agent}\r\n" if user_agent else ""
         self._ssl_context: ssl.SSLContext | None = None
         self._pools: dict[tuple[str, str, int], _Pool] = {}
@@ -741,6 +757,8 @@ class HttpClient:
             conn.abort()
             pool.free_slot()
             raise UpstreamError("closed", "the HTTP client was closed")
+        if self._tcp_keepalive > 0 and conn.transport is not None:
+            _keep_alive(conn.transport.get_extra_info("socket"), self._tcp_keepalive)
         pool.conns.add(conn)
         self.stats["connections_opened"] += 1
         return conn

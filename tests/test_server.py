@@ -1047,3 +1047,99 @@ def test_plait_start_body_limit_is_configurable(sdl, tmp_path: Path) -> None:
     finally:
         code, out, err = _stop(process)
     assert code == 0, (out, err)
+
+
+# -- upstream response headers: setCookies, experimental, cacheControl, httpCache ------------
+_HEADERED = {
+    "a": {"cache-control": "public, max-age=120", "set-cookie": "a=1; Path=/",
+          "x-trace": "t-a"},
+    "b": {"cache-control": "private, max-age=30", "set-cookie": "b=2; Path=/"},
+    "c": {"cache-control": "no-store"},
+    "d": {},
+    "e": {"cache-control": "max-age=20"},
+}
+
+
+async def _raw_head(port: int, raw: bytes) -> tuple[list[tuple[str, str]], Any]:
+    """Every header line of the answer (repeats kept) and its JSON body."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(raw)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+        lines = [line.partition(":") for line in head.decode("latin-1").split("\r\n")[1:]
+                 if line]
+        fields = [(name.strip().lower(), value.strip()) for name, _, value in lines]
+        length = int(dict(fields)["content-length"])
+        body = await asyncio.wait_for(reader.readexactly(length), TIMEOUT)
+        return fields, json.loads(body)
+    finally:
+        writer.close()
+
+
+def test_upstream_headers_reach_the_client_and_bound_cache_control() -> None:
+    """``setCookies`` passes each ``Set-Cookie`` of the exchanges the request made itself
+    (never one replayed from a cache), ``experimental`` the listed headers; with
+    ``cacheControl`` the upstreams' max-age (what is left of it) and ``private`` bound the
+    response with ``@cache``, and ``no-store`` wins. ``httpCache`` reuses the public GET."""
+    from collections import Counter
+
+    hits: Counter[str] = Counter()
+
+    async def handler(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        hits[name] += 1
+        return web.json_response({"id": hits[name]}, headers=_HEADERED[name])
+
+    app = web.Application()
+    app.router.add_get("/h/{name}", handler)
+    upstream = example_upstream.ThreadedServer(app).start()
+    base = upstream.url
+    sdl = f"""
+schema @server(headers: {{cacheControl: true, setCookies: true, experimental: ["X-Trace"]}})
+  @upstream(httpCache: 10) {{ query: Query }}
+type T {{ id: Int }}
+type Query {{
+  a: T @http(url: "{base}/h/a")
+  b: T @http(url: "{base}/h/b")
+  c: T @http(url: "{base}/h/c")
+  d: T @http(url: "{base}/h/d")
+  e: T @http(url: "{base}/h/e") @cache(maxAge: 60000)
+  f: T @http(url: "{base}/h/a?f") @cache(maxAge: 10000)
+}}
+"""
+
+    def named(fields: list[tuple[str, str]], name: str) -> list[str]:
+        return [value for key, value in fields if key == name]
+
+    async def main() -> None:
+        async with serving(sdl) as (_server, port):
+            fields, body = await _raw_head(port, post("{ a { id } b { id } }"))
+            assert body == {"data": {"a": {"id": 1}, "b": {"id": 1}}}
+            assert named(fields, "set-cookie") == ["a=1; Path=/", "b=2; Path=/"]
+            assert named(fields, "x-trace") == ["t-a"]
+            assert named(fields, "cache-control") == ["private, max-age=30"]
+            # /h/a again: from the HTTP cache, so no Set-Cookie (it was for the first
+            # client), the same trace header, and what is left of the 120 s.
+            fields, body = await _raw_head(port, post("{ a { id } }"))
+            assert body == {"data": {"a": {"id": 1}}} and hits["a"] == 1
+            assert named(fields, "set-cookie") == [] and named(fields, "x-trace") == ["t-a"]
+            assert named(fields, "cache-control") in (["public, max-age=120"],
+                                                      ["public, max-age=119"])
+            fields, _ = await _raw_head(port, post("{ a { id } c { id } }"))
+            assert named(fields, "cache-control") == ["no-store"]
+            fields, _ = await _raw_head(port, post("{ c { id } }"))
+            assert named(fields, "cache-control") == ["no-store"] and hits["c"] == 2
+            fields, _ = await _raw_head(port, post("{ d { id } }"))
+            assert named(fields, "cache-control") == []
+            fields, _ = await _raw_head(port, post("{ e { id } }"))
+            assert named(fields, "cache-control") == ["public, max-age=20"]
+            # @cache(maxAge: 10000) under the upstream's 120 s; the answer sets a cookie,
+            # so the response is for this client only.
+            fields, _ = await _raw_head(port, post("{ f { id } }"))
+            assert named(fields, "set-cookie") == ["a=1; Path=/"]
+            assert named(fields, "cache-control") == ["private, max-age=10"]
+
+    try:
+        run(main())
+    finally:
+        upstream.stop()

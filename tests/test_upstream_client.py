@@ -457,7 +457,7 @@ def test_connection_refused(run: Runner) -> None:
         async with HttpClient(pool_size=1) as client:
             for _ in range(2):
                 error = await expect_error(client, f"http://127.0.0.1:{port}/", "connect")
-                assert error.message == f"connection refused by 127.0.0.1:{port}"
+                assert error.message == f"connection refused by http://127.0.0.1:{port}"
             assert pool_open(client) == 0
 
     run(main)
