@@ -39,6 +39,16 @@ cdef extern from *:
         *(PyObject **)((char *)obj + offset) = value;
     }
 
+    /* True when body[start:end] has the characters of ``text`` (of the same kind). */
+    static int plait_op_region_is(PyObject *body, Py_ssize_t start, Py_ssize_t end,
+                                  PyObject *text) {
+        int kind = PyUnicode_KIND(body);
+        if (PyUnicode_GET_LENGTH(text) != end - start || PyUnicode_KIND(text) != kind)
+            return 0;
+        return memcmp((char *)PyUnicode_DATA(body) + start * kind, PyUnicode_DATA(text),
+                      (size_t)(end - start) * kind) == 0;
+    }
+
     /* The offset of a writable object slot, -1 if ``descr`` is not one. */
     static Py_ssize_t plait_op_slot_offset(PyObject *descr) {
         PyMemberDef *member;
@@ -51,6 +61,7 @@ cdef extern from *:
     object plait_op_alloc(object type)
     void plait_op_set(object obj, Py_ssize_t offset, object value)
     Py_ssize_t plait_op_slot_offset(object descr)
+    bint plait_op_region_is(object body, Py_ssize_t start, Py_ssize_t end, object text)
 
 from plait.planner.op_ast import (Argument, Directive, Document, Field, FragmentDefinition,
                                   FragmentSpread, InlineFragment, ObjectField,
@@ -121,7 +132,8 @@ cdef tuple _NODES = (
     (Argument, ("name", "value", "start")),
     (Directive, ("name", "arguments", "start")),
     (TypeNode, ("kind", "name", "of", "start")),
-    (Field, ("alias", "name", "arguments", "directives", "selections", "start", "end")),
+    (Field, ("alias", "name", "arguments", "directives", "selections", "start", "end",
+             "signature")),
     (FragmentSpread, ("name", "directives", "start")),
     (InlineFragment, ("type_condition", "directives", "selections", "start", "type_start")),
     (VariableDefinition, ("name", "type", "default", "directives", "start")),
@@ -130,7 +142,7 @@ cdef tuple _NODES = (
                           "type_start")),
 )
 
-cdef Py_ssize_t _OFFSETS[11][7]
+cdef Py_ssize_t _OFFSETS[11][8]
 cdef bint _layouts_ok = False
 cdef bint _fast = False
 
@@ -221,6 +233,23 @@ cdef inline object _node5(Py_ssize_t n, object a, object b, object c, object d, 
     return node
 
 
+cdef inline object _node8(Py_ssize_t n, object a, object b, object c, object d, object e,
+                          object f, object g, object h):
+    cdef object node
+    if not _fast:
+        return _NODES[n][0](a, b, c, d, e, f, g, h)
+    node = plait_op_alloc(_NODES[n][0])
+    plait_op_set(node, _OFFSETS[n][0], a)
+    plait_op_set(node, _OFFSETS[n][1], b)
+    plait_op_set(node, _OFFSETS[n][2], c)
+    plait_op_set(node, _OFFSETS[n][3], d)
+    plait_op_set(node, _OFFSETS[n][4], e)
+    plait_op_set(node, _OFFSETS[n][5], f)
+    plait_op_set(node, _OFFSETS[n][6], g)
+    plait_op_set(node, _OFFSETS[n][7], h)
+    return node
+
+
 cdef inline object _node7(Py_ssize_t n, object a, object b, object c, object d, object e,
                           object f, object g):
     cdef object node
@@ -305,6 +334,8 @@ cdef class _Parser:
     cdef Py_ssize_t max_depth
     cdef object max_depth_text
     cdef object syntax_error
+    cdef dict texts  # field signature texts, interned
+    cdef list recent  # the last of those texts per length (mod 64)
 
     def __cinit__(self):
         self.kinds = NULL
@@ -780,15 +811,32 @@ cdef class _Parser:
         cdef str name = self.name()
         cdef object alias = None
         cdef unsigned char *kinds = self.kinds
+        cdef Py_ssize_t name_start = start, last, end
         if kinds[self.i] == K_COLON:
             self.i += 1
+            name_start = self.starts[self.i]
             alias = name
             name = self.name()
         cdef list arguments = self.arguments(False) if kinds[self.i] == K_LPAREN else []
         cdef list directives = self.directives(False) if kinds[self.i] == K_AT else []
         cdef object selections = self.selection_set() if kinds[self.i] == K_LBRACE else None
-        return _node7(N_FIELD, alias, name, arguments, directives, selections, start,
-                      self.starts[self.i])
+        # The field's last token is a Name or a closing ")" or "}".
+        last = self.i - 1
+        end = self.aux[last] if kinds[last] == K_NAME else self.starts[last] + 1
+        return _node8(N_FIELD, alias, name, arguments, directives, selections, start,
+                      self.starts[self.i], self.field_text(name_start, end))
+
+    cdef str field_text(self, Py_ssize_t start, Py_ssize_t end):
+        """``body[start:end]``, interned: the last text of each length (mod 64) is compared
+        first, so a repeated field (hostile documents) costs no slice and no hashing."""
+        cdef Py_ssize_t slot = (end - start) & 63
+        cdef object recent = self.recent[slot]
+        if recent is not None and plait_op_region_is(self.body, start, end, recent):
+            return <str>recent
+        cdef str text = self.body[start:end]
+        text = self.texts.setdefault(text, text)
+        self.recent[slot] = text
+        return text
 
     cdef object fragment_selection(self):
         cdef Py_ssize_t start = self.starts[self.i]
@@ -909,6 +957,8 @@ def parse_operation_document(text):
     parser.body = <str>text
     parser.length = len(<str>text)
     parser.literals = []
+    parser.texts = {}
+    parser.recent = [None] * 64
     parser.i = 0
     parser.depth = 0
     parser.max_depth_text = reference.MAX_DEPTH

@@ -54,7 +54,7 @@ def collect_fields(object_type: str, selection_sets: list[list[Selection]], view
     if len(selection_sets) == 1 and all(type(s) is Field and not s.directives
                                         for s in selection_sets[0]):
         for node in selection_sets[0]:  # the common case: plain fields, no directives
-            grouped.setdefault(node.alias or node.name, []).append(node)
+            grouped.setdefault(node.alias or node.name, []).append(node)  # type: ignore[union-attr]
         return grouped
     visited: set[str] = set()
     target = view.types[object_type]
@@ -77,6 +77,26 @@ def collect_fields(object_type: str, selection_sets: list[list[Selection]], view
                 _applies(selection.type_condition, target.name, view):
             stack.extend(reversed(selection.selections))
     return grouped
+
+
+_MISSING = object()
+
+
+def distinct_keys(selections: list[Selection], memo: dict[int, object]) -> list[str] | None:
+    """The response keys of ``selections`` in order when they are fields without
+    directives, each with its own response key; else None. Then CollectFields (spec 6.3.2)
+    groups one field per key, and Field Selection Merging (spec 5.3.2) has nothing to
+    compare at this level. Kept in the document's signature ``memo`` under
+    ``-id(selections)`` (the lists live as long as the document), so validation and
+    planning find it once."""
+    found = memo.get(-id(selections), _MISSING)
+    if found is _MISSING:
+        keys = [s.alias or s.name for s in selections  # type: ignore[union-attr]
+                if type(s) is Field and not s.directives]
+        found = keys if len(keys) == len(selections) and len(set(keys)) == len(keys) \
+            else None
+        memo[-id(selections)] = found
+    return found  # type: ignore[return-value]
 
 
 def _applies(condition: str, object_type: str, view: SchemaView) -> bool:

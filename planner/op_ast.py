@@ -95,6 +95,10 @@ class Field:
     #: Offset of the first token after the field (0 when unknown): ``body[start:end]`` is
     #: the field's text, so equal texts mean equal subtrees (see ``signature.py``).
     end: int = 0
+    #: The field's source text from its name to the end of its last token, with equal
+    #: texts of one document interned ("" when unknown): everything about the field but
+    #: its alias and position, so equal texts mean equal fields (see ``signature.py``).
+    signature: str = ""
 
     @property
     def response_key(self) -> str:

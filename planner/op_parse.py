@@ -134,12 +134,15 @@ def _describe(kind: str, value: object) -> str:
 
 
 class _Parser:
-    __slots__ = ("kinds", "values", "starts", "i", "depth")
+    __slots__ = ("body", "kinds", "values", "starts", "i", "depth", "texts")
 
     def __init__(self, body: str) -> None:
+        self.body = body
         self.kinds, self.values, self.starts = _lex(body)
         self.i = 0
         self.depth = 0
+        #: Field signature texts, interned: equal texts are one object (hashed once).
+        self.texts: dict[str, str] = {}
 
     # -- token helpers -------------------------------------------------------------------
     def peek(self, kind: str) -> bool:
@@ -296,13 +299,21 @@ class _Parser:
         start = self.starts[self.i]
         name = self.name()
         alias = None
+        name_start = start
         if self.kinds[self.i] == ":":
             self.i += 1
+            name_start = self.starts[self.i]
             alias, name = name, self.name()
         arguments = self.arguments(const=False) if self.kinds[self.i] == "(" else []
         directives = self.directives(const=False) if self.kinds[self.i] == "@" else []
         selections = self.selection_set() if self.kinds[self.i] == "{" else None
-        return Field(alias, name, arguments, directives, selections, start, self.starts[self.i])
+        # The field's last token is a Name or a closing ")" or "}".
+        last = self.i - 1
+        end = self.starts[last] + (len(self.values[last]) if self.kinds[last] == "Name"  # type: ignore[arg-type]
+                                   else 1)
+        text = self.body[name_start:end]
+        return Field(alias, name, arguments, directives, selections, start, self.starts[self.i],
+                     self.texts.setdefault(text, text))
 
     def fragment_selection(self) -> Selection:
         start = self.starts[self.i]

@@ -20,8 +20,9 @@ import msgspec
 from msgspec import Raw
 
 from .check_templates import resolver_templates
-from .collect_fields import collect_fields
+from .collect_fields import collect_fields, distinct_keys
 from .diagnostics import Loc
+from .field_copy import aliased_shape
 from .model import (ENUM, INTERFACE, OBJECT, UNION, TypeRef)
 from .op_ast import Document, Field, FragmentDefinition, OperationDefinition, Selection
 from .program import (SOURCE_ERROR, SOURCE_INTROSPECTION, SOURCE_KEY, SOURCE_PATH,
@@ -103,7 +104,7 @@ class Planner:
         self.introspects = False
         #: The smallest ``@cache(maxAge)`` (ms) of the fields the response contains.
         self.cache_max_age_ms: int | None = None
-        self._planned: dict[tuple[object, ...], FieldShape] = {}
+        self._planned: dict[tuple[str, int], dict[object, FieldShape]] = {}
         self._signatures = document.signatures
         self._attachments: list[_Attach] = []  # keeps ids in memo keys unique
 
@@ -121,92 +122,96 @@ class Planner:
                      attach: _Attach) -> ObjectShape:
         self._attachments.append(attach)
         shape = ObjectShape(type_name, msgspec.json.encode(type_name))
-        grouped = collect_fields(type_name, selection_sets, self.view, self.fragments,
-                                 self.variables)
-        memo, body, planned_fields = self._signatures, self.document.source.body, self._planned
-        attach_id = id(attach)
+        memo = self._signatures
         mutation_root = attach.step is None and not attach.segments and \
             type_name == self.view.blueprint.mutation
+        # Spec 6.3.2 CollectFields: with plain fields, each key once, the fields themselves.
+        plain = distinct_keys(selection_sets[0], memo) if len(selection_sets) == 1 else None
+        entries: Any = zip(plain, selection_sets[0]) if plain is not None else \
+            collect_fields(type_name, selection_sets, self.view, self.fragments,
+                           self.variables).items()
+        # Fields planned at this place (type and attachment), by body signature.
+        planned_fields = self._planned.setdefault((type_name, id(attach)), {})
         append, encode = shape.fields.append, msgspec.json.encode
-        for response_key, nodes in grouped.items():
-            node = nodes[0]
-            key = encode(response_key) + b":"
-            offset = node.start
+        for response_key, nodes in entries:
+            node = nodes if plain is not None else nodes[0]
             memo_key = None
             # (Never on the mutation root: each mutation field is its own side effect.)
-            if len(nodes) == 1 and node.end and not mutation_root:
+            if (plain is not None or len(nodes) == 1) and not mutation_root:
                 # An identical field already planned at the same place (another alias of
                 # it): reuse its step and shapes; only the response key and location differ.
-                signature = memo.get(-id(node))
-                if signature is None:
-                    signature = field_body_signature(node, memo, body)
-                memo_key = (type_name, attach_id, signature)
+                memo_key = node.signature or field_body_signature(node, memo)
                 planned = planned_fields.get(memo_key)
                 if planned is not None:
-                    append(FieldShape(key, response_key, planned.source, planned.source_arg,
-                                      planned.type, offset, planned.leaf, planned.object,
-                                      planned.abstract, node, planned.owner))
+                    append(aliased_shape(planned, response_key, node))
                     continue
-            if node.name == "__typename":
-                shape.fields.append(FieldShape(key, response_key, SOURCE_TYPENAME, None,
-                                               TypeRef("String", None, True, _LOC), offset))
-                continue
-            definition = self.view.field(type_name, node.name)
-            assert definition is not None, f"unvalidated field {type_name}.{node.name}"
-            if definition.definition is None:
-                memo_key = None  # introspection answers are not shared between keys
-            if definition.definition is None:  # __schema / __type
-                self.introspects = True
-                shape.fields.append(FieldShape(key, response_key, SOURCE_INTROSPECTION, node,
-                                               definition.type, offset, node=node))
-                continue
-            config_field = definition.definition
-            if config_field.auth is not None:
-                self.guards[config_field.auth] = None
-                error = self.denied.get(config_field.auth) if self.denied else None
-                if error is not None:
-                    shape.fields.append(FieldShape(key, response_key, SOURCE_ERROR, error,
-                                                   definition.type, offset, node=node,
-                                                   owner=type_name))
-                    continue
-            sub_sets = [n.selections for n in nodes if n.selections]
-            for age in (config_field.cache_max_age_ms,
-                        self.view.blueprint.types[config_field.type.named].cache_max_age_ms
-                        if config_field.type.named in self.view.blueprint.types else None):
-                if age is not None and (self.cache_max_age_ms is None
-                                        or age < self.cache_max_age_ms):
-                    self.cache_max_age_ms = age
-            if config_field.resolver is not None:
-                spec = StepSpec(len(self.steps), config_field.resolver, config_field, type_name,
-                                node.arguments, config_field.type, node,
-                                self._location(node),
-                                response_decoder(config_field.type,
-                                                 self.view.types[config_field.type.named]
-                                                 .is_leaf))
-                spec.parent_refs = tuple(
-                    ref for template in resolver_templates(config_field.resolver)
-                    for ref in template.refs if ref.root in ("value", "parent"))
-                self.steps.append(spec)
-                step = PlanStep(spec, attach.step, attach.segments)
-                (attach.step.children if attach.step else self.roots).append(step)
-                source, source_arg = SOURCE_STEP, spec.slot
-                child = _Attach(step, ())
-            elif config_field.source_path:
-                source, source_arg = SOURCE_PATH, config_field.source_path
-                child = attach
-                for part in config_field.source_path:
-                    child = child.then(("index", int(part)) if part.isdigit() else ("key", part))
-            else:
-                source, source_arg = SOURCE_KEY, config_field.name
-                child = attach.then(("key", config_field.name))
-            field_shape = FieldShape(key, response_key, source, source_arg, definition.type,
-                                     offset, node=node, owner=type_name)
-            self._fill_type(field_shape, definition.type, sub_sets, child,
-                            config_field.discriminate)
-            shape.fields.append(field_shape)
-            if memo_key is not None:
-                self._planned[memo_key] = field_shape
+            field_shape, shared = self._field_shape(type_name, response_key,
+                                                    encode(response_key) + b":",
+                                                    [node] if plain is not None else nodes,
+                                                    attach)
+            append(field_shape)
+            if memo_key is not None and shared:
+                planned_fields[memo_key] = field_shape
         return shape
+
+    def _field_shape(self, type_name: str, response_key: str, key: bytes, nodes: list[Field],
+                     attach: _Attach) -> tuple[FieldShape, bool]:
+        """The shape of one response key (its first field and the selections of all), and
+        whether identical fields at the same place may copy it (not ``__typename``,
+        introspection or a denied field: those are built for each key)."""
+        node = nodes[0]
+        offset = node.start
+        if node.name == "__typename":
+            return FieldShape(key, response_key, SOURCE_TYPENAME, None,
+                              TypeRef("String", None, True, _LOC), offset), False
+        definition = self.view.field(type_name, node.name)
+        assert definition is not None, f"unvalidated field {type_name}.{node.name}"
+        if definition.definition is None:  # __schema / __type (answers not shared)
+            self.introspects = True
+            return FieldShape(key, response_key, SOURCE_INTROSPECTION, node,
+                              definition.type, offset, node=node), False
+        config_field = definition.definition
+        if config_field.auth is not None:
+            self.guards[config_field.auth] = None
+            error = self.denied.get(config_field.auth) if self.denied else None
+            if error is not None:
+                return FieldShape(key, response_key, SOURCE_ERROR, error, definition.type,
+                                  offset, node=node, owner=type_name), False
+        sub_sets = [n.selections for n in nodes if n.selections]
+        for age in (config_field.cache_max_age_ms,
+                    self.view.blueprint.types[config_field.type.named].cache_max_age_ms
+                    if config_field.type.named in self.view.blueprint.types else None):
+            if age is not None and (self.cache_max_age_ms is None
+                                    or age < self.cache_max_age_ms):
+                self.cache_max_age_ms = age
+        if config_field.resolver is not None:
+            spec = StepSpec(len(self.steps), config_field.resolver, config_field, type_name,
+                            node.arguments, config_field.type, node,
+                            self._location(node),
+                            response_decoder(config_field.type,
+                                             self.view.types[config_field.type.named]
+                                             .is_leaf))
+            spec.parent_refs = tuple(
+                ref for template in resolver_templates(config_field.resolver)
+                for ref in template.refs if ref.root in ("value", "parent"))
+            self.steps.append(spec)
+            step = PlanStep(spec, attach.step, attach.segments)
+            (attach.step.children if attach.step else self.roots).append(step)
+            source, source_arg = SOURCE_STEP, spec.slot
+            child = _Attach(step, ())
+        elif config_field.source_path:
+            source, source_arg = SOURCE_PATH, config_field.source_path
+            child = attach
+            for part in config_field.source_path:
+                child = child.then(("index", int(part)) if part.isdigit() else ("key", part))
+        else:
+            source, source_arg = SOURCE_KEY, config_field.name
+            child = attach.then(("key", config_field.name))
+        field_shape = FieldShape(key, response_key, source, source_arg, definition.type,
+                                 offset, node=node, owner=type_name)
+        self._fill_type(field_shape, definition.type, sub_sets, child,
+                        config_field.discriminate)
+        return field_shape, True
 
     def _fill_type(self, field_shape: FieldShape, type_ref: TypeRef,
                    sub_sets: list[list[Selection]], attach: _Attach,

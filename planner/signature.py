@@ -52,18 +52,22 @@ def selection_signature(selection: Selection, memo: dict[int, Any]) -> Any:
     return found
 
 
-def field_body_signature(node: Field, memo: dict[int, Any], body: str | None = None) -> Any:
-    """Everything about a field node except its alias and position: with the document
-    ``body``, the field's source text from its name on (a C-speed slice), else a tuple."""
-    if body is not None and node.end:
-        key = -id(node)  # negative: kept apart from selection_signature's entries
-        found = memo.get(key)
-        if found is None:
-            # The alias is the field's first token: the text after it (":", the name and
-            # everything up to the next field) describes the field completely.
-            start = node.start + len(node.alias) if node.alias is not None else node.start
-            found = memo[key] = body[start:node.end].rstrip(" \t\r\n,")
-        return found
+def field_body_signature(node: Field, memo: dict[int, Any]) -> Any:
+    """Everything about a field node except its alias and position: the field's source
+    text from its name on (``Field.signature``, set by the parsers and interned), else a
+    tuple (nodes not built by a parser)."""
+    if node.signature:
+        return node.signature
     return (node.name, arguments_signature(node),
             _directives(node.directives) if node.directives else (),
             selections_signature(node.selections, memo))
+
+
+def first_by_signature(nodes: list[Field], memo: dict[int, Any]) -> dict[Any, Field]:
+    """Body signature → the first of ``nodes`` with it, in order of first occurrence."""
+    firsts: dict[Any, Field] = {}
+    for node in nodes:
+        signature = node.signature or field_body_signature(node, memo)
+        if signature not in firsts:
+            firsts[signature] = node
+    return firsts

@@ -3,8 +3,10 @@
 Fields sharing a response name must, unless their parent types are distinct object
 types, be the same field with the same arguments; in all cases they must have the same
 response shape. Each field is compared with the first of its group (equality is
-transitive), fragments are expanded once per selection set, and identical work is
-memoised, so the check stays linear for hostile documents (100,000 aliases or repeats).
+transitive), fragments are expanded once per selection set, a level of plain fields whose
+response keys are all distinct needs no comparison (only its distinct subtrees are
+visited), and identical work is memoised, so the check stays linear for hostile
+documents (100,000 aliases or repeats).
 """
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from .op_ast import Field, FragmentDefinition, FragmentSpread, InlineFragment, S
 from .op_print import print_value
 from .query_errors import QueryError
 from .schema_view import SchemaField, SchemaView
-from .signature import field_body_signature, selections_signature
+from .collect_fields import distinct_keys
+from .signature import field_body_signature, first_by_signature, selections_signature
 
 # (parent type, field node, its definition)
 Entry = tuple[str, Field, SchemaField | None]
@@ -84,16 +87,25 @@ def check_merging(selections: list[Selection], root: str, view: SchemaView,
         if key in done:
             continue
         done.add(key)
+        if len(item) == 1 and distinct_keys(item[0][1], memo) is not None:
+            # No response key is selected twice: nothing to merge here, only the subtrees
+            # can conflict, and each distinct one under a type is checked once.
+            parent = item[0][0]
+            nodes = [node for node in item[0][1] if node.selections]  # type: ignore[union-attr]
+            for signature, node in first_by_signature(nodes, memo).items():  # type: ignore[arg-type]
+                if (parent, signature) not in done:
+                    done.add((parent, signature))
+                    definition = view.field(parent, node.name)
+                    if definition is not None:
+                        work.append([(definition.type.named, node.selections)])  # type: ignore[list-item]
+            continue
         for response_key, entries in collect(item, fragments).items():
             if len(entries) == 1:
                 # Nothing to merge at this key; only its subtree can conflict, and an
                 # identical subtree under the same type was (or will be) checked already.
                 parent, node, _ = entries[0]
                 if node.selections:
-                    signature = memo.get(-id(node))
-                    if signature is None:
-                        signature = field_body_signature(node, memo, body)
-                    single = (parent, signature)
+                    single = (parent, field_body_signature(node, memo))
                     if single not in done:
                         done.add(single)
                         definition = view.field(parent, node.name)
@@ -104,7 +116,7 @@ def check_merging(selections: list[Selection], root: str, view: SchemaView,
             # the name on) merge trivially with it: keep one of each.
             distinct: dict[object, Entry] = {}
             for entry in entries:
-                distinct.setdefault((entry[0], field_body_signature(entry[1], memo, body)),
+                distinct.setdefault((entry[0], field_body_signature(entry[1], memo)),
                                     entry)
             resolved = [(parent, node, view.field(parent, node.name))
                         for parent, node, _ in distinct.values()]

@@ -31,8 +31,8 @@ class SelectionChecker:
         self.errors: list[QueryError] = []
         self.usages: list[VariableUsage] = []
         self.spreads: list[str] = []
-        # Subtrees already checked without any finding: (parent type, field body signature).
-        self._clean: set[tuple[str, object]] = set()
+        # Subtrees already checked without any finding: parent type → field body signatures.
+        self._clean: dict[str, set[object]] = {}
         self._signatures: dict[int, object] = {} if signatures is None else signatures
 
     # -- directives ----------------------------------------------------------------------
@@ -83,14 +83,14 @@ class SelectionChecker:
 
     # -- selections ----------------------------------------------------------------------
     def selection_set(self, selections: list[Selection], parent: str) -> None:
-        clean, memo, body = self._clean, self._signatures, self.body
+        clean = self._clean.get(parent)
+        if clean is None:
+            clean = self._clean[parent] = set()
         for selection in selections:
             if type(selection) is Field:
-                # Inlined fast path of field(): an identical clean subtree is skipped.
-                signature = memo.get(-id(selection))
-                if signature is None:
-                    signature = field_body_signature(selection, memo, body)
-                if (parent, signature) not in clean:
+                # Inlined fast path of field(): an identical clean subtree is skipped ("",
+                # the signature of a node no parser built, is never in ``clean``).
+                if selection.signature not in clean:
                     self.field(selection, parent)
             elif isinstance(selection, FragmentSpread):
                 self.directives(selection.directives, "FRAGMENT_SPREAD")
@@ -102,13 +102,14 @@ class SelectionChecker:
     def field(self, node: Field, parent: str) -> None:
         """Check one field; a subtree identical to one already found clean (no errors, no
         variables, no fragment spreads) is not checked again."""
-        key = (parent, field_body_signature(node, self._signatures, self.body))
-        if key in self._clean:
+        signature = field_body_signature(node, self._signatures)
+        clean = self._clean.setdefault(parent, set())
+        if signature in clean:
             return
         before = (len(self.errors), len(self.usages), len(self.spreads))
         self._field(node, parent)
         if (len(self.errors), len(self.usages), len(self.spreads)) == before:
-            self._clean.add(key)
+            clean.add(signature)
 
     def _field(self, node: Field, parent: str) -> None:
         self.directives(node.directives, "FIELD")

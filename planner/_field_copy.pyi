@@ -1,0 +1,6 @@
+"""Typed interface of the compiled ``plait.planner._field_copy`` (twin of ``field_copy``)."""
+from plait.planner.op_ast import Field
+from plait.planner.program import FieldShape
+
+def aliased_shape(planned: FieldShape, response_key: str, node: Field) -> FieldShape: ...
+def fast_copy() -> bool: ...
