@@ -46,12 +46,15 @@ class ExecutionResult:
     """A GraphQL response: ``body`` is the exact JSON bytes sent to clients."""
 
     __slots__ = ("body", "request_error", "cache_max_age_ms", "private", "no_store",
-                 "headers")
+                 "headers", "constant")
 
     def __init__(self, body: bytes, request_error: bool = False,
                  cache_max_age_ms: int | None = None, private: bool = False,
                  meta: runtime.UpstreamMeta | None = None) -> None:
         self.body = body
+        #: True for the answer of a constant operation (no upstream, no variables, nothing
+        #: read from the request): every identical request gets the same answer.
+        self.constant = False
         #: True when the request failed before execution (parse, validation, variables).
         self.request_error = request_error
         #: The smallest ``@cache(maxAge)`` (ms) of the fields in the response, if any
@@ -148,6 +151,12 @@ def _shareable(program: Program) -> bool:
         return False
     roots = [s for s in program.steps if program.parents.get(s.slot, -1) == -1]
     return bool(roots) and all(getattr(s.resolver, "dedupe", False) for s in roots)
+
+
+def _constant_result(body: bytes, age: int | None) -> ExecutionResult:
+    result = ExecutionResult(body, cache_max_age_ms=age)
+    result.constant = True
+    return result
 
 
 def _template_headers(blueprint: Blueprint) -> frozenset[str]:
@@ -318,11 +327,11 @@ class Engine:
             body, meta = await self._run(program, prepared, coerced, lowered)
             return ExecutionResult(body, private=True, meta=meta)
         if program.constant_body is not None:
-            return ExecutionResult(program.constant_body, cache_max_age_ms=age)
+            return _constant_result(program.constant_body, age)
         lowered = {k.lower(): v for k, v in headers.items()} if headers else {}
         if program.constant:
             program.constant_body, _ = await self._run(program, prepared, coerced, lowered)
-            return ExecutionResult(program.constant_body, cache_max_age_ms=age)
+            return _constant_result(program.constant_body, age)
         if program.shareable:
             key = (query, operation_name, _encode(coerced) if coerced else b"",
                    tuple(sorted((k, v) for k, v in lowered.items()

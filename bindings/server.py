@@ -14,6 +14,12 @@ Design
   chunked request bodies (httptools decodes them). Every response is one
   ``transport.write``. ``Upgrade`` (curl's h2c) is ignored: such requests are answered in
   HTTP/1.1. A header field repeated with the same spelling keeps its last value.
+- Fast path: ``plait._fastpath`` (Cython) reads the common request (keep-alive
+  ``POST {graphql_path} HTTP/1.1``, ``Content-Length`` JSON body, plain header lines,
+  nothing owed on the connection) straight from the received bytes and hands its
+  parameters to :meth:`_Connection.fast_request`; anything else goes to httptools
+  unchanged, so answers are the same either way. A constant operation's answer is
+  written again from its serialized bytes (keyed by the request body and ``Accept``).
 - No Task per request: ``_run`` steps the engine's coroutine once inside the protocol
   callback; an operation that needs no I/O (``{greet}``) is answered right there. Only a
   coroutine that really waits is handed to a Task (``_Resume`` continues it).
@@ -58,6 +64,7 @@ from urllib.parse import parse_qsl
 import httptools
 import msgspec
 
+from .engine import extensions_disabled
 from .engine_api import Engine
 from .planner.query_errors import RequestInvalid
 
@@ -445,6 +452,14 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.stopped:
             return  # lingering after a final answer, or closing: input is discarded
+        fast = self.server.fast
+        if fast is not None and self.phase == _IDLE and not self.pending and \
+                self.upgrade is None:
+            used = fast.feed(self, data)  # simple requests, read in C (plait._fastpath)
+            if used:
+                if used == len(data) or self.stopped or self.transport is None:
+                    return
+                data = data[used:]
         self.seen += len(data)
         try:
             self.parser.feed_data(data)
@@ -575,6 +590,29 @@ class _Connection(asyncio.Protocol):
             self.deadline = 0.0  # the server is working; the client waits for us
             if len(pending) >= MAX_PENDING:
                 self._update_reading()
+
+    def fast_request(self, mode: int, query: str, variables: dict[str, Any] | None,
+                     name: str | None, headers: dict[str, str], key: Any) -> None:
+        """A keep-alive ``POST`` with a JSON GraphQL request that ``plait._fastpath`` read
+        (nothing else is owed on this connection): run it as :meth:`Server._post` would.
+        A constant operation's answer is given back to the fast path under ``key``."""
+        server = self.server
+        exchange = _Exchange(True, False)
+        self.pending.append(exchange)
+        try:
+            result = server._run(self, exchange, mode,
+                                 server.engine.execute(query, variables, name, headers), False)
+        except Exception:
+            log.exception("unexpected error while handling a request")
+            exchange.answer(500, CT_JSON, _INTERNAL_ERROR)
+            result = None
+        if exchange.done:
+            if key is not None and result is not None and result.constant and \
+                    not exchange.close:
+                server.fast.remember(key, *server._serialize_parts(exchange))
+            self._flush()
+        else:
+            self.deadline = 0.0  # the server is working; the client waits for us
 
     def _without_upgrade(self) -> bytes:
         """The head of the request just read, minus its Upgrade and related fields."""
@@ -742,7 +780,7 @@ class Server:
                  request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
                  keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT,
                  max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
-                 graphiql: bool = True) -> None:
+                 graphiql: bool = True, fast_path: bool | None = None) -> None:
         self.engine = engine
         settings = engine.blueprint.server
         self.settings = settings
@@ -773,6 +811,16 @@ class Server:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.closing = False
         self.access = access_log.isEnabledFor(logging.INFO)
+        #: Reads simple requests in C (``plait._fastpath``); off with access logging (it
+        #: times each exchange) and under PLAIT_NO_EXTENSIONS=1, unless ``fast_path``.
+        if fast_path is None:
+            fast_path = not extensions_disabled()
+        self.fast: Any = None
+        if fast_path and not self.access:
+            from ._fastpath import FastPath
+
+            self.fast = FastPath(self, self.graphql_path, max_body_size, max_header_size,
+                                 self.cors is not None, _accept_cache, keepalive_timeout)
         self.loop: Any = None
         self._server: Any = None
         self._date = b""
@@ -846,6 +894,13 @@ class Server:
         return b"%bContent-Type: %b\r\nContent-Length: %d\r\n%b%b%b%b%b\r\n%b" % (
             _STATUS_LINES[exchange.status], exchange.content_type, len(body), self._date,
             self.extra_headers, exchange.headers, exchange.cors, connection, body)
+
+    def _serialize_parts(self, exchange: _Exchange) -> tuple[bytes, bytes]:
+        """A keep-alive HTTP/1.1 answer as :meth:`_serialize` writes it, split around the
+        ``Date`` line (for answers the fast path writes again)."""
+        whole = self._serialize(exchange, False)
+        at = whole.index(self._date)
+        return whole[:at], whole[at + len(self._date):]
 
     def _log_access(self, connection: _Connection, exchange: _Exchange) -> None:
         elapsed = (time.perf_counter() - exchange.started) * 1000 if exchange.started else 0
@@ -1029,14 +1084,15 @@ class Server:
         return b"[" + b",".join(bodies) + b"]"
 
     def _run(self, connection: _Connection, exchange: _Exchange, mode: int, coro: Any,
-             batch: bool) -> None:
+             batch: bool) -> Any:
         """Step ``coro`` (an ``ExecutionResult`` or, for a batch, the body bytes) now;
-        answer at once if it finished, else let a Task finish it and answer then."""
+        answer at once if it finished (and return its result), else let a Task finish it
+        and answer then (and return None)."""
         try:
             first = coro.send(None)
         except StopIteration as stop:
             self._answer(exchange, mode, stop.value, batch)
-            return
+            return stop.value
         task = self.loop.create_task(_resume(coro, first))
         self.tasks.add(task)
 
