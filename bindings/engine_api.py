@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import OrderedDict
+from collections.abc import Coroutine
 from typing import Any
 
 import msgspec
@@ -151,6 +152,28 @@ def _shareable(program: Program) -> bool:
         return False
     roots = [s for s in program.steps if program.parents.get(s.slot, -1) == -1]
     return bool(roots) and all(getattr(s.resolver, "dedupe", False) for s in roots)
+
+
+class SharedRun:
+    """Whole-operation sharing: the execution of an identical operation that is already
+    running. Awaiting it (or, without a Task, :meth:`result` once ``future`` is done)
+    gives this request's :class:`ExecutionResult`; a waiter going away never cancels the
+    shared execution."""
+
+    __slots__ = ("future", "cache_max_age_ms")
+
+    def __init__(self, future: "asyncio.Future[tuple[bytes, Any]]",
+                 cache_max_age_ms: int | None) -> None:
+        self.future = future
+        self.cache_max_age_ms = cache_max_age_ms
+
+    def result(self) -> ExecutionResult:
+        body, meta = self.future.result()
+        return ExecutionResult(body, cache_max_age_ms=self.cache_max_age_ms, meta=meta)
+
+    def __await__(self) -> Any:
+        yield from asyncio.shield(self.future).__await__()
+        return self.result()
 
 
 def _constant_result(body: bytes, age: int | None) -> ExecutionResult:
@@ -291,6 +314,18 @@ class Engine:
                       operation_name: str | None = None,
                       headers: dict[str, str] | None = None) -> ExecutionResult:
         """Run one operation; request errors come back as ``{"errors": [...]}``."""
+        started = self.start(query, variables, operation_name, headers)
+        if type(started) is ExecutionResult:
+            return started
+        return await started
+
+    def start(self, query: str, variables: dict[str, Any] | None = None,
+              operation_name: str | None = None, headers: dict[str, str] | None = None
+              ) -> "ExecutionResult | SharedRun | Coroutine[Any, Any, ExecutionResult]":
+        """What :meth:`execute` does before it first waits: the answer when it is known
+        at once (request errors, constant operations), the :class:`SharedRun` of an
+        identical operation already running, or a coroutine that computes the answer.
+        Servers use it to answer without a Task when they can."""
         try:
             if not isinstance(query, str):
                 raise RequestInvalid([QueryError("The query must be a string.",
@@ -315,23 +350,12 @@ class Engine:
             return ExecutionResult(_encode({"errors": exc.to_list()}), request_error=True)
         age = program.cache_max_age_ms
         if program.guards:
-            # @protected fields: check the credentials once for this request, then run
-            # the Program planned with the fields it may not read replaced by their error
-            # (no upstream call is made for them or below them). The answer depends on
-            # the credentials: never shared, never kept, no Cache-Control max-age.
-            assert self._auth is not None
-            lowered = {k.lower(): v for k, v in headers.items()} if headers else {}
-            denied = await self._auth.check(program.guards, lowered)
-            if denied:
-                program = self._program(prepared, query, coerced, denied)
-            body, meta = await self._run(program, prepared, coerced, lowered)
-            return ExecutionResult(body, private=True, meta=meta)
+            return self._guarded(program, prepared, query, coerced, headers)
         if program.constant_body is not None:
             return _constant_result(program.constant_body, age)
         lowered = {k.lower(): v for k, v in headers.items()} if headers else {}
         if program.constant:
-            program.constant_body, _ = await self._run(program, prepared, coerced, lowered)
-            return _constant_result(program.constant_body, age)
+            return self._first_constant(program, prepared, coerced, lowered, age)
         if program.shareable:
             key = (query, operation_name, _encode(coerced) if coerced else b"",
                    tuple(sorted((k, v) for k, v in lowered.items()
@@ -341,9 +365,33 @@ class Engine:
                 running = asyncio.ensure_future(self._run(program, prepared, coerced, lowered))
                 self._operations[key] = running
                 running.add_done_callback(lambda _f: self._operations.pop(key, None))
-            body, meta = await asyncio.shield(running)
-            return ExecutionResult(body, cache_max_age_ms=age, meta=meta)
+            return SharedRun(running, age)
+        return self._plain(program, prepared, coerced, lowered, age)
+
+    async def _guarded(self, program: Program, prepared: "_Prepared", query: str,
+                       coerced: dict[str, Any], headers: dict[str, str] | None
+                       ) -> ExecutionResult:
+        """@protected fields: check the credentials once for this request, then run the
+        Program planned with the fields it may not read replaced by their error (no
+        upstream call is made for them or below them). The answer depends on the
+        credentials: never shared, never kept, no Cache-Control max-age."""
+        assert self._auth is not None
+        lowered = {k.lower(): v for k, v in headers.items()} if headers else {}
+        denied = await self._auth.check(program.guards, lowered)
+        if denied:
+            program = self._program(prepared, query, coerced, denied)
         body, meta = await self._run(program, prepared, coerced, lowered)
+        return ExecutionResult(body, private=True, meta=meta)
+
+    async def _first_constant(self, program: Program, prepared: "_Prepared",
+                              coerced: dict[str, Any], headers: dict[str, str],
+                              age: int | None) -> ExecutionResult:
+        program.constant_body, _ = await self._run(program, prepared, coerced, headers)
+        return _constant_result(program.constant_body, age)
+
+    async def _plain(self, program: Program, prepared: "_Prepared", coerced: dict[str, Any],
+                     headers: dict[str, str], age: int | None) -> ExecutionResult:
+        body, meta = await self._run(program, prepared, coerced, headers)
         return ExecutionResult(body, cache_max_age_ms=age, meta=meta)
 
     async def _run(self, program: Program, prepared: "_Prepared", variables: dict[str, Any],

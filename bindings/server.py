@@ -65,7 +65,7 @@ import httptools
 import msgspec
 
 from .engine import extensions_disabled
-from .engine_api import Engine
+from .engine_api import Engine, ExecutionResult, SharedRun
 from .planner.query_errors import RequestInvalid
 
 __all__ = [
@@ -601,7 +601,7 @@ class _Connection(asyncio.Protocol):
         self.pending.append(exchange)
         try:
             result = server._run(self, exchange, mode,
-                                 server.engine.execute(query, variables, name, headers), False)
+                                 server.engine.start(query, variables, name, headers), False)
         except Exception:
             log.exception("unexpected error while handling a request")
             exchange.answer(500, CT_JSON, _INTERNAL_ERROR)
@@ -1020,7 +1020,7 @@ class Server:
             return
         query, variables, name = _params(payload)
         self._run(connection, exchange, mode,
-                  self.engine.execute(query, variables, name, headers), False)
+                  self.engine.start(query, variables, name, headers), False)
 
     def _get(self, connection: _Connection, exchange: _Exchange, mode: int, html: bool,
              headers: dict[str, str], raw_query: bytes) -> None:
@@ -1064,7 +1064,7 @@ class Server:
             raise _BadRequest(405, f"A {kind} cannot be sent with GET; use POST.",
                               b"Allow: POST\r\n")
         self._run(connection, exchange, mode,
-                  self.engine.execute(query, variables, name, headers), False)
+                  self.engine.start(query, variables, name, headers), False)
 
     async def _batch(self, items: list[Any], headers: dict[str, str]) -> bytes:
         async def one(item: Any) -> bytes:
@@ -1085,9 +1085,18 @@ class Server:
 
     def _run(self, connection: _Connection, exchange: _Exchange, mode: int, coro: Any,
              batch: bool) -> Any:
-        """Step ``coro`` (an ``ExecutionResult`` or, for a batch, the body bytes) now;
-        answer at once if it finished (and return its result), else let a Task finish it
-        and answer then (and return None)."""
+        """Answer what :meth:`Engine.start` gave: an ``ExecutionResult`` at once (and
+        return it); a ``SharedRun`` when its execution finishes (no Task); a coroutine
+        (an ``ExecutionResult`` or, for a batch, the body bytes) stepped now, answered at
+        once if it finished (and returned), else finished by a Task (and None returned)."""
+        kind = type(coro)
+        if kind is ExecutionResult:
+            self._answer(exchange, mode, coro, batch)
+            return coro
+        if kind is SharedRun:
+            coro.future.add_done_callback(
+                lambda _f: self._shared_done(connection, exchange, mode, coro))
+            return None
         try:
             first = coro.send(None)
         except StopIteration as stop:
@@ -1116,6 +1125,19 @@ class Server:
             connection.ready(exchange)
 
         task.add_done_callback(done)
+
+    def _shared_done(self, connection: _Connection, exchange: _Exchange, mode: int,
+                     run: SharedRun) -> None:
+        try:
+            if run.future.cancelled():
+                exchange.answer(503, CT_JSON,
+                                _errors("The server is shutting down.", "UNAVAILABLE"))
+            else:
+                self._answer(exchange, mode, run.result(), False)
+        except Exception:
+            log.exception("unexpected error while executing a request")
+            exchange.answer(500, CT_JSON, _INTERNAL_ERROR)
+        connection.ready(exchange)
 
     def _answer(self, exchange: _Exchange, mode: int, result: Any, batch: bool) -> None:
         if batch:

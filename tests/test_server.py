@@ -545,12 +545,12 @@ def test_absolute_form_target_and_access_log(sdl, caplog) -> None:
 def test_handler_exceptions_become_500(sdl) -> None:
     async def main() -> None:
         async with serving(sdl) as (server, port):
-            real = server.engine.execute
+            real, real_start = server.engine.execute, server.engine.start
 
             def broken_sync(query: str, *args: Any) -> Any:
                 if "boom" in query:
                     raise RuntimeError("boom")
-                return real(query, *args)
+                return real_start(query, *args)
 
             async def broken_async(query: str, *args: Any) -> Any:
                 if "late" in query:
@@ -563,7 +563,7 @@ def test_handler_exceptions_become_500(sdl) -> None:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             for broken, queries in ((broken_sync, ["{boom}"]),
                                     (broken_async, ["{late}", "{early}"])):
-                server.engine.execute = broken  # type: ignore[method-assign]
+                server.engine.start = broken  # type: ignore[method-assign]
                 for query in queries:
                     writer.write(post(query))
                     response = await read_response(reader)
@@ -573,6 +573,7 @@ def test_handler_exceptions_become_500(sdl) -> None:
                     writer.write(post("{greet}"))  # the same connection keeps working
                     response = await read_response(reader)
                     assert response.status == 200, response
+            server.engine.start = real_start  # type: ignore[method-assign]
             server.engine.execute = broken_async  # type: ignore[method-assign]
             writer.write(request("POST", "/graphql",
                                  json.dumps([{"query": "{late}"}, {"query": "{greet}"}]).encode()))
