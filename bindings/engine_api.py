@@ -235,8 +235,8 @@ class Engine:
         self._operations: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
         #: Request headers that can change an answer: the forwarded ones and every header
         #: a template reads. Whole-operation sharing keys on their values.
-        self._keyed_headers = frozenset(self._shared.allowed_headers) | \
-            _template_headers(blueprint)
+        self._keyed_headers = tuple(sorted(frozenset(self._shared.allowed_headers) |
+                                           _template_headers(blueprint)))
 
     @classmethod
     def from_file(cls, *paths: str | os.PathLike[str], **options: Any) -> "Engine":
@@ -358,8 +358,8 @@ class Engine:
             return self._first_constant(program, prepared, coerced, lowered, age)
         if program.shareable:
             key = (query, operation_name, _encode(coerced) if coerced else b"",
-                   tuple(sorted((k, v) for k, v in lowered.items()
-                                if k in self._keyed_headers)))
+                   tuple([lowered.get(name) for name in self._keyed_headers])
+                   if self._keyed_headers else ())
             running = self._operations.get(key)
             if running is None:
                 running = asyncio.ensure_future(self._run(program, prepared, coerced, lowered))
