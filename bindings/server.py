@@ -1095,7 +1095,7 @@ class Server:
             return coro
         if kind is SharedRun:
             coro.future.add_done_callback(
-                lambda _f: self._shared_done(connection, exchange, mode, coro))
+                lambda f: self._settle(connection, exchange, mode, False, f, coro.result))
             return None
         try:
             first = coro.send(None)
@@ -1107,33 +1107,21 @@ class Server:
 
         def done(task: asyncio.Task[Any]) -> None:
             self.tasks.discard(task)
-            try:
-                if task.cancelled():
-                    exchange.answer(503, CT_JSON,
-                                    _errors("The server is shutting down.", "UNAVAILABLE"))
-                else:
-                    error = task.exception()
-                    if error is not None:
-                        log.error("unexpected error while executing a request",
-                                  exc_info=error)
-                        exchange.answer(500, CT_JSON, _INTERNAL_ERROR)
-                    else:
-                        self._answer(exchange, mode, task.result(), batch)
-            except Exception:
-                log.exception("unexpected error while answering a request")
-                exchange.answer(500, CT_JSON, _INTERNAL_ERROR)
-            connection.ready(exchange)
+            self._settle(connection, exchange, mode, batch, task, task.result)
 
         task.add_done_callback(done)
+        return None
 
-    def _shared_done(self, connection: _Connection, exchange: _Exchange, mode: int,
-                     run: SharedRun) -> None:
+    def _settle(self, connection: _Connection, exchange: _Exchange, mode: int, batch: bool,
+                future: asyncio.Future[Any], result: Callable[[], Any]) -> None:
+        """``future`` is done: answer with ``result()`` (503 if it was cancelled: the
+        server is closing; 500 if it failed), then write what the connection can."""
         try:
-            if run.future.cancelled():
+            if future.cancelled():
                 exchange.answer(503, CT_JSON,
                                 _errors("The server is shutting down.", "UNAVAILABLE"))
             else:
-                self._answer(exchange, mode, run.result(), False)
+                self._answer(exchange, mode, result(), batch)
         except Exception:
             log.exception("unexpected error while executing a request")
             exchange.answer(500, CT_JSON, _INTERNAL_ERROR)

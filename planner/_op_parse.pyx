@@ -250,22 +250,6 @@ cdef inline object _node8(Py_ssize_t n, object a, object b, object c, object d, 
     return node
 
 
-cdef inline object _node7(Py_ssize_t n, object a, object b, object c, object d, object e,
-                          object f, object g):
-    cdef object node
-    if not _fast:
-        return _NODES[n][0](a, b, c, d, e, f, g)
-    node = plait_op_alloc(_NODES[n][0])
-    plait_op_set(node, _OFFSETS[n][0], a)
-    plait_op_set(node, _OFFSETS[n][1], b)
-    plait_op_set(node, _OFFSETS[n][2], c)
-    plait_op_set(node, _OFFSETS[n][3], d)
-    plait_op_set(node, _OFFSETS[n][4], e)
-    plait_op_set(node, _OFFSETS[n][5], f)
-    plait_op_set(node, _OFFSETS[n][6], g)
-    return node
-
-
 cdef inline object _node6(Py_ssize_t n, object a, object b, object c, object d, object e,
                           object f):
     cdef object node
