@@ -27,6 +27,8 @@ _decode = msgspec.json.decode
 
 cdef int MAX_FIELDS = 64
 cdef Py_ssize_t MAX_CONSTANTS = 1024
+cdef Py_ssize_t MAX_KEPT_BODY = 4096
+cdef Py_ssize_t MAX_KEPT_ANSWER = 65536
 
 # RFC 9110 5.6.2 tchar
 cdef bint _TCHAR[256]
@@ -145,6 +147,8 @@ cdef class FastPath:
         ``Accept`` value, as ``fast_request`` was given it): ``head`` goes before the
         ``Date`` line, ``rest`` after it (the other header lines, the blank line, the
         body). A body that parses to the same operation answers the same."""
+        if len(key[0]) > MAX_KEPT_BODY or len(rest) > MAX_KEPT_ANSWER:
+            return  # kept memory stays bounded: at most MAX_CONSTANTS small entries
         if len(self.constants) >= MAX_CONSTANTS:
             self.constants.clear()
         self.constants[key] = (head, rest)

@@ -160,16 +160,18 @@ class SharedRun:
     gives this request's :class:`ExecutionResult`; a waiter going away never cancels the
     shared execution."""
 
-    __slots__ = ("future", "cache_max_age_ms")
+    __slots__ = ("future", "cache_max_age_ms", "private")
 
     def __init__(self, future: "asyncio.Future[tuple[bytes, Any]]",
-                 cache_max_age_ms: int | None) -> None:
+                 cache_max_age_ms: int | None, private: bool) -> None:
         self.future = future
         self.cache_max_age_ms = cache_max_age_ms
+        self.private = private
 
     def result(self) -> ExecutionResult:
         body, meta = self.future.result()
-        return ExecutionResult(body, cache_max_age_ms=self.cache_max_age_ms, meta=meta)
+        return ExecutionResult(body, cache_max_age_ms=self.cache_max_age_ms,
+                               private=self.private, meta=meta)
 
     def __await__(self) -> Any:
         yield from asyncio.shield(self.future).__await__()
@@ -349,34 +351,35 @@ class Engine:
         except RequestInvalid as exc:
             return ExecutionResult(_encode({"errors": exc.to_list()}), request_error=True)
         age = program.cache_max_age_ms
-        if program.guards:
-            return self._guarded(program, prepared, query, coerced, headers)
         if program.constant_body is not None:
             return _constant_result(program.constant_body, age)
         lowered = {k.lower(): v for k, v in headers.items()} if headers else {}
+        if program.guards:
+            return self._guarded(program, prepared, query, coerced, lowered)
         if program.constant:
             return self._first_constant(program, prepared, coerced, lowered, age)
+        # An answer that depends on the client's headers (forwarded, or read by a
+        # template) is for that client only: Cache-Control says private.
+        keyed = tuple([lowered.get(name) for name in self._keyed_headers]) \
+            if self._keyed_headers else ()
+        private = any(keyed)
         if program.shareable:
-            key = (query, operation_name, _encode(coerced) if coerced else b"",
-                   tuple([lowered.get(name) for name in self._keyed_headers])
-                   if self._keyed_headers else ())
+            key = (query, operation_name, _encode(coerced) if coerced else b"", keyed)
             running = self._operations.get(key)
             if running is None:
                 running = asyncio.ensure_future(self._run(program, prepared, coerced, lowered))
                 self._operations[key] = running
                 running.add_done_callback(lambda _f: self._operations.pop(key, None))
-            return SharedRun(running, age)
-        return self._plain(program, prepared, coerced, lowered, age)
+            return SharedRun(running, age, private)
+        return self._plain(program, prepared, coerced, lowered, age, private)
 
     async def _guarded(self, program: Program, prepared: "_Prepared", query: str,
-                       coerced: dict[str, Any], headers: dict[str, str] | None
-                       ) -> ExecutionResult:
+                       coerced: dict[str, Any], lowered: dict[str, str]) -> ExecutionResult:
         """@protected fields: check the credentials once for this request, then run the
         Program planned with the fields it may not read replaced by their error (no
         upstream call is made for them or below them). The answer depends on the
         credentials: never shared, never kept, no Cache-Control max-age."""
         assert self._auth is not None
-        lowered = {k.lower(): v for k, v in headers.items()} if headers else {}
         denied = await self._auth.check(program.guards, lowered)
         if denied:
             program = self._program(prepared, query, coerced, denied)
@@ -390,9 +393,10 @@ class Engine:
         return _constant_result(program.constant_body, age)
 
     async def _plain(self, program: Program, prepared: "_Prepared", coerced: dict[str, Any],
-                     headers: dict[str, str], age: int | None) -> ExecutionResult:
+                     headers: dict[str, str], age: int | None, private: bool
+                     ) -> ExecutionResult:
         body, meta = await self._run(program, prepared, coerced, headers)
-        return ExecutionResult(body, cache_max_age_ms=age, meta=meta)
+        return ExecutionResult(body, cache_max_age_ms=age, private=private, meta=meta)
 
     async def _run(self, program: Program, prepared: "_Prepared", variables: dict[str, Any],
                    headers: dict[str, str]) -> tuple[bytes, runtime.UpstreamMeta | None]:

@@ -266,7 +266,10 @@ def _cache_directives(headers: list[tuple[str, str]]) -> dict[str, str] | None:
 
 
 def _seconds(text: str | None) -> int | None:
-    return int(text) if text and text.isdigit() else None
+    """A delta-seconds value (RFC 9111 1.2.2: ASCII digits; huge values are capped)."""
+    if not text or not text.isascii() or not text.isdigit():
+        return None
+    return int(text) if len(text) <= 10 else 2**31
 
 
 def _age(headers: list[tuple[str, str]]) -> int:
@@ -816,13 +819,6 @@ async def resolve_with(ctx: RequestContext, resolver: Resolver | None, args: dic
 
 
 # -- gathering ------------------------------------------------------------------------
-def resolve_type(abstract: AbstractShape, value: dict[str, Any], cache: dict[int, Any]
-                 ) -> str | None:
-    """The object type of a value at an interface/union position (see
-    :func:`resolve_object`)."""
-    return resolve_object(abstract, value, cache)[0]
-
-
 def resolve_object(abstract: AbstractShape, value: dict[str, Any], cache: dict[int, Any]
                    ) -> tuple[str | None, Any]:
     """The object type of a value at an interface/union position, and the object to

@@ -301,20 +301,54 @@ def assign_requirements(types: dict[str, TypeDef], query: str, mutation: str | N
                          if name in types and field_def.name in types[name].fields]
             field_def.auth = _combine(type_req.get(typedef.name), field_req[id(field_def)],
                                       type_req.get(field_def.type.named), *inherited)
-    # A @call field requires what its target root fields require (transitively).
+    # A field also requires what the data it reads requires: a @call field its target
+    # root fields (transitively), an @addField its path, a template its {{.value...}}
+    # fields. Requirements only grow, so this reaches a fixed point within as many passes
+    # as there are fields.
     roots = {"query": types.get(query), "mutation": types.get(mutation) if mutation else None}
-    for _ in range(8):
+    fields = [(typedef, field_def) for typedef in types.values()
+              if not typedef.builtin and typedef.kind == OBJECT
+              for field_def in typedef.fields.values()]
+    for _ in range(len(fields) + 1):
         changed = False
-        for typedef in types.values():
-            if typedef.builtin or typedef.kind != OBJECT:
-                continue
-            for field_def in typedef.fields.values():
-                if isinstance(field_def.resolver, CallResolver):
-                    combined = _combine(field_def.auth, *_call_targets(field_def, roots))
-                    if combined != field_def.auth:
-                        field_def.auth, changed = combined, True
+        for typedef, field_def in fields:
+            read = [_path_requirements(types, typedef.name, path)
+                    for path in _paths_read(field_def)]
+            if isinstance(field_def.resolver, CallResolver):
+                read += _call_targets(field_def, roots)
+            combined = _combine(field_def.auth, *read)
+            if combined != field_def.auth:
+                field_def.auth, changed = combined, True
         if not changed:
             break
+
+
+def _paths_read(field_def: FieldDef) -> list[tuple[str, ...]]:
+    """The parent-relative paths a field reads: its @addField path and the
+    ``{{.value...}}`` references of its resolver's templates."""
+    paths = [field_def.source_path] if field_def.source_path else []
+    if field_def.resolver is not None:
+        from .check_templates import resolver_templates
+
+        paths += [ref.path for template in resolver_templates(field_def.resolver)
+                  for ref in template.refs if ref.root == "value" and ref.path]
+    return paths
+
+
+def _path_requirements(types: dict[str, TypeDef], owner: str, path: tuple[str, ...]
+                       ) -> Requirement | None:
+    """What the fields along ``path`` (from type ``owner``) require, combined."""
+    found: list[Requirement | None] = []
+    current = types.get(owner)
+    for segment in path:
+        if segment.isdigit():
+            continue
+        if current is None or segment not in current.fields:
+            break
+        step = current.fields[segment]
+        found.append(step.auth)
+        current = types.get(step.type.named)
+    return _combine(*found) if found else None
 
 
 def _call_targets(field_def: FieldDef, roots: dict[str, TypeDef | None]

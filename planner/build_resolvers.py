@@ -169,6 +169,13 @@ def _check_batch(resolver: HttpResolver, use: DirectiveUse, what: str,
         diags.error(use.values["batchKey"].loc,
                     f"{what}: batchKey on {resolver.method} needs a body that uses "
                     "{{.value...}} (per-item bodies are sent as one JSON array)")
+    elif len({(ref.root, ref.path) for t in resolver.body.templates() for ref in t.refs
+              if ref.root not in ("vars", "env")}) != 1:
+        diags.error(use.values["batchKey"].loc,
+                    f"{what}: batchKey on {resolver.method}: a batched body may read only "
+                    "the key ({{.value...}} once), vars and env; items whose bodies differ "
+                    "in anything else could not share one call",
+                    "move request-specific values to the url, query or headers")
     elif resolver.encoding == "ApplicationXWwwFormUrlencoded":
         diags.error(use.values["batchKey"].loc,
                     f"{what}: batchKey on {resolver.method} cannot batch form bodies "

@@ -63,7 +63,8 @@ def scalar_value(name: str, value: Any) -> tuple[bool, Any]:
             value, kind = int(value), int
         if kind is int:
             return bounds[0] <= value <= bounds[1], value
-        if kind is str and name in _STRING_INTS and _INTEGER.fullmatch(value):
+        if kind is str and name in _STRING_INTS and len(value) <= 41 and \
+                _INTEGER.fullmatch(value):  # (the widest, UInt128, has 39 digits)
             return bounds[0] <= int(value) <= bounds[1], value
         return False, value
     if kind is not str:

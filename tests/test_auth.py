@@ -367,3 +367,32 @@ def test_explain_names_the_requirements(config_dir, tmp_path, keys) -> None:
         "type Query { me: Int @expr(body: 1) @protected }\n")
     engine = plait.Engine.from_file(tmp_path / "config.graphql", vm="py")
     assert "auth (checked once before any call): Jwks:jwks.json" in engine.explain("{ me }")
+
+
+def test_data_read_from_protected_fields_is_protected_too(config_dir, tmp_path, vm) -> None:
+    """A field needs what the data it reads needs: an @addField path through a protected
+    field, a template reading one through {{.value}}, and @call chains of any length."""
+    (tmp_path / ".htpasswd").write_text((config_dir / ".htpasswd").read_text())
+    hops = "\n".join(f'  f{i}: String @call(steps: [{{query: "f{i + 1}"}}])' for i in range(12))
+    (tmp_path / "config.graphql").write_text(f'''
+schema @link(type: Htpasswd, src: ".htpasswd") {{ query: Query }}
+type Query {{
+  user: User @expr(body: {{secret: {{v: "s3cret"}}, name: "n"}})
+{hops}
+  f12: String @protected @expr(body: "deep secret")
+}}
+type User @addField(name: "leak", path: ["secret", "v"]) {{
+  name: String
+  secret: Secret @protected
+  echo: String @expr(body: "{{{{.value.secret.v}}}}")
+}}
+type Secret {{ v: String }}
+''')
+    for query, path in [("{ user { leak } }", ["user", "leak"]),
+                        ("{ user { echo } }", ["user", "echo"]), ("{ f0 }", ["f0"])]:
+        body = run(tmp_path, vm, query)
+        assert [(e["message"], e["path"]) for e in body["errors"]] == [(MISSING, path)], query
+        assert "secret" not in json.dumps(body["data"])
+    allowed = run(tmp_path, vm, "{ user { leak echo } f0 }", basic("bob", "shapass"))
+    assert allowed == {"data": {"user": {"leak": "s3cret", "echo": "s3cret"},
+                                "f0": "deep secret"}}

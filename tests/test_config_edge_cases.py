@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import plait
 from plait.planner import check_config, load_config
 
 from .conftest import run_plait
@@ -236,3 +237,24 @@ def test_error_report_is_capped(write_config) -> None:
     completed = run_plait("check", str(path))
     assert "... and 1000 more not shown" in completed.stderr
     assert completed.stderr.endswith("plait check: 2000 errors, 0 warnings\n")
+
+
+def test_batched_bodies_may_read_only_the_key() -> None:
+    """Items batched into one POST share one call: a body reading anything but the key
+    (here a header) would send one request's values for everybody's items."""
+    from plait.planner.diagnostics import ConfigError
+
+    sdl = """
+schema @upstream(batch: {delay: 1}) { query: Query }
+type Query { posts: [Post] @http(url: "http://127.0.0.1:1/posts") }
+type Post {
+  userId: Int
+  user: User @http(url: "http://127.0.0.1:1/users", method: POST, batchKey: ["id"],
+                   body: {id: "{{.value.userId}}", tenant: "{{.headers.x-tenant}}"})
+}
+type User { id: Int }
+"""
+    with pytest.raises(ConfigError) as raised:
+        plait.load_config_string(sdl)
+    assert "a batched body may read only the key" in str(raised.value)
+    plait.load_config_string(sdl.replace(', tenant: "{{.headers.x-tenant}}"', ""))

@@ -1031,6 +1031,10 @@ def test_cache_control_from_the_smallest_max_age(sdl) -> None:
             assert "cache-control" not in plain.headers
             failing = await one(port, post("{ post(id: 999) { id } }"))
             assert failing.headers["cache-control"] == "no-store"
+            # An answer made with a forwarded credential is for that client only.
+            mine = await one(port, post("{ posts { id } }",
+                                        headers={"Authorization": "Bearer alice"}))
+            assert mine.headers["cache-control"] == "private, max-age=60"
 
     run(main())
 
