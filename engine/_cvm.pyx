@@ -115,8 +115,11 @@ def group_parents(ctx, list parents, tuple refs):
             else:
                 value = lookup(holder, path, cache) if path else holder
             if type(value) is Raw:
-                value = _decode(value)  # a small scalar decodes faster than bytes() copies
-            if not isinstance(value, _SCALARS):
+                raw = value
+                value = _decode(raw)  # a small scalar decodes faster than bytes() copies
+                if not isinstance(value, _SCALARS):
+                    value = bytes(raw)  # an object or list: its text is its key
+            elif not isinstance(value, _SCALARS):
                 value = _encode(runtime.plain(value))
             key.append(type(value))  # True == 1 == 1.0 in Python; their renderings differ
             key.append(value)

@@ -460,8 +460,11 @@ def _group_parents(ctx: RequestContext, parents: list[Any], refs: tuple[Any, ...
             else:
                 value = lookup(holder, ref.path, cache) if ref.path else holder
             if type(value) is Raw:
-                value = msgspec.json.decode(value)
-            if not isinstance(value, (str, int, float, bool, type(None))):
+                raw = value
+                value = msgspec.json.decode(raw)
+                if not isinstance(value, (str, int, float, bool, type(None))):
+                    value = bytes(raw)  # an object or list: its text is its key
+            elif not isinstance(value, (str, int, float, bool, type(None))):
                 value = _json(plain(value))
             key.append(type(value))  # True == 1 == 1.0 in Python; their renderings differ
             key.append(value)
