@@ -731,6 +731,8 @@ def _decoded(fetched: Fetched, spec: StepSpec) -> Any:
     if status >= 400 or status < 200:
         return FieldError(f"upstream returned HTTP {status}",
                           {"code": "UPSTREAM_HTTP_ERROR", "status": status})
+    if status == 204:
+        return None  # No Content: the field is null (a DELETE's usual answer)
     key = id(spec.decoder)
     found = fetched.decoded.get(key, _MISSING)
     if found is _MISSING:
@@ -818,6 +820,8 @@ async def resolve_with(ctx: RequestContext, resolver: Resolver | None, args: dic
                           {"code": "UPSTREAM_HTTP_ERROR", "status": status})
     named = ctx.shared.blueprint.types.get(type_ref.named)
     leaf = named is None or named.kind in ("scalar", "enum")
+    if status == 204:
+        return None
     return decode_response(fetched.response.body, response_decoder(type_ref, leaf))
 
 

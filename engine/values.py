@@ -32,22 +32,26 @@ class FieldError:
         return f"FieldError({self.message!r})"
 
 
+#: ``extensions`` of errors for upstream bodies that are not JSON.
+_INVALID = {"code": "UPSTREAM_INVALID_RESPONSE"}
+
+
 def decode_response(body: bytes, decoder: msgspec.json.Decoder) -> Any:
     """Decode an upstream body with the step's decoder (built by the planner from the
     field's type); a shape mismatch falls back to generic decoding (the writer then reports
     the mismatch where it is), invalid JSON is a :class:`FieldError`."""
     if not body.strip():
-        return FieldError("upstream returned an empty body")
+        return FieldError("upstream returned an empty body", _INVALID)
     try:
         return decoder.decode(body)
     except msgspec.ValidationError:
         pass
     except msgspec.DecodeError as exc:
-        return FieldError(f"upstream returned invalid JSON ({exc})")
+        return FieldError(f"upstream returned invalid JSON ({exc})", _INVALID)
     try:
         return _decode_any(body)
     except msgspec.DecodeError as exc:  # pragma: no cover - the typed pass saw the same bytes
-        return FieldError(f"upstream returned invalid JSON ({exc})")
+        return FieldError(f"upstream returned invalid JSON ({exc})", _INVALID)
 
 
 def materialize(value: Any, cache: dict[int, Any]) -> Any:
