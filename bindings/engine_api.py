@@ -338,6 +338,13 @@ class Engine:
             prepared = self._prepared(query, operation_name)
             if prepared.operation.variables or variables:
                 coerced, errors = coerce_variables(prepared.operation, self.view, variables)
+                for name in prepared.conditions:
+                    if name in coerced and coerced[name] is None:
+                        # spec 6.4.1: @skip/@include(if: Boolean!) given an explicit null
+                        errors.append(QueryError(
+                            f'Argument "if" of non-null type "Boolean!" must not be null '
+                            f'(variable "${name}").', [prepared.operation.start],
+                            "BAD_USER_INPUT"))
                 if errors:
                     raise RequestInvalid(errors, prepared.document.source)
             else:

@@ -693,3 +693,16 @@ type U {{ id: Int }}
     assert sorted(len(r.headers) for r in results) == [1, 1, 2]
     assert sum(("set-cookie", "s=1") in r.headers for r in results) == 1
     assert all(("x-trace", "t") in r.headers for r in results)
+
+
+def test_condition_variables_may_not_be_null(upstream, vm) -> None:
+    """Spec 6.4.1: @include(if:) is Boolean!; a nullable variable with a default given an
+    explicit null is a request error, not a silent false."""
+    query = "query($s: Boolean = false) { greet @include(if: $s) }"
+    sdl = config(EXAMPLE, upstream)
+    assert run(sdl, vm, query) == {"data": {}}
+    assert run(sdl, vm, query, {"s": True}) == {"data": {"greet": "Hello World!"}}
+    body = run(sdl, vm, query, {"s": None})
+    assert "data" not in body
+    assert body["errors"][0]["message"] == \
+        'Argument "if" of non-null type "Boolean!" must not be null (variable "$s").'
