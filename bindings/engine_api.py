@@ -156,22 +156,26 @@ def _shareable(program: Program) -> bool:
 
 class SharedRun:
     """Whole-operation sharing: the execution of an identical operation that is already
-    running. Awaiting it (or, without a Task, :meth:`result` once ``future`` is done)
-    gives this request's :class:`ExecutionResult`; a waiter going away never cancels the
-    shared execution."""
+    running, one per sharing key (so one per set of identical requests). Awaiting it (or,
+    without a Task, :meth:`result` once ``future`` is done) gives the requests' common
+    :class:`ExecutionResult` (read-only); a waiter going away never cancels the shared
+    execution."""
 
-    __slots__ = ("future", "cache_max_age_ms", "private")
+    __slots__ = ("future", "cache_max_age_ms", "private", "_result")
 
     def __init__(self, future: "asyncio.Future[tuple[bytes, Any]]",
                  cache_max_age_ms: int | None, private: bool) -> None:
         self.future = future
         self.cache_max_age_ms = cache_max_age_ms
         self.private = private
+        self._result: ExecutionResult | None = None
 
     def result(self) -> ExecutionResult:
-        body, meta = self.future.result()
-        return ExecutionResult(body, cache_max_age_ms=self.cache_max_age_ms,
-                               private=self.private, meta=meta)
+        if self._result is None:
+            body, meta = self.future.result()
+            self._result = ExecutionResult(body, cache_max_age_ms=self.cache_max_age_ms,
+                                           private=self.private, meta=meta)
+        return self._result
 
     def __await__(self) -> Any:
         yield from asyncio.shield(self.future).__await__()
@@ -234,7 +238,7 @@ class Engine:
         self._documents: _LRU = _LRU(CACHE_SIZE)
         self._prepared_ops: _LRU = _LRU(CACHE_SIZE)
         self._programs: _LRU = _LRU(CACHE_SIZE)
-        self._operations: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
+        self._operations: dict[tuple[Any, ...], SharedRun] = {}
         #: Request headers that can change an answer: the forwarded ones and every header
         #: a template reads. Whole-operation sharing keys on their values.
         self._keyed_headers = tuple(sorted(frozenset(self._shared.allowed_headers) |
@@ -372,12 +376,12 @@ class Engine:
         private = any(keyed)
         if program.shareable:
             key = (query, operation_name, _encode(coerced) if coerced else b"", keyed)
-            running = self._operations.get(key)
-            if running is None:
+            shared = self._operations.get(key)
+            if shared is None:
                 running = asyncio.ensure_future(self._run(program, prepared, coerced, lowered))
-                self._operations[key] = running
+                shared = self._operations[key] = SharedRun(running, age, private)
                 running.add_done_callback(lambda _f: self._operations.pop(key, None))
-            return SharedRun(running, age, private)
+            return shared
         return self._plain(program, prepared, coerced, lowered, age, private)
 
     async def _guarded(self, program: Program, prepared: "_Prepared", query: str,
