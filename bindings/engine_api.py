@@ -287,7 +287,8 @@ class Engine:
         errors; one Program per distinct set and messages, cached like the others)."""
         document, operation = prepared.document, prepared.operation
         key = (query, operation.name,
-               tuple(variables.get(name) is True for name in prepared.conditions))
+               tuple([variables.get(name) is True for name in prepared.conditions])
+               if prepared.conditions else ())
         if denied:
             key += (tuple((req, error.message) for req, error in denied.items()),)
         found = self._programs.get(key)
@@ -326,12 +327,14 @@ class Engine:
         return await started
 
     def start(self, query: str, variables: dict[str, Any] | None = None,
-              operation_name: str | None = None, headers: dict[str, str] | None = None
+              operation_name: str | None = None, headers: dict[str, str] | None = None,
+              *, lowercase_names: bool = False
               ) -> "ExecutionResult | SharedRun | Coroutine[Any, Any, ExecutionResult]":
         """What :meth:`execute` does before it first waits: the answer when it is known
         at once (request errors, constant operations), the :class:`SharedRun` of an
         identical operation already running, or a coroutine that computes the answer.
-        Servers use it to answer without a Task when they can."""
+        Servers use it to answer without a Task when they can; ``lowercase_names`` says
+        the header names are lower case already (the server's are)."""
         try:
             if not isinstance(query, str):
                 raise RequestInvalid([QueryError("The query must be a string.",
@@ -364,7 +367,10 @@ class Engine:
         age = program.cache_max_age_ms
         if program.constant_body is not None:
             return _constant_result(program.constant_body, age)
-        lowered = {k.lower(): v for k, v in headers.items()} if headers else {}
+        if lowercase_names:  # the caller's header names are lower case already
+            lowered = headers or {}
+        else:
+            lowered = {k.lower(): v for k, v in headers.items()} if headers else {}
         if program.guards:
             return self._guarded(program, prepared, query, coerced, lowered)
         if program.constant:

@@ -601,7 +601,8 @@ class _Connection(asyncio.Protocol):
         self.pending.append(exchange)
         try:
             result = server._run(self, exchange, mode,
-                                 server.engine.start(query, variables, name, headers), False)
+                                 server.engine.start(query, variables, name, headers,
+                                                     lowercase_names=True), False)
         except Exception:
             log.exception("unexpected error while handling a request")
             exchange.answer(500, CT_JSON, _INTERNAL_ERROR)
@@ -1020,7 +1021,8 @@ class Server:
             return
         query, variables, name = _params(payload)
         self._run(connection, exchange, mode,
-                  self.engine.start(query, variables, name, headers), False)
+                  self.engine.start(query, variables, name, headers,
+                                    lowercase_names=True), False)
 
     def _get(self, connection: _Connection, exchange: _Exchange, mode: int, html: bool,
              headers: dict[str, str], raw_query: bytes) -> None:
@@ -1064,7 +1066,8 @@ class Server:
             raise _BadRequest(405, f"A {kind} cannot be sent with GET; use POST.",
                               b"Allow: POST\r\n")
         self._run(connection, exchange, mode,
-                  self.engine.start(query, variables, name, headers), False)
+                  self.engine.start(query, variables, name, headers,
+                                    lowercase_names=True), False)
 
     async def _batch(self, items: list[Any], headers: dict[str, str]) -> bytes:
         async def one(item: Any) -> bytes:

@@ -547,12 +547,12 @@ def test_handler_exceptions_become_500(sdl) -> None:
         async with serving(sdl) as (server, port):
             real, real_start = server.engine.execute, server.engine.start
 
-            def broken_sync(query: str, *args: Any) -> Any:
+            def broken_sync(query: str, *args: Any, **options: Any) -> Any:
                 if "boom" in query:
                     raise RuntimeError("boom")
-                return real_start(query, *args)
+                return real_start(query, *args, **options)
 
-            async def broken_async(query: str, *args: Any) -> Any:
+            async def broken_async(query: str, *args: Any, **_options: Any) -> Any:
                 if "late" in query:
                     await asyncio.sleep(0.01)
                     raise RuntimeError("late boom")
