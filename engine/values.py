@@ -89,25 +89,17 @@ def plain(value: Any) -> Any:
 def lookup(value: Any, path: tuple[str, ...], cache: dict[int, Any]) -> Any:
     """Follow ``path`` (keys, or list indexes as digit strings) into a value; None when
     any step is missing."""
-    current = value
-    for segment in path:
-        current = materialize(current, cache)
-        if isinstance(current, dict):
-            current = current.get(segment)
-        elif isinstance(current, list) and segment.isdigit():
-            index = int(segment)
-            current = current[index] if index < len(current) else None
-        else:
-            return None
-        if current is None:
-            return None
-    return materialize(current, cache)
+    return _follow(value, path, cache, False)
 
 
 def lookup_mapped(value: Any, path: tuple[str, ...], cache: dict[int, Any]) -> Any:
     """Follow an ``@addField`` path: like :func:`lookup`, but a key segment that meets a
     list maps the rest of the path over its items (a list of the values found, nulls
     kept, nested lists for nested lists), as the planner types such a field."""
+    return _follow(value, path, cache, True)
+
+
+def _follow(value: Any, path: tuple[str, ...], cache: dict[int, Any], map_lists: bool) -> Any:
     current = value
     for position, segment in enumerate(path):
         current = materialize(current, cache)
@@ -115,8 +107,10 @@ def lookup_mapped(value: Any, path: tuple[str, ...], cache: dict[int, Any]) -> A
             current = current.get(segment)
         elif isinstance(current, list):
             if not segment.isdigit():
+                if not map_lists:
+                    return None
                 rest = path[position:]
-                return [lookup_mapped(item, rest, cache) for item in current]
+                return [_follow(item, rest, cache, True) for item in current]
             index = int(segment)
             current = current[index] if index < len(current) else None
         else:
