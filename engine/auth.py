@@ -134,6 +134,11 @@ async def _verify_basic(provider: AuthProvider, header: str) -> str | None:
         return INVALID
     entry = provider.users.get(user)
     if entry is None:
+        # An unknown user costs what a known one does (a bcrypt check, when the file has
+        # bcrypt users), so timing does not tell which user names exist.
+        decoy = next((e for e in provider.users.values() if e.scheme == "bcrypt"), None)
+        if decoy is not None:
+            await check_password(decoy, b"\0" + password)
         return INVALID
     ok = await check_password(entry, password)
     return None if ok else INVALID

@@ -271,6 +271,22 @@ def test_credentials_are_checked_once_and_cached(config_dir, vm, monkeypatch) ->
     assert calls == ["alice"]  # three requirements, six requests: one bcrypt check
 
 
+def test_unknown_users_cost_a_password_check_too(config_dir, vm, monkeypatch) -> None:
+    """An unknown user name is checked against a bcrypt entry anyway (and refused), so
+    response timing does not reveal which names exist."""
+    calls: list[str] = []
+    real = auth_module.check_password
+
+    async def counting(entry: Any, password: bytes) -> bool:
+        calls.append(entry.user)
+        return await real(entry, password)
+
+    monkeypatch.setattr(auth_module, "check_password", counting)
+    body = run(config_dir, vm, "{ secret(id: 1) { name } }", basic("mallory", "secret"))
+    assert body["errors"][0]["message"] == INVALID
+    assert calls == ["alice"]  # the file's bcrypt user, as a decoy
+
+
 def test_unprotected_operations_do_not_check(config_dir, vm, monkeypatch) -> None:
     async def refuse(*_args: Any) -> Any:
         raise AssertionError("checked credentials for an unprotected operation")
