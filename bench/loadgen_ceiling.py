@@ -24,29 +24,16 @@ BODY = b'{"operationName":null,"variables":{},"query":"{greet}"}'
 def constant_server(workdir: Path) -> targets.Process:
     port = targets.free_port()
     if shutil.which("nginx"):
-        conf = workdir / "nginx.conf"
-        conf.write_text(f"""daemon off;
-worker_processes 1;
-pid {workdir}/nginx.pid;
-error_log {workdir}/error.log;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  keepalive_requests 1000000;
-  server {{
-    listen 127.0.0.1:{port};
-    location / {{ default_type application/json;
-                 return 200 '{{"data":{{"greet":"Hello World!"}}}}'; }}
-  }}
-}}
-""")
-        argv = ["nginx", "-c", str(conf), "-e", str(workdir / "error.log")]
+        server = targets.nginx_process(workdir, f"""listen 127.0.0.1:{port};
+    location / {{ return 200 '{{"data":{{"greet":"Hello World!"}}}}'; }}""",
+                                       port, workdir / "server.log")
         name = "nginx (constant answer, 1 worker)"
     else:
         argv = [sys.executable, "-m", "plait.bench.upstream", "--port", str(port)]
+        server = targets.Process("server", argv, port, workdir / "server.log")
         name = "built-in static upstream"
     print(f"server: {name}")
-    return targets.Process("server", argv, port, workdir / "server.log").start()
+    return server.start()
 
 
 def main() -> int:

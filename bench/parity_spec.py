@@ -23,7 +23,6 @@ import asyncio
 import datetime
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ import uvloop
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from plait.bench.targets import Process, free_port
 from tests.spec_runner import (
     Case,
     CaseError,
@@ -44,7 +44,6 @@ from tests.spec_runner import (
     case_paths,
     check_problems,
     exchange,
-    free_port,
     mock_upstream,
     parse_case,
     run_against_plait,
@@ -118,21 +117,6 @@ def with_port(config: str, port: int) -> str:
 
 
 # -- Tailcall -----------------------------------------------------------------------------------
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Terminate the Tailcall process group this script started (then kill it)."""
-    for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
-        if process.poll() is not None:
-            return
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(wait)
-        except subprocess.TimeoutExpired:
-            continue
-
-
 def _log_tail(path: Path, lines: int = 15) -> list[str]:
     text = _ANSI.sub("", path.read_text(errors="replace")) if path.exists() else ""
     return text.strip().splitlines()[-lines:]
@@ -155,15 +139,6 @@ async def _wait_ready(base: str, process: subprocess.Popen[bytes], timeout: floa
                 await asyncio.sleep(0.2)
 
 
-def _start(config: Path, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """Start ``tailcall start CONFIG`` in its own process group, output to ``log``."""
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            ["bash", str(TAILCALL), "start", str(config.resolve())], cwd=config.parent,
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, **env})
-
-
 async def run_tailcall(case: Case, directory: Path, timeout: float) -> list[str]:
     """The case's problems when Tailcall serves it; ``RuntimeError`` if it does not start."""
     async with mock_upstream(case) as upstream:
@@ -171,19 +146,24 @@ async def run_tailcall(case: Case, directory: Path, timeout: float) -> list[str]
         port = free_port()
         config.write_text(with_port(config.read_text(), port))
         log = directory / "tailcall.log"
-        process = _start(config, log, case_env(case, upstream))
+        # `tailcall start CONFIG` in its own process group (stopped with it), output to log.
+        tailcall = Process("tailcall", ["bash", str(TAILCALL), "start", str(config.resolve())],
+                           port, log, env=case_env(case, upstream), cwd=config.parent)
         try:
             try:
-                await _wait_ready(f"http://127.0.0.1:{port}", process, timeout)
+                await asyncio.to_thread(tailcall.start, timeout)  # until its port is open
+                assert tailcall.proc is not None
+                await _wait_ready(f"http://127.0.0.1:{port}", tailcall.proc, timeout)
             except RuntimeError as error:
-                if process.poll() is not None:
-                    raise ConfigRefused("\n".join([str(error), *_log_tail(log)])) from None
-                raise RuntimeError("\n".join([str(error), *_log_tail(log)])) from None
+                detail = "\n".join([str(error).splitlines()[0], *_log_tail(log)])
+                if tailcall.proc is not None and tailcall.proc.poll() is not None:
+                    raise ConfigRefused(detail) from None
+                raise RuntimeError(detail) from None
             problems, _ = await asyncio.wait_for(
                 exchange(case, f"http://127.0.0.1:{port}", upstream), timeout)
             return problems
         finally:
-            _stop(process)
+            tailcall.stop()
 
 
 def tailcall_refuses(case: Case, directory: Path, timeout: float) -> tuple[bool, list[str]]:

@@ -487,13 +487,14 @@ def start_fetch(ctx: RequestContext, spec: StepSpec, parents: list[Any],
             results[id(parent)] = unsupported
         return
     args = ctx.arguments(spec)
+    age = cache_age(ctx, spec)
     entries: list[tuple[list[int], Any]] = []
     for group in (grouping or _group_parents)(ctx, parents, spec.parent_refs):
         scope = ctx.scope(args, group[0])
         ids = [id(parent) for parent in group]
         if isinstance(resolver, HttpResolver):
             entries.append((ids, ctx.call(_http_request(resolver, scope, ctx),
-                                          resolver.dedupe, cache_age(ctx, spec))))
+                                          resolver.dedupe, age)))
         elif isinstance(resolver, CallResolver):
             entries.append((ids, asyncio.ensure_future(_run_call(ctx, resolver, scope))))
         else:  # pragma: no cover - EXPR and BATCH have their own instructions
@@ -573,6 +574,7 @@ def start_batch(ctx: RequestContext, spec: StepSpec, parents: list[Any],
                 items[key] = _json(render_json(resolver.body, scope))  # type: ignore[arg-type]
     delay = ctx.shared.batch_delay_ms
     size = max(1, ctx.shared.batch_max)
+    age = cache_age(ctx, spec)
     for group_key, members in groups.items():
         url, headers = group_key
         items = bodies.get(group_key)
@@ -587,7 +589,7 @@ def start_batch(ctx: RequestContext, spec: StepSpec, parents: list[Any],
             chunk = keys[start:start + size]
             request = _batch_request(resolver.method, param, url, headers, chunk, items)
             index = asyncio.ensure_future(_fetch_index(
-                ctx.call(request, resolver.dedupe, cache_age(ctx, spec)), resolver))
+                ctx.call(request, resolver.dedupe, age), resolver))
             chunk_set = set(chunk)
             chunk_members = [(pid, k) for pid, k in members if k in chunk_set]
             ctx.pending.append((spec, results, [(None, (index, chunk_members))]))

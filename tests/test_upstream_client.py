@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import uvloop
 from aiohttp import web
+from plait.bench.targets import free_port
 from plait.engine.upstream import (
     HttpClient,
     UpstreamError,
@@ -443,12 +444,6 @@ def test_informational_responses_are_skipped(run: Runner) -> None:
 
 
 # -- failures ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_connection_refused(run: Runner) -> None:

@@ -24,9 +24,32 @@ from . import upstream as upstream_module
 
 
 def free_port() -> int:
+    """An ephemeral TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def nginx_process(root: Path, server: str, port: int, log: Path) -> Process:
+    """An nginx (1 worker, no access log, JSON by default) serving one ``server`` block
+    whose body is ``server``, its files under ``root`` (not started yet)."""
+    conf = root / "nginx.conf"
+    conf.write_text(f"""daemon off;
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/error.log;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+  default_type application/json;
+  server {{
+    {server}
+  }}
+}}
+""")
+    return Process("nginx", ["nginx", "-c", str(conf), "-e", str(root / "error.log")],
+                   port, log)
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -45,6 +68,7 @@ class Process:
     log: Path
     env: dict[str, str] | None = None
     shell: bool = False
+    cwd: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self, wait: float = 60.0) -> Process:
@@ -54,7 +78,7 @@ class Process:
         self.proc = subprocess.Popen(self.argv if not self.shell else self.argv[0],
                                      shell=self.shell, stdout=handle, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True,
-                                     env={**os.environ, **(self.env or {})})
+                                     env={**os.environ, **(self.env or {})}, cwd=self.cwd)
         handle.close()
         deadline = time.monotonic() + wait
         while not port_open(self.port):
@@ -137,26 +161,10 @@ class Upstream:
         else:
             _write_static(upstream_module.load_source(self.data), www)
         self.nginx_root = root
-        conf = root / "nginx.conf"
-        conf.write_text(f"""daemon off;
-worker_processes 1;
-pid {root}/nginx.pid;
-error_log {root}/error.log;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  keepalive_requests 1000000;
-  default_type application/json;
-  server {{
-    listen 127.0.0.1:{self.port} reuseport;
+        return nginx_process(root, f"""listen 127.0.0.1:{self.port} reuseport;
     root {www};
     location = /__nginx_status {{ stub_status; }}
-    location / {{ try_files $uri/index.json $uri.json $uri =404; }}
-  }}
-}}
-""")
-        return Process("nginx", ["nginx", "-c", str(conf), "-e", str(root / "error.log")],
-                       self.port, log)
+    location / {{ try_files $uri/index.json $uri.json $uri =404; }}""", self.port, log)
 
     def hits(self) -> int | None:
         try:
