@@ -1008,6 +1008,8 @@ class Server:
         except UnicodeDecodeError:
             raise _BadRequest(400, "The request body is not valid UTF-8.") from None
         except msgspec.DecodeError as exc:
+            if "UTF-8" in str(exc):  # newer msgspec reports a bad string as a DecodeError
+                raise _BadRequest(400, "The request body is not valid UTF-8.") from None
             raise _BadRequest(400, f"The request body is not valid JSON: {exc}") from None
         except RecursionError:
             raise _BadRequest(400, "The request body is nested too deeply.") from None
