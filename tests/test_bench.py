@@ -275,6 +275,15 @@ def test_bench_run_writes_reports_and_meets_generous_budgets(tmp_path: Path) -> 
     assert by_op["Q3"]["upstream_calls_per_request"] == 0.0     # a constant
     assert len(report["budgets"]) == 7 and all(b["ok"] for b in report["budgets"])
     assert {x["peer"] for x in report["ratios"]} == {"again"}
+    for r in report["results"]:  # CPU per request: the server's CPU over its answers
+        server = r["server"]
+        assert server["cpu_us_per_request"] == pytest.approx(
+            1e6 * server["cpu_seconds"] / r["requests"], rel=0.05, abs=0.5)
+    cpu = {(r["target"], r["operation"]): r["server"]["cpu_us_per_request"]
+           for r in report["results"]}
+    for x in report["ratios"]:
+        ours, theirs = cpu[("plait", x["operation"])], cpu[("again", x["operation"])]
+        assert x["cpu_per_request"] == (round(theirs / ours, 3) if ours and theirs else None)
     md = (out / "report.md").read_text()
     assert "| Q2 | plait |" in md and "| Q3 | again |" in md and "all budgets met" in md
     assert md in completed.stdout

@@ -29,8 +29,9 @@ def _num(x: float | None, digits: int = 2) -> str:
 
 
 def ratios(results: list[dict[str, Any]], base: str) -> list[dict[str, Any]]:
-    """Per operation and peer: base req/s ÷ peer req/s and peer p99 ÷ base p99 (both > 1
-    when the base target is better)."""
+    """Per operation and peer: base req/s ÷ peer req/s, peer p99 ÷ base p99 and peer CPU
+    per request ÷ base CPU per request (each > 1 when the base target is better; the CPU
+    ratio is None when either server's CPU was not sampled)."""
     out = []
     by = {(r["target"], r["operation"]): r for r in results}
     for r in results:
@@ -44,8 +45,15 @@ def ratios(results: list[dict[str, Any]], base: str) -> list[dict[str, Any]]:
             "throughput": round(mine["rps"] / r["rps"], 3) if r["rps"] else None,
             "p99": round(r["latency_ms"]["p99"] / mine["latency_ms"]["p99"], 3)
             if mine["latency_ms"]["p99"] else None,
+            "cpu_per_request": _cpu_ratio(mine, r),
         })
     return out
+
+
+def _cpu_ratio(mine: dict[str, Any], peer: dict[str, Any]) -> float | None:
+    ours = (mine.get("server") or {}).get("cpu_us_per_request")
+    theirs = (peer.get("server") or {}).get("cpu_us_per_request")
+    return round(theirs / ours, 3) if ours and theirs else None
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -61,8 +69,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"upstream: {report['upstream']}; machine: {report['machine']['cpus']} CPUs, "
         f"Python {report['machine']['python']}.", "",
         "| operation | target | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | "
-        "errors | upstream calls/req | RSS MB | CPU % |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "errors | upstream calls/req | RSS MB | CPU % | CPU µs/req |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in report["results"]:
         lat = r["latency_ms"]
@@ -71,15 +79,18 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {r['operation']} | {r['target']} | {r['rps']:,.0f} | {_num(lat['p50'])} | "
             f"{_num(lat['p90'])} | {_num(lat['p99'])} | {_num(lat['p99.9'])} | "
             f"{_num(lat['max'])} | {r['errors']} | {_num(r['upstream_calls_per_request'])} | "
-            f"{_num(server.get('rss_mb'), 1)} | {_num(server.get('cpu_percent'), 0)} |")
+            f"{_num(server.get('rss_mb'), 1)} | {_num(server.get('cpu_percent'), 0)} | "
+            f"{_num(server.get('cpu_us_per_request'), 1)} |")
     if report.get("ratios"):
         base = report["targets"][0]
-        lines += ["", f"Ratios ({base} ÷ peer req/s; peer ÷ {base} p99: above 1 means "
-                      f"{base} is ahead):", "",
-                  "| operation | peer | req/s ratio | p99 ratio |", "|---|---|---:|---:|"]
+        lines += ["", f"Ratios ({base} ÷ peer req/s; peer ÷ {base} p99 and CPU per request: "
+                      f"above 1 means {base} is ahead):", "",
+                  "| operation | peer | req/s ratio | p99 ratio | CPU/req ratio |",
+                  "|---|---|---:|---:|---:|"]
         for x in report["ratios"]:
+            cpu = x.get("cpu_per_request")
             lines.append(f"| {x['operation']} | {x['peer']} | {_num(x['throughput'])}× | "
-                         f"{_num(x['p99'])}× |")
+                         f"{_num(x['p99'])}× | {'—' if cpu is None else _num(cpu) + '×'} |")
     if report.get("budgets"):
         lines += ["", "| budget | measured | verdict |", "|---|---:|---|"]
         for b in report["budgets"]:

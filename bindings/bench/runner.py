@@ -321,7 +321,11 @@ def _measure(s: Settings, target: _Fixed, op: operations.Operation,
         result["server"] = {"rss_mb": round(sampler.peak_rss / 2**20, 1),
                             "cpu_seconds": round(sampler.cpu_seconds, 3),
                             "cpu_percent": round(100 * sampler.cpu_seconds / seconds, 1)
-                            if seconds else None}
+                            if seconds else None,
+                            # CPU per answer: steadier than req/s on a shared machine
+                            "cpu_us_per_request":
+                                round(1e6 * sampler.cpu_seconds / outcome.completed, 1)
+                                if outcome.completed else None}
     lat = result["latency_ms"]
     progress.show(f"{label}: {result['rps']:,.0f} req/s, p50 {lat['p50']:.2f} ms, "
                   f"p99 {lat['p99']:.2f} ms, max {lat['max']:.2f} ms, "
