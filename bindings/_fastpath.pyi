@@ -6,6 +6,9 @@ class FastPath:
     handled: int
     #: (request body, Accept value) -> (answer head before Date, the rest).
     constants: dict[tuple[bytes, bytes | None], tuple[bytes, bytes]]
+    #: (request body, Accept value) -> the running shared execution requests with those
+    #: bytes join (``plait.server._Gathering``; kept by the server).
+    gatherings: dict[tuple[bytes, bytes | None], Any]
     def __init__(self, server: Any, graphql_path: bytes, max_body: int, max_head: int,
                  cors: bool, accept_modes: dict[str | None, tuple[int, bool]],
                  keepalive: float) -> None: ...

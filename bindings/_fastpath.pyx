@@ -17,6 +17,8 @@ Answers of *constant* operations (``program.constant``: no upstream, no variable
 request-dependent template) are remembered per (request body bytes, ``Accept`` value): the
 body determines the query, operationName and variables, ``Accept`` the response mode, so
 the same bytes get the same answer; it is written again with the current ``Date``.
+Requests whose bytes equal those of one whose shared execution is still running join it
+(``gatherings``, kept by the server) without being decoded again.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.string cimport memchr, memcmp
@@ -124,6 +126,8 @@ cdef class FastPath:
     cdef bint cors
     cdef object accept_modes
     cdef public dict constants
+    #: Shared executions running, by (request body, ``Accept``): ``plait.server._Gathering``
+    cdef public dict gatherings
     cdef object loop
     cdef double keepalive
     #: Requests read here (answered from ``constants`` or handed to the server).
@@ -138,6 +142,7 @@ cdef class FastPath:
         self.cors = cors
         self.accept_modes = accept_modes
         self.constants = {}
+        self.gatherings = {}
         self.loop = None
         self.keepalive = keepalive
         self.handled = 0
@@ -258,6 +263,12 @@ cdef class FastPath:
             connection.deadline = self.loop.time() + self.keepalive
             self.handled += 1
             return body_end
+        if self.gatherings:
+            found = self.gatherings.get(key)
+            if found is not None:  # the same request is being answered: wait with it
+                self.handled += 1
+                found.join(connection)
+                return body_end
         modes = self.accept_modes.get(None if accept is None else accept.decode("latin-1"))
         if modes is None:
             return 0
@@ -282,6 +293,5 @@ cdef class FastPath:
                 return 0  # a repeated field: the general parser's rules apply
             headers[text] = data[values[k]:value_ends[k]].decode("latin-1")
         self.handled += 1
-        connection.fast_request((<tuple>modes)[0], query, variables, name, headers,
-                                None if variables else key)
+        connection.fast_request((<tuple>modes)[0], query, variables, name, headers, key)
         return body_end

@@ -244,6 +244,12 @@ class Engine:
         self._keyed_headers = tuple(sorted(frozenset(self._shared.allowed_headers) |
                                            _template_headers(blueprint)))
 
+    @property
+    def headers_change_answers(self) -> bool:
+        """True when some request header can change an answer (a forwarded header, or one
+        a template reads); whole-operation sharing then keys on their values."""
+        return bool(self._keyed_headers)
+
     @classmethod
     def from_file(cls, *paths: str | os.PathLike[str], **options: Any) -> "Engine":
         return cls(load_config(*paths), **options)

@@ -308,6 +308,69 @@ class _Exchange:
         self.done = True
 
 
+class _Gathering:
+    """Fast-path requests that join a shared execution (a :class:`SharedRun`) already
+    running for the same request bytes and ``Accept`` value (so the same operation,
+    variables and response mode): ``plait._fastpath`` adds them here instead of calling
+    :meth:`Engine.start` for each, and they are all answered when the execution ends, the
+    answer computed and serialized once. Only used when no request header can change an
+    answer (:attr:`Server.gather`)."""
+
+    __slots__ = ("key", "mode", "run", "server", "waiters")
+
+    def __init__(self, server: Server, key: Any, run: SharedRun, mode: int) -> None:
+        self.server = server
+        self.key = key
+        self.run = run
+        self.mode = mode
+        self.waiters: list[tuple[_Connection, _Exchange]] = []
+        run.future.add_done_callback(self.finish)
+
+    def join(self, connection: _Connection) -> None:
+        """A request with the same bytes arrived on ``connection`` (nothing else owed)."""
+        exchange = _Exchange(True, False)
+        connection.pending.append(exchange)
+        connection.deadline = 0.0  # the server is working; the client waits for us
+        self.waiters.append((connection, exchange))
+
+    def finish(self, future: asyncio.Future[Any]) -> None:
+        server = self.server
+        gatherings = server.fast.gatherings
+        if gatherings.get(self.key) is self:
+            del gatherings[self.key]
+        waiters = self.waiters
+        if not waiters:
+            return
+        run, mode = self.run, self.mode
+        if future.cancelled() or future.exception() is not None:
+            for connection, exchange in waiters:  # 503 or 500, as for any request
+                server._settle(connection, exchange, mode, False, future, run.result)
+            return
+        first = waiters[0][1]
+        try:
+            server._answer(first, mode, run.result(), False)
+        except Exception:
+            log.exception("unexpected error while executing a request")
+            first.answer(500, CT_JSON, _INTERNAL_ERROR)
+        whole = b""
+        for connection, exchange in waiters:
+            if exchange is not first:
+                exchange.answer(first.status, first.content_type, first.body, first.headers)
+            pending = connection.pending
+            if len(pending) == 1 and pending[0] is exchange and \
+                    connection.transport is not None and not connection.eof and \
+                    not connection.stopped and not server.closing:
+                # The common case, written as _flush would (keep-alive, nothing else
+                # owed), with the bytes serialized once for all of them.
+                pending.popleft()
+                if not whole:
+                    whole = server._serialize(first, False)
+                connection.transport.write(whole)
+                connection._written()
+            else:
+                connection.ready(exchange)
+
+
 #: Header field names as received -> lower-case text (bounded; most clients send few
 #: distinct spellings).
 _HEADER_NAMES: dict[bytes, str] = {}
@@ -600,20 +663,23 @@ class _Connection(asyncio.Protocol):
         exchange = _Exchange(True, False)
         self.pending.append(exchange)
         try:
-            result = server._run(self, exchange, mode,
-                                 server.engine.start(query, variables, name, headers,
-                                                     lowercase_names=True), False)
+            started = server.engine.start(query, variables, name, headers,
+                                          lowercase_names=True)
+            result = server._run(self, exchange, mode, started, False)
         except Exception:
             log.exception("unexpected error while handling a request")
             exchange.answer(500, CT_JSON, _INTERNAL_ERROR)
-            result = None
+            started = result = None
         if exchange.done:
-            if key is not None and result is not None and result.constant and \
+            if result is not None and result.constant and not variables and \
                     not exchange.close:
                 server.fast.remember(key, *server._serialize_parts(exchange))
             self._flush()
         else:
             self.deadline = 0.0  # the server is working; the client waits for us
+            if type(started) is SharedRun and server.gather and \
+                    key not in server.fast.gatherings:
+                server.fast.gatherings[key] = _Gathering(server, key, started, mode)
 
     def _without_upgrade(self) -> bytes:
         """The head of the request just read, minus its Upgrade and related fields."""
@@ -657,9 +723,15 @@ class _Connection(asyncio.Protocol):
             if close:
                 self._end(exchange.close)
                 return
+        self._written()
+
+    def _written(self) -> None:
+        """Answers went out: with nothing owed, the keep-alive timeout applies again;
+        reading resumes if it was paused for too many pending answers."""
+        pending = self.pending
         if not pending:
             if self.phase == _IDLE:  # idle now: the keep-alive timeout applies
-                self.deadline = deadline = self.loop.time() + server.keepalive_timeout
+                self.deadline = deadline = self.loop.time() + self.server.keepalive_timeout
                 if self.timer is None or self.timer_at > deadline:
                     self._set_deadline(deadline)
             if self.reading_paused:
@@ -817,6 +889,9 @@ class Server:
         if fast_path is None:
             fast_path = not extensions_disabled()
         self.fast: Any = None
+        #: Fast-path requests may join a running shared execution by their bytes alone
+        #: (:class:`_Gathering`): not when a request header can change an answer.
+        self.gather = not engine.headers_change_answers
         if fast_path and not self.access:
             from ._fastpath import FastPath
 

@@ -12,7 +12,7 @@ import plait
 import pytest
 from plait.server import Server
 
-from .test_server import TIMEOUT, exchange, post, read_response, request, run, serving
+from .test_server import TIMEOUT, exchange, one, post, read_response, request, run, serving
 from .test_server import sdl as sdl  # noqa: F401 - the module's config fixture
 from .test_server import upstream as upstream  # noqa: F401 - its upstream
 
@@ -178,3 +178,145 @@ def test_cors_origins_take_the_general_path(sdl) -> None:
 
     run(main())
 
+
+
+# -- identical requests joining a running shared execution (server._Gathering) ------------
+SHARED_SDL = """
+schema @server(port: 8000) @upstream(timeout: 10) { query: Query }
+type Query {
+  shared(ms: Int!): String @http(url: "UPSTREAM/wait/{{.args.ms}}", dedupe: true)
+  failing(ms: Int!): String @http(url: "UPSTREAM/fail/{{.args.ms}}", dedupe: true)
+}
+"""
+TENANT_SDL = """
+schema @server(port: 8000) @upstream(timeout: 10) { query: Query }
+type Query {
+  tenant: String @http(url: "UPSTREAM/wait/200?t={{.headers.x-tenant}}", dedupe: true)
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def counting_upstream():
+    """Answers after ?ms; counts the requests per path (and tenant)."""
+    from aiohttp import web
+    from plait import example_upstream
+
+    hits: dict[str, int] = {}
+
+    async def wait(request: web.Request) -> web.Response:
+        key = request.path_qs
+        hits[key] = hits.get(key, 0) + 1
+        await asyncio.sleep(int(request.match_info["ms"]) / 1000)
+        return web.json_response(f"waited {request.query.get('t', '')}".strip())
+
+    async def fail(request: web.Request) -> web.Response:
+        hits[request.path] = hits.get(request.path, 0) + 1
+        await asyncio.sleep(int(request.match_info["ms"]) / 1000)
+        return web.Response(status=502, text="bad gateway")
+
+    app = web.Application()
+    app.router.add_get("/wait/{ms:[0-9]+}", wait)
+    app.router.add_get("/fail/{ms:[0-9]+}", fail)
+    server = example_upstream.ThreadedServer(app).start()
+    yield server, hits
+    server.stop()
+
+
+async def _together(port: int, raw: bytes, joiners: int, after: float = 0.05,
+                    count: int = 1) -> list[list[Any]]:
+    """One connection sends ``raw``; ``after`` seconds later ``joiners`` more send it too
+    (while the first is still running); every answer, per connection."""
+    first = asyncio.ensure_future(exchange(port, raw, count))
+    await asyncio.sleep(after)
+    rest = await asyncio.gather(*(exchange(port, raw, count) for _ in range(joiners)))
+    return [await first, *rest]
+
+
+def test_identical_requests_join_one_running_execution(counting_upstream) -> None:
+    upstream, hits = counting_upstream
+    sdl = SHARED_SDL.replace("UPSTREAM", upstream.url)
+    raw = post("{ shared(ms: 400) }")
+
+    async def main() -> None:
+        async with serving(sdl) as (server, port), \
+                serving(sdl, fast_path=False) as (_, general_port):
+            assert server.gather
+            before = hits.get("/wait/400", 0)
+            task = asyncio.ensure_future(_together(port, raw, 12))
+            await asyncio.sleep(0.25)
+            assert len(server.fast.gatherings) == 1  # the 12 wait with the first
+            answers = [_comparable(a) for conn in await task for a in conn]
+            assert hits["/wait/400"] == before + 1  # one execution for all 13
+            assert server.fast.gatherings == {}
+            assert server.fast.handled == 13
+            general = _comparable(await one(general_port, raw))
+            assert answers == [general] * 13
+            assert general[0] == 200 and json.loads(general[2]) == \
+                {"data": {"shared": "waited"}}
+
+    run(main())
+
+
+def test_a_joined_request_keeps_its_place_before_pipelined_ones(counting_upstream) -> None:
+    upstream, _ = counting_upstream
+    sdl = SHARED_SDL.replace("UPSTREAM", upstream.url)
+    shared = post("{ shared(ms: 300) }")
+
+    async def main() -> None:
+        async with serving(sdl) as (server, port):
+            first = asyncio.ensure_future(exchange(port, shared))
+            await asyncio.sleep(0.05)
+            # The same request, then a different one pipelined behind it on one connection.
+            answers = await exchange(port, shared + post("{ shared(ms: 1) }") + shared, 3)
+            assert [a.json() for a in answers] == [{"data": {"shared": "waited"}}] * 3
+            assert (await first)[0].json() == {"data": {"shared": "waited"}}
+            assert server.fast.gatherings == {}
+
+    run(main())
+
+
+def test_a_failed_shared_execution_answers_every_joiner(counting_upstream) -> None:
+    upstream, hits = counting_upstream
+    sdl = SHARED_SDL.replace("UPSTREAM", upstream.url)
+    raw = post("{ failing(ms: 300) }")
+
+    async def main() -> None:
+        async with serving(sdl) as (server, port):
+            before = hits.get("/fail/300", 0)
+            answers = [a for conn in await _together(port, raw, 5) for a in conn]
+            assert hits["/fail/300"] == before + 1
+            bodies = {a.body for a in answers}
+            assert len(bodies) == 1 and all(a.status == 200 for a in answers)
+            document = answers[0].json()
+            assert document["data"] == {"failing": None}
+            assert document["errors"][0]["path"] == ["failing"]
+            assert document["errors"][0]["extensions"]["code"] == "UPSTREAM_HTTP_ERROR"
+
+    run(main())
+
+
+def test_no_joining_by_bytes_when_headers_change_answers(counting_upstream) -> None:
+    """A template reads x-tenant: equal request bytes with different tenants are different
+    requests, so nobody joins by bytes (whole-operation sharing still keys on the header)."""
+    upstream, hits = counting_upstream
+    sdl = TENANT_SDL.replace("UPSTREAM", upstream.url)
+
+    async def main() -> None:
+        async with serving(sdl) as (server, port):
+            assert not server.gather
+            body = b'{"query":"{ tenant }"}'
+            raws = [request("POST", "/graphql", body, headers={"X-Tenant": name})
+                    for name in ("a", "b", "a")]
+            first = asyncio.ensure_future(exchange(port, raws[0]))
+            await asyncio.sleep(0.05)
+            others = asyncio.gather(*(exchange(port, raw) for raw in raws[1:]))
+            await asyncio.sleep(0.05)
+            assert server.fast.gatherings == {}
+            answers = [(await first)[0], *(conn[0] for conn in await others)]
+            assert [a.json() for a in answers] == [
+                {"data": {"tenant": "waited a"}}, {"data": {"tenant": "waited b"}},
+                {"data": {"tenant": "waited a"}}]
+            assert hits["/wait/200?t=a"] == 1 and hits["/wait/200?t=b"] == 1
+
+    run(main())
