@@ -371,3 +371,66 @@ def test_standard_scenario_file_is_valid() -> None:
     assert s.connections == 100 and s.duration == 10 and s.threads == 2
     assert Path(s.configs[0]).name == "tailcall-bench.graphql"
     assert sys.executable  # the peers are whatever is installed here
+
+
+def test_python_peer_answers_the_standard_queries_like_plait() -> None:
+    """bench/scenarios/python_peer.py (Strawberry on aiohttp) serves the same answers as
+    plait for Q1-Q3 over the built-in upstream, so the standard run compares like with
+    like."""
+    pytest.importorskip("strawberry", reason="the Python peer needs strawberry-graphql "
+                                             "(the test extra)")
+    import subprocess
+    import urllib.request
+
+    import plait
+    from plait.bench.targets import free_port
+
+    def query(port: int, text: str) -> bytes:
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/graphql",
+                                     json.dumps({"query": text}).encode(),
+                                     {"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as response:
+            return response.read()
+
+    def wait_for(process: subprocess.Popen[str], port: int) -> None:
+        import socket
+        import time
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.communicate()
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError(f"nothing listens on {port}")
+
+    up_port, peer_port = free_port(), free_port()
+    processes = [subprocess.Popen([sys.executable, "-m", "plait.bench.upstream", "--port",
+                                   str(up_port)], stdout=subprocess.DEVNULL)]
+    try:
+        processes.append(subprocess.Popen(
+            [sys.executable, str(REPO / "bench" / "scenarios" / "python_peer.py"), "--port",
+             str(peer_port), "--upstream", f"http://127.0.0.1:{up_port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+        wait_for(processes[0], up_port)
+        wait_for(processes[1], peer_port)
+        config = (REPO / "bench" / "scenarios" / "tailcall-bench.graphql").read_text()
+        engine = plait.Engine.from_string(
+            config.replace("http://127.0.0.1:3000", f"http://127.0.0.1:{up_port}"))
+
+        async def plait_answers() -> list[bytes]:
+            try:
+                return [(await engine.execute(q)).body
+                        for q in (Q1, "{posts{title}}", "{greet}")]
+            finally:
+                await engine.close()
+
+        expected = asyncio.run(plait_answers())
+        assert json.loads(expected[0])["data"]["posts"][0]["user"]["id"] == 1
+        assert [query(peer_port, q) for q in (Q1, "{posts{title}}", "{greet}")] == expected
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(10)
