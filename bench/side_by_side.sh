@@ -14,26 +14,10 @@ CONFIG="${1:-$HERE/scenarios/tailcall-bench.graphql}"
 shift || true
 WORKERS=("${@:-1 2}")
 [ ${#WORKERS[@]} -eq 1 ] && read -r -a WORKERS <<< "${WORKERS[0]}"
-DURATION="${DURATION:-10s}"
-WARMUP="${WARMUP:-4s}"
 QUERIES=('{greet}' '{posts{title}}' '{posts{id userId title user{id name email}}}')
 export UPSTREAM_DIR="${UPSTREAM_DIR:-/tmp/plait-upstream-3000}"  # nginx runs unprivileged
-
-measure() {  # NAME URL QUERY
-  QUERY="$3" wrk -t2 -c100 -d"$WARMUP" -s "$SHARED/bench/post.lua" "$2" > /dev/null 2>&1
-  QUERY="$3" wrk -t2 -c100 -d"$DURATION" --latency -s "$SHARED/bench/post.lua" "$2" 2>&1 |
-    awk -v name="$1" -v q="$3" '/Requests\/sec/{r=$2} /^ +50%/{p50=$2} /^ +99%/{p99=$2}
-      /Non-2xx/{bad=" (" $0 ")"} END{printf "%s %s %s p50=%s p99=%s%s\n", name, q, r, p50, p99, bad}'
-}
-
-wait_port() {  # PORT
-  for _ in $(seq 1 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "nothing listens on port $1" >&2
-  return 1
-}
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 
 bash "$SHARED/bench/upstream.sh" start 3000 > /dev/null
 trap 'bash "$SHARED/bench/upstream.sh" stop 3000 > /dev/null' EXIT
