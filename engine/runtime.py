@@ -147,6 +147,8 @@ class RequestContext:
         self.shared = shared
         self.variables = variables
         self.headers = headers
+        #: The running loop, looked up once (each lookup costs a getpid() system call).
+        self.loop = asyncio.get_running_loop()
         self.root: dict[str, Any] = {}
         self.cache: dict[int, Any] = {}          # materialized Raw values, by identity
         self.parent_of: dict[int, Any] = {}      # object → the object it was found in
@@ -191,7 +193,7 @@ class RequestContext:
         return self._call(request, key, dedupe)
 
     def _hit(self, key: tuple[Any, ...], hit: Fetched) -> asyncio.Future[Fetched]:
-        future: asyncio.Future[Fetched] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Fetched] = self.loop.create_future()
         future.set_result(hit)
         self.local[key] = future
         if self.exchanges is not None:
@@ -204,7 +206,7 @@ class RequestContext:
         """Answer from ``cache`` while an entry is fresh; otherwise call, and keep a 2xx
         answer for ``fresh_for(answer)`` seconds (``@cache``: its maxAge; ``httpCache``:
         what the upstream's own ``Cache-Control`` allows, see :func:`cacheable_for`)."""
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         hit = cache.get(key, loop.time())
         if hit is not None:
             return self._hit(key, hit)
@@ -229,14 +231,14 @@ class RequestContext:
             found = shared.get(key)
             own = found is None
             if found is None:
-                found = asyncio.ensure_future(_exchange(self.shared.client, request))
+                found = self.loop.create_task(_exchange(self.shared.client, request))
                 shared[key] = found
                 found.add_done_callback(lambda _f, k=key: shared.pop(k, None))
             self.local[key] = found
             if exchanges is not None:
                 exchanges.append((found, own))
             return found
-        future = asyncio.ensure_future(_exchange(self.shared.client, request))
+        future = self.loop.create_task(_exchange(self.shared.client, request))
         if request.method == "GET":
             self.local[key] = future
         if exchanges is not None:
@@ -496,7 +498,7 @@ def start_fetch(ctx: RequestContext, spec: StepSpec, parents: list[Any],
             entries.append((ids, ctx.call(_http_request(resolver, scope, ctx),
                                           resolver.dedupe, age)))
         elif isinstance(resolver, CallResolver):
-            entries.append((ids, asyncio.ensure_future(_run_call(ctx, resolver, scope))))
+            entries.append((ids, ctx.loop.create_task(_run_call(ctx, resolver, scope))))
         else:  # pragma: no cover - EXPR and BATCH have their own instructions
             for parent_id in ids:
                 results[parent_id] = FieldError("unsupported resolver")
@@ -588,7 +590,7 @@ def start_batch(ctx: RequestContext, spec: StepSpec, parents: list[Any],
         for start in range(0, len(keys), size):
             chunk = keys[start:start + size]
             request = _batch_request(resolver.method, param, url, headers, chunk, items)
-            index = asyncio.ensure_future(_fetch_index(
+            index = ctx.loop.create_task(_fetch_index(
                 ctx.call(request, resolver.dedupe, age), resolver))
             chunk_set = set(chunk)
             chunk_members = [(pid, k) for pid, k in members if k in chunk_set]
@@ -660,7 +662,7 @@ class BatchWindow:
         self.bodies: dict[str, bytes] = {}
         #: The exchanges the window made (for the requests' upstream response headers).
         self.exchanges: list[asyncio.Future[Fetched]] = []
-        loop = asyncio.get_running_loop()
+        self.loop = loop = asyncio.get_running_loop()
         self.future: asyncio.Future[Any] = loop.create_future()
         loop.call_later(delay_ms / 1000, self._fire)
 
@@ -675,7 +677,7 @@ class BatchWindow:
 
     def _fire(self) -> None:
         self.shared.close_window(self)
-        asyncio.ensure_future(self._run())
+        self.loop.create_task(self._run())
 
     async def _run(self) -> None:
         keys = list(self.keys)
@@ -685,7 +687,7 @@ class BatchWindow:
             chunk = keys[start:start + size]
             request = _batch_request(self.resolver.method, self.param, self.url, self.headers,
                                      chunk, None if self.param is not None else self.bodies)
-            exchange = asyncio.ensure_future(_exchange(self.shared.client, request))
+            exchange = self.loop.create_task(_exchange(self.shared.client, request))
             self.exchanges.append(exchange)
             calls.append((chunk, _fetch_index(exchange, self.resolver)))
         merged: dict[str, Any] = {}
