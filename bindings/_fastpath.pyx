@@ -265,9 +265,8 @@ cdef class FastPath:
             return body_end
         if self.gatherings:
             found = self.gatherings.get(key)
-            if found is not None:  # the same request is being answered: wait with it
-                self.handled += 1
-                found.join(connection)
+            if found is not None and found.join(connection):
+                self.handled += 1  # the same request is being answered: wait with it
                 return body_end
         modes = self.accept_modes.get(None if accept is None else accept.decode("latin-1"))
         if modes is None:

@@ -326,12 +326,17 @@ class _Gathering:
         self.waiters: list[tuple[_Connection, _Exchange]] = []
         run.future.add_done_callback(self.finish)
 
-    def join(self, connection: _Connection) -> None:
-        """A request with the same bytes arrived on ``connection`` (nothing else owed)."""
+    def join(self, connection: _Connection) -> bool:
+        """A request with the same bytes arrived on ``connection`` (nothing else owed):
+        wait with the others, unless the execution has already finished (an answer
+        computed before the request arrived is not given to it; False)."""
+        if self.run.future.done():
+            return False
         exchange = _Exchange(True, False)
         connection.pending.append(exchange)
         connection.deadline = 0.0  # the server is working; the client waits for us
         self.waiters.append((connection, exchange))
+        return True
 
     def finish(self, future: asyncio.Future[Any]) -> None:
         server = self.server
