@@ -320,3 +320,23 @@ def test_no_joining_by_bytes_when_headers_change_answers(counting_upstream) -> N
             assert hits["/wait/200?t=a"] == 1 and hits["/wait/200?t=b"] == 1
 
     run(main())
+
+
+def test_graceful_close_answers_the_joined_requests(counting_upstream) -> None:
+    """Shutting down with a grace period: requests waiting on a running execution, the
+    joined ones included, are answered before the connections close."""
+    upstream, _ = counting_upstream
+    sdl = SHARED_SDL.replace("UPSTREAM", upstream.url)
+    raw = post("{ shared(ms: 300) }")
+
+    async def main() -> None:
+        async with serving(sdl) as (server, port):
+            clients = asyncio.ensure_future(_together(port, raw, 3))
+            await asyncio.sleep(0.15)
+            assert len(server.fast.gatherings) == 1
+            await server.close(grace=5.0)
+            answers = [conn[0] for conn in await clients]
+            assert [(a.status, a.json()) for a in answers] == \
+                [(200, {"data": {"shared": "waited"}})] * 4
+
+    run(main())
