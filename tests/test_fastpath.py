@@ -282,7 +282,7 @@ def test_a_failed_shared_execution_answers_every_joiner(counting_upstream) -> No
     raw = post("{ failing(ms: 300) }")
 
     async def main() -> None:
-        async with serving(sdl) as (server, port):
+        async with serving(sdl) as (_, port):
             before = hits.get("/fail/300", 0)
             answers = [a for conn in await _together(port, raw, 5) for a in conn]
             assert hits["/fail/300"] == before + 1

@@ -68,8 +68,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"{load['connections']} connections, {amount} per operation after a {load['warmup']:g} s warm-up, {mode}; "
         f"upstream: {report['upstream']}; machine: {report['machine']['cpus']} CPUs, "
         f"Python {report['machine']['python']}.", "",
-        "| operation | target | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | "
-        "errors | upstream calls/req | RSS MB | CPU % | CPU µs/req |",
+        ("| operation | target | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | "
+         "errors | upstream calls/req | RSS MB | CPU % | CPU µs/req |"),
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in report["results"]:
@@ -83,8 +83,8 @@ def markdown(report: dict[str, Any]) -> str:
             f"{_num(server.get('cpu_us_per_request'), 1)} |")
     if report.get("ratios"):
         base = report["targets"][0]
-        lines += ["", f"Ratios ({base} ÷ peer req/s; peer ÷ {base} p99 and CPU per request: "
-                      f"above 1 means {base} is ahead):", "",
+        lines += ["", (f"Ratios ({base} ÷ peer req/s; peer ÷ {base} p99 and CPU per request: "
+                       f"above 1 means {base} is ahead):"), "",
                   "| operation | peer | req/s ratio | p99 ratio | CPU/req ratio |",
                   "|---|---|---:|---:|---:|"]
         for x in report["ratios"]:
