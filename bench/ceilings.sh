@@ -59,14 +59,11 @@ for w in 1 2; do
 done
 kill "$(cat "$WORK/nginx.pid")"; rm -f "$WORK/nginx.pid"
 
-run_server() {  # NAME CONFIG QUERY COMMAND...: start, measure QUERY, stop
-  local name="$1" config="$2" query="$3"
+run_server() {  # NAME PORT QUERY COMMAND...: start COMMAND, measure QUERY on PORT, stop
+  local name="$1" port="$2" query="$3"
   shift 3
   "$@" > /dev/null 2>&1 &
   local pid=$!
-  local port
-  port="$(python3 -c "import plait,sys; print(plait.load_config(sys.argv[1]).server.port)" "$config")"
-  [ "$name" = "${name#plait}" ] || port=8001
   wait_port "$port"
   measure "$name" "http://127.0.0.1:$port/graphql" "$query"
   kill -TERM "$pid"; wait "$pid" 2> /dev/null || true
@@ -74,9 +71,10 @@ run_server() {  # NAME CONFIG QUERY COMMAND...: start, measure QUERY, stop
 
 A="$HERE/scenarios/tailcall-bench.graphql"
 B="$HERE/scenarios/tailcall-bench-b.graphql"
-run_server tailcall-A "$A" '{greet}' bash "$SHARED/peers/tailcall.sh" start "$A"
-run_server tailcall-B "$B" '{posts{title}}' bash "$SHARED/peers/tailcall.sh" start "$B"
+run_server tailcall-A "$(config_port "$A")" '{greet}' bash "$SHARED/peers/tailcall.sh" start "$A"
+run_server tailcall-B "$(config_port "$B")" '{posts{title}}' \
+  bash "$SHARED/peers/tailcall.sh" start "$B"
 for w in 1 2; do
-  run_server "plait-A-w$w" "$A" '{greet}' plait start "$A" --port 8001 --workers "$w"
-  run_server "plait-B-w$w" "$B" '{posts{title}}' plait start "$B" --port 8001 --workers "$w"
+  run_server "plait-A-w$w" 8001 '{greet}' plait start "$A" --port 8001 --workers "$w"
+  run_server "plait-B-w$w" 8001 '{posts{title}}' plait start "$B" --port 8001 --workers "$w"
 done

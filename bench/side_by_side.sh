@@ -22,7 +22,7 @@ export UPSTREAM_DIR="${UPSTREAM_DIR:-/tmp/plait-upstream-3000}"  # nginx runs un
 bash "$SHARED/bench/upstream.sh" start 3000 > /dev/null
 trap 'bash "$SHARED/bench/upstream.sh" stop 3000 > /dev/null' EXIT
 
-PEER_PORT="$(python3 -c "import plait,sys; print(plait.load_config(sys.argv[1]).server.port)" "$CONFIG")"
+PEER_PORT="$(config_port "$CONFIG")"
 bash "$SHARED/peers/tailcall.sh" start "$CONFIG" > /dev/null 2>&1 &
 PEER=$!
 wait_port "$PEER_PORT"
