@@ -223,6 +223,18 @@ def counting_upstream():
     server.stop()
 
 
+@pytest.fixture
+def shared_sdl(counting_upstream) -> str:
+    """SHARED_SDL pointed at the counting upstream."""
+    return SHARED_SDL.replace("UPSTREAM", counting_upstream[0].url)
+
+
+@pytest.fixture
+def hits(counting_upstream) -> dict[str, int]:
+    """The counting upstream's requests per path (shared by the module's tests)."""
+    return counting_upstream[1]
+
+
 async def _together(port: int, raw: bytes, joiners: int, after: float = 0.05,
                     count: int = 1) -> list[list[Any]]:
     """One connection sends ``raw``; ``after`` seconds later ``joiners`` more send it too
@@ -233,14 +245,12 @@ async def _together(port: int, raw: bytes, joiners: int, after: float = 0.05,
     return [await first, *rest]
 
 
-def test_identical_requests_join_one_running_execution(counting_upstream) -> None:
-    upstream, hits = counting_upstream
-    sdl = SHARED_SDL.replace("UPSTREAM", upstream.url)
+def test_identical_requests_join_one_running_execution(shared_sdl, hits) -> None:
     raw = post("{ shared(ms: 400) }")
 
     async def main() -> None:
-        async with serving(sdl) as (server, port), \
-                serving(sdl, fast_path=False) as (_, general_port):
+        async with serving(shared_sdl) as (server, port), \
+                serving(shared_sdl, fast_path=False) as (_, general_port):
             assert server.gather
             before = hits.get("/wait/400", 0)
             task = asyncio.ensure_future(_together(port, raw, 12))
@@ -258,13 +268,11 @@ def test_identical_requests_join_one_running_execution(counting_upstream) -> Non
     run(main())
 
 
-def test_a_joined_request_keeps_its_place_before_pipelined_ones(counting_upstream) -> None:
-    upstream, _ = counting_upstream
-    sdl = SHARED_SDL.replace("UPSTREAM", upstream.url)
+def test_a_joined_request_keeps_its_place_before_pipelined_ones(shared_sdl) -> None:
     shared = post("{ shared(ms: 300) }")
 
     async def main() -> None:
-        async with serving(sdl) as (server, port):
+        async with serving(shared_sdl) as (server, port):
             first = asyncio.ensure_future(exchange(port, shared))
             await asyncio.sleep(0.05)
             # The same request, then a different one pipelined behind it on one connection.
@@ -276,13 +284,11 @@ def test_a_joined_request_keeps_its_place_before_pipelined_ones(counting_upstrea
     run(main())
 
 
-def test_a_failed_shared_execution_answers_every_joiner(counting_upstream) -> None:
-    upstream, hits = counting_upstream
-    sdl = SHARED_SDL.replace("UPSTREAM", upstream.url)
+def test_a_failed_shared_execution_answers_every_joiner(shared_sdl, hits) -> None:
     raw = post("{ failing(ms: 300) }")
 
     async def main() -> None:
-        async with serving(sdl) as (_, port):
+        async with serving(shared_sdl) as (_, port):
             before = hits.get("/fail/300", 0)
             answers = [a for conn in await _together(port, raw, 5) for a in conn]
             assert hits["/fail/300"] == before + 1
@@ -322,15 +328,13 @@ def test_no_joining_by_bytes_when_headers_change_answers(counting_upstream) -> N
     run(main())
 
 
-def test_graceful_close_answers_the_joined_requests(counting_upstream) -> None:
+def test_graceful_close_answers_the_joined_requests(shared_sdl) -> None:
     """Shutting down with a grace period: requests waiting on a running execution, the
     joined ones included, are answered before the connections close."""
-    upstream, _ = counting_upstream
-    sdl = SHARED_SDL.replace("UPSTREAM", upstream.url)
     raw = post("{ shared(ms: 300) }")
 
     async def main() -> None:
-        async with serving(sdl) as (server, port):
+        async with serving(shared_sdl) as (server, port):
             clients = asyncio.ensure_future(_together(port, raw, 3))
             await asyncio.sleep(0.15)
             assert len(server.fast.gatherings) == 1
