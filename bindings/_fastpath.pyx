@@ -18,7 +18,7 @@ request-dependent template) are remembered per (request body bytes, ``Accept`` v
 body determines the query, operationName and variables, ``Accept`` the response mode, so
 the same bytes get the same answer; it is written again with the current ``Date``.
 Requests whose bytes equal those of one whose shared execution is still running join it
-(``gatherings``, kept by the server) without being decoded again.
+(:class:`Gathering`) without being decoded again, and are all answered from one answer.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.string cimport memchr, memcmp
@@ -31,6 +31,8 @@ cdef int MAX_FIELDS = 64
 cdef Py_ssize_t MAX_CONSTANTS = 1024
 cdef Py_ssize_t MAX_KEPT_BODY = 4096
 cdef Py_ssize_t MAX_KEPT_ANSWER = 65536
+#: ``plait.server._IDLE``: a connection between requests.
+cdef int IDLE = 0
 
 # RFC 9110 5.6.2 tchar
 cdef bint _TCHAR[256]
@@ -126,7 +128,7 @@ cdef class FastPath:
     cdef bint cors
     cdef object accept_modes
     cdef public dict constants
-    #: Shared executions running, by (request body, ``Accept``): ``plait.server._Gathering``
+    #: Shared executions running, by (request body, ``Accept``): :class:`Gathering`
     cdef public dict gatherings
     cdef object loop
     cdef double keepalive
@@ -157,6 +159,13 @@ cdef class FastPath:
         if len(self.constants) >= MAX_CONSTANTS:
             self.constants.clear()
         self.constants[key] = (head, rest)
+
+    def gather(self, key, run, int mode, exchange):
+        """The request under ``key`` started shared execution ``run`` (a ``SharedRun``):
+        until it ends, requests with the same bytes join it (:class:`Gathering`), owing
+        ``exchange`` (a fresh ``plait.server._Exchange``)."""
+        if key not in self.gatherings:
+            self.gatherings[key] = Gathering(self, key, run, mode, exchange)
 
     def feed(self, connection, bytes data):
         """Answer (or start) the simple requests at the front of ``data``; return how many
@@ -265,7 +274,7 @@ cdef class FastPath:
             return body_end
         if self.gatherings:
             found = self.gatherings.get(key)
-            if found is not None and found.join(connection):
+            if found is not None and (<Gathering>found).join(connection):
                 self.handled += 1  # the same request is being answered: wait with it
                 return body_end
         modes = self.accept_modes.get(None if accept is None else accept.decode("latin-1"))
@@ -294,3 +303,77 @@ cdef class FastPath:
         self.handled += 1
         connection.fast_request((<tuple>modes)[0], query, variables, name, headers, key)
         return body_end
+
+
+cdef class Gathering:
+    """Fast-path requests that wait for a shared execution (``SharedRun``) started by a
+    request with the same bytes and ``Accept`` value (so the same operation, variables and
+    response mode), instead of each calling ``Engine.start``. Every joined connection owes
+    the same ``exchange``; when the execution ends it is answered once, serialized once,
+    and the bytes written to each connection with nothing else owed (others take the
+    general way, ``_Connection.ready``). Only used when no request header can change an
+    answer (``Server.gather``)."""
+
+    cdef FastPath fast
+    cdef object key
+    cdef object run
+    cdef object future
+    cdef int mode
+    cdef object exchange
+    #: The connections waiting, in the order they joined.
+    cdef list connections
+
+    def __init__(self, FastPath fast, key, run, int mode, exchange):
+        self.fast = fast
+        self.key = key
+        self.run = run
+        self.future = run.future
+        self.mode = mode
+        self.exchange = exchange
+        self.connections = []
+        self.future.add_done_callback(self.finish)
+
+    cdef bint join(self, connection) except -1:
+        """A request with the same bytes arrived on ``connection`` (nothing else owed):
+        wait with the others, unless the execution has already finished (an answer
+        computed before the request arrived is not given to it; False)."""
+        if self.future.done():
+            return False
+        connection.pending.append(self.exchange)
+        connection.deadline = 0.0  # the server is working; the client waits for us
+        self.connections.append(connection)
+        return True
+
+    def finish(self, future):
+        """The execution ended: answer every joined connection."""
+        cdef FastPath fast = self.fast
+        server = fast.server
+        if fast.gatherings.get(self.key) is self:
+            del fast.gatherings[self.key]
+        if not self.connections:
+            return
+        exchange = self.exchange
+        server._conclude(exchange, self.mode, False, future, self.run.result)
+        whole = None
+        if fast.loop is None:
+            fast.loop = server.loop
+        cdef double deadline = fast.loop.time() + fast.keepalive
+        cdef bint closing = server.closing
+        for connection in self.connections:
+            pending = connection.pending
+            transport = connection.transport
+            if closing or len(pending) != 1 or pending[0] is not exchange or \
+                    transport is None or connection.eof or connection.stopped:
+                connection.ready(exchange)  # owes more, or ends: the general way
+                continue
+            if whole is None:
+                whole = server._serialize(exchange, False)
+            pending.popleft()
+            transport.write(whole)
+            # What _Connection._written does when idle again, in its usual case: the
+            # keep-alive timeout applies from now (the armed timer re-arms itself).
+            if connection.phase == IDLE and not connection.reading_paused and \
+                    connection.timer is not None and connection.timer_at <= deadline:
+                connection.deadline = deadline
+            else:
+                connection._written()

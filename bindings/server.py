@@ -308,74 +308,6 @@ class _Exchange:
         self.done = True
 
 
-class _Gathering:
-    """Fast-path requests that join a shared execution (a :class:`SharedRun`) already
-    running for the same request bytes and ``Accept`` value (so the same operation,
-    variables and response mode): ``plait._fastpath`` adds them here instead of calling
-    :meth:`Engine.start` for each, and they are all answered when the execution ends, the
-    answer computed and serialized once. Only used when no request header can change an
-    answer (:attr:`Server.gather`)."""
-
-    __slots__ = ("key", "mode", "run", "server", "waiters")
-
-    def __init__(self, server: Server, key: Any, run: SharedRun, mode: int) -> None:
-        self.server = server
-        self.key = key
-        self.run = run
-        self.mode = mode
-        self.waiters: list[tuple[_Connection, _Exchange]] = []
-        run.future.add_done_callback(self.finish)
-
-    def join(self, connection: _Connection) -> bool:
-        """A request with the same bytes arrived on ``connection`` (nothing else owed):
-        wait with the others, unless the execution has already finished (an answer
-        computed before the request arrived is not given to it; False)."""
-        if self.run.future.done():
-            return False
-        exchange = _Exchange(True, False)
-        connection.pending.append(exchange)
-        connection.deadline = 0.0  # the server is working; the client waits for us
-        self.waiters.append((connection, exchange))
-        return True
-
-    def finish(self, future: asyncio.Future[Any]) -> None:
-        server = self.server
-        gatherings = server.fast.gatherings
-        if gatherings.get(self.key) is self:
-            del gatherings[self.key]
-        waiters = self.waiters
-        if not waiters:
-            return
-        run, mode = self.run, self.mode
-        if future.cancelled() or future.exception() is not None:
-            for connection, exchange in waiters:  # 503 or 500, as for any request
-                server._settle(connection, exchange, mode, False, future, run.result)
-            return
-        first = waiters[0][1]
-        try:
-            server._answer(first, mode, run.result(), False)
-        except Exception:
-            log.exception("unexpected error while executing a request")
-            first.answer(500, CT_JSON, _INTERNAL_ERROR)
-        whole = b""
-        for connection, exchange in waiters:
-            if exchange is not first:
-                exchange.answer(first.status, first.content_type, first.body, first.headers)
-            pending = connection.pending
-            if len(pending) == 1 and pending[0] is exchange and \
-                    connection.transport is not None and not connection.eof and \
-                    not connection.stopped and not server.closing:
-                # The common case, written as _flush would (keep-alive, nothing else
-                # owed), with the bytes serialized once for all of them.
-                pending.popleft()
-                if not whole:
-                    whole = server._serialize(first, False)
-                connection.transport.write(whole)
-                connection._written()
-            else:
-                connection.ready(exchange)
-
-
 #: Header field names as received -> lower-case text (bounded; most clients send few
 #: distinct spellings).
 _HEADER_NAMES: dict[bytes, str] = {}
@@ -419,7 +351,7 @@ class _Reject(Exception):
 
 
 # parser phases
-_IDLE, _HEAD, _BODY = 0, 1, 2
+_IDLE, _HEAD, _BODY = 0, 1, 2  # plait._fastpath reads phase _IDLE as 0
 
 
 class _Connection(asyncio.Protocol):
@@ -682,9 +614,9 @@ class _Connection(asyncio.Protocol):
             self._flush()
         else:
             self.deadline = 0.0  # the server is working; the client waits for us
-            if type(started) is SharedRun and server.gather and \
-                    key not in server.fast.gatherings:
-                server.fast.gatherings[key] = _Gathering(server, key, started, mode)
+            if type(started) is SharedRun and server.gather:
+                # identical requests join it in C until it ends (plait._fastpath.Gathering)
+                server.fast.gather(key, started, mode, _Exchange(True, False))
 
     def _without_upgrade(self) -> bytes:
         """The head of the request just read, minus its Upgrade and related fields."""
@@ -895,7 +827,7 @@ class Server:
             fast_path = not extensions_disabled()
         self.fast: Any = None
         #: Fast-path requests may join a running shared execution by their bytes alone
-        #: (:class:`_Gathering`): not when a request header can change an answer.
+        #: (``plait._fastpath.Gathering``): not when a request header can change an answer.
         self.gather = not engine.headers_change_answers
         if fast_path and not self.access:
             from ._fastpath import FastPath
@@ -1199,8 +1131,15 @@ class Server:
 
     def _settle(self, connection: _Connection, exchange: _Exchange, mode: int, batch: bool,
                 future: asyncio.Future[Any], result: Callable[[], Any]) -> None:
-        """``future`` is done: answer with ``result()`` (503 if it was cancelled: the
-        server is closing; 500 if it failed), then write what the connection can."""
+        """``future`` is done: answer (:meth:`_conclude`), then write what the connection
+        can."""
+        self._conclude(exchange, mode, batch, future, result)
+        connection.ready(exchange)
+
+    def _conclude(self, exchange: _Exchange, mode: int, batch: bool,
+                  future: asyncio.Future[Any], result: Callable[[], Any]) -> None:
+        """``future`` is done: answer ``exchange`` with ``result()`` (503 if it was
+        cancelled: the server is closing; 500 if it failed)."""
         try:
             if future.cancelled():
                 exchange.answer(503, CT_JSON,
@@ -1210,7 +1149,6 @@ class Server:
         except Exception:
             log.exception("unexpected error while executing a request")
             exchange.answer(500, CT_JSON, _INTERNAL_ERROR)
-        connection.ready(exchange)
 
     def _answer(self, exchange: _Exchange, mode: int, result: Any, batch: bool) -> None:
         if batch:
