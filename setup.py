@@ -15,6 +15,7 @@ if os.environ.get("PLAIT_CYTHON_TRACE") == "1":
 
 extensions = [
     Extension("plait.engine._cvm", ["engine/_cvm.pyx"], define_macros=macros),
+    Extension("plait.engine._http_head", ["engine/_http_head.pyx"], define_macros=macros),
     Extension("plait.planner._op_parse", ["planner/_op_parse.pyx"], define_macros=macros),
     Extension("plait.planner._field_copy", ["planner/_field_copy.pyx"], define_macros=macros),
     Extension("plait._fastpath", ["bindings/_fastpath.pyx"], define_macros=macros),

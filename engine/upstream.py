@@ -15,7 +15,10 @@ Design
   queues. A finished connection, or a freed slot, goes straight to the oldest waiter.
 - ``_Connection`` is the ``asyncio.Protocol``. It owns an ``httptools.HttpResponseParser``
   whose callbacks fill the response in place; the request coroutine awaits one future that
-  the callbacks resolve. Per request: one ``transport.write`` (head and body joined) and
+  the callbacks resolve. A simple head (``HTTP/1.1``, ``Content-Length``, plain fields)
+  that arrives whole is read in C instead (``plait.engine._http_head``, not under
+  ``PLAIT_NO_EXTENSIONS=1``): one call instead of a callback per header line; its body is
+  then counted to ``Content-Length`` without the parser. Per request: one ``transport.write`` (head and body joined) and
   one future; no Task, no streams, no per-request timer: each connection keeps one deadline
   timer that, when it fires for an older request's deadline, re-arms for the current one.
   Parsed URLs are cached (pool and request target per URL string, bounded).
@@ -47,11 +50,14 @@ import socket
 import ssl
 import zlib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Self
 from urllib.parse import quote
 
 import httptools
+
+from . import extensions_disabled
 
 __all__ = ["HttpClient", "UpstreamError", "UpstreamRequest", "UpstreamResponse"]
 
@@ -131,6 +137,25 @@ class UpstreamResponse:
     body: bytes
 
 
+#: ``_http_head.read_head``: (status, headers, content_length, keep_alive, body_start).
+_HeadReader = Callable[[bytes], tuple[int, list[tuple[str, str]], int, bool, int] | None]
+
+
+def _head_reader() -> _HeadReader | None:
+    """The compiled response-head reader, or None under ``PLAIT_NO_EXTENSIONS=1`` (every
+    response is then parsed by httptools). A missing build is an ImportError."""
+    if extensions_disabled():
+        return None
+    try:
+        from ._http_head import read_head
+    except ImportError as exc:
+        raise ImportError(
+            "plait's compiled extension plait.engine._http_head is not built: run "
+            "`pip install -e .` (or `python setup.py build_ext --inplace`), or set "
+            "PLAIT_NO_EXTENSIONS=1 to use the pure-Python code") from exc
+    return read_head
+
+
 class _Connection(asyncio.Protocol):
     """One keep-alive connection: writes requests, parses responses with httptools."""
 
@@ -159,6 +184,8 @@ class _Connection(asyncio.Protocol):
         "parser",
         "pool",
         "raw_deflate",
+        "read_head",
+        "body_left",
         "raw_size",
         "received",
         "requests",
@@ -169,9 +196,13 @@ class _Connection(asyncio.Protocol):
         "waiter",
     )
 
-    def __init__(self, pool: _Pool, limit: int) -> None:
+    def __init__(self, pool: _Pool, limit: int, read_head: _HeadReader | None) -> None:
         self.pool = pool
         self.limit = limit
+        #: The compiled head reader (``_http_head.read_head``), None: httptools only.
+        self.read_head = read_head
+        #: Body bytes still to come of a response whose head ``read_head`` read (-1: none).
+        self.body_left = -1
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.waiter: asyncio.Future[UpstreamResponse] | None = None
@@ -231,6 +262,7 @@ class _Connection(asyncio.Protocol):
         self.head_request = head_request
         self.received = 0
         self.raw_size = 0
+        self.body_left = -1
         self.headers_done = False
         self.until_close = False
         self.complete = False
@@ -264,6 +296,14 @@ class _Connection(asyncio.Protocol):
             self.extra = True
             self.abort()
             return
+        if self.body_left >= 0:
+            self._counted_body(data)
+            return
+        if not self.received and self.read_head is not None and not self.head_request:
+            head = self.read_head(data)
+            if head is not None and head[2] <= self.limit:
+                self._simple_head(data, *head)
+                return
         self.received += len(data)
         try:
             self.parser.feed_data(data)
@@ -286,6 +326,41 @@ class _Connection(asyncio.Protocol):
             self._fail(UpstreamError(
                 "too_large", f"response head from {self.pool.label} exceeds "
                 f"{_MAX_HEAD_BYTES} bytes"))
+
+    def _simple_head(self, data: bytes, status: int, headers: list[tuple[str, str]],
+                     content_length: int, keep_alive: bool, body_start: int) -> None:
+        """``read_head`` read the response head at the start of ``data``: take it as the
+        parser callbacks would have, then the body bytes that follow it."""
+        self.status = status
+        self.headers = headers
+        self.content_length = content_length
+        self.keep_alive = keep_alive
+        self.headers_done = True
+        self.chunks = []
+        self.received = body_start
+        self.body_left = content_length
+        self._counted_body(data[body_start:] if body_start < len(data) else b"")
+
+    def _counted_body(self, data: bytes) -> None:
+        """Body bytes of a ``Content-Length`` response whose head ``read_head`` read;
+        bytes past its end were not asked for: the connection is not reused."""
+        size = len(data)
+        self.received += size
+        left = self.body_left
+        if size < left:
+            self.chunks.append(data)
+            self.body_left = left - size
+            self.raw_size += size
+            return
+        if size > left:
+            self.extra = True
+            data = data[:left]
+        if left:
+            self.chunks.append(data)
+        self.raw_size += left
+        self.body_left = -1
+        self.complete = True
+        self._finish()
 
     def eof_received(self) -> bool | None:
         return None  # let the transport close; connection_lost finishes the exchange
@@ -620,6 +695,7 @@ class HttpClient:
         self._origins: dict[str, _Pool] = {}  # "scheme://authority" -> pool
         self._targets: dict[str, tuple[_Pool, str]] = {}  # URL -> (pool, request target)
         self._closed = False
+        self._read_head = _head_reader()
         self.stats = {"connections_opened": 0, "requests_sent": 0, "reused": 0, "retries": 0}
 
     async def __aenter__(self) -> Self:
@@ -737,7 +813,7 @@ class HttpClient:
     async def _connect(self, pool: _Pool, deadline: float) -> _Connection:
         """Open a connection in a slot the caller holds; frees the slot on failure."""
         loop = pool.loop
-        conn = _Connection(pool, self._max_response_bytes)
+        conn = _Connection(pool, self._max_response_bytes, self._read_head)
         budget = min(self._connect_timeout, deadline - loop.time())
         try:
             if budget <= 0:

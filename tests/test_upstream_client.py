@@ -1,6 +1,7 @@
 """Tests for plait.engine.upstream: the pooled HTTP/1.1 client, over real loopback sockets.
 
-Every scenario runs on uvloop and on the default asyncio loop (ids ``uvloop``/``asyncio``).
+Every scenario runs on uvloop and on the default asyncio loop (ids ``uvloop``/``asyncio``),
+each with the compiled response-head reader and with httptools alone (ids ``c``/``py``).
 Well-behaved servers are aiohttp applications; misbehaving ones are raw
 ``asyncio.start_server`` handlers. Everything binds 127.0.0.1 port 0 and is torn down by the
 scenario; each scenario is bounded by a 30 s overall timeout.
@@ -25,6 +26,7 @@ import pytest
 import uvloop
 from aiohttp import web
 from plait.bench.targets import free_port
+from plait.engine import extensions_disabled
 from plait.engine.upstream import (
     HttpClient,
     UpstreamError,
@@ -37,6 +39,18 @@ Runner = Callable[[Callable[[], Awaitable[Any]]], Any]
 
 MB = 1024 * 1024
 SCENARIO_TIMEOUT = 30.0
+
+
+@pytest.fixture(autouse=True, params=["c", "py"])
+def head_reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Clients made in the test read simple response heads in C (``c``: plait's default)
+    or parse every response with httptools (``py``: ``PLAIT_NO_EXTENSIONS=1``)."""
+    if request.param == "c":
+        if extensions_disabled():
+            pytest.skip("PLAIT_NO_EXTENSIONS=1 turns the compiled head reader off")
+    else:
+        monkeypatch.setenv("PLAIT_NO_EXTENSIONS", "1")
+    return request.param
 
 
 @pytest.fixture(params=["uvloop", "asyncio"])
@@ -439,6 +453,120 @@ def test_informational_responses_are_skipped(run: Runner) -> None:
                 assert response.status == 200 and response.body == b"x"
                 assert ("link", "</a>") not in response.headers
             assert client.stats["connections_opened"] == 1
+
+    run(main)
+
+
+# -- response heads: read in C (id c) and by httptools (id py) alike ------------------------
+
+
+async def scripted(responses: list[list[bytes]]) -> Handler:
+    """A raw server answering its n-th request on a connection with ``responses[n]``,
+    written piece by piece (a short pause between pieces, so they arrive apart)."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for pieces in responses:
+            await read_request(reader)
+            for position, piece in enumerate(pieces):
+                if position:
+                    await asyncio.sleep(0.02)
+                writer.write(piece)
+                await writer.drain()
+        await reader.read()
+
+    return handler
+
+
+NGINX_HEAD = (b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nContent-Type: application/json\r\n"
+              b"Content-Length: 11\r\nConnection: keep-alive\r\nX-Spaced:  v \t\r\n"
+              b"X-Empty:\r\nX-Latin: caf\xe9\r\n\r\n")
+NGINX_HEADERS = [("server", "nginx/1.22.1"), ("content-type", "application/json"),
+                 ("content-length", "11"), ("connection", "keep-alive"),
+                 ("x-spaced", "v \t"), ("x-empty", ""), ("x-latin", "caf\xe9")]
+
+
+@pytest.mark.parametrize("pieces", [
+    [NGINX_HEAD + b'{"id": 1}\r\n'],
+    [NGINX_HEAD, b'{"id": ', b'1}\r\n'],  # the body arrives after the head
+    [NGINX_HEAD[:40], NGINX_HEAD[40:] + b'{"id": 1}\r\n'],  # the head arrives in two
+], ids=["whole", "body-apart", "head-apart"])
+def test_simple_heads_read_alike(run: Runner, pieces: list[bytes], head_reader: str) -> None:
+    """Header fields in order, lower-cased names, values with their trailing whitespace
+    (as httptools keeps it), latin-1 text; the body counted to Content-Length; the
+    connection reused."""
+    async def main() -> None:
+        async with serve_raw(await scripted([pieces, pieces])) as base, \
+                HttpClient() as client:
+            assert (client._read_head is not None) == (head_reader == "c")
+            for _ in range(2):
+                response = await get(client, base + "/")
+                assert (response.status, response.headers, response.body) == \
+                    (200, NGINX_HEADERS, b'{"id": 1}\r\n')
+            assert client.stats["connections_opened"] == 1
+            assert client.stats["reused"] == 1
+
+    run(main)
+
+
+def test_simple_head_variants(run: Runner) -> None:
+    """A status line without a reason, an empty body, ``Connection: close`` (the next
+    request opens a new connection) and an error status are read alike."""
+    async def main() -> None:
+        responses = [[b"HTTP/1.1 201\r\nContent-Length: 0\r\n\r\n"],
+                     [b"HTTP/1.1 503 Busy\r\nconnection: Close\r\ncontent-length: 4\r\n\r\n"
+                      b"busy"]]
+        async with serve_raw(await scripted(responses)) as base, HttpClient() as client:
+            first = await get(client, base + "/")
+            assert (first.status, first.headers, first.body) == \
+                (201, [("content-length", "0")], b"")
+            second = await get(client, base + "/")
+            assert (second.status, second.body) == (503, b"busy")
+            assert second.headers == [("connection", "Close"), ("content-length", "4")]
+            assert client.stats["reused"] == 1
+            third = await get(client, base + "/")  # the server closed: a new connection
+            assert third.status == 201
+            assert client.stats["connections_opened"] == 2
+
+    run(main)
+
+
+def test_bytes_past_the_body_end_the_connection(run: Runner) -> None:
+    """Bytes after a Content-Length body were not asked for: the answer stands, the
+    connection is not reused."""
+    async def main() -> None:
+        pieces = [ok_response(b"first") + b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nbad"]
+        async with serve_raw(await scripted([pieces, pieces])) as base, \
+                HttpClient() as client:
+            for _ in range(2):
+                response = await get(client, base + "/")
+                assert response.body == b"first"
+            assert client.stats["reused"] == 0
+            assert client.stats["connections_opened"] == 2
+
+    run(main)
+
+
+@pytest.mark.parametrize("head, kind", [
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok", "protocol"),
+    (b"HTTP/1.1 200 OK\r\nX A: 1\r\nContent-Length: 2\r\n\r\nok", "protocol"),
+    (b"HTTP/1.1 200 OK\r\nX-A: a\x01b\r\nContent-Length: 2\r\n\r\nok", "protocol"),
+    (b"HTTP/1.1 200 OK\nContent-Length: 2\n\nok", "protocol"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 999999999\r\n\r\nok", "too_large"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "reset"),
+], ids=["two-lengths", "bad-name", "bad-value", "bare-lf", "over-limit", "truncated"])
+def test_bad_heads_fail_alike(run: Runner, head: bytes, kind: str) -> None:
+    async def main() -> None:
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await read_request(reader)
+            writer.write(head)
+            await writer.drain()
+            if kind == "reset":
+                writer.close()
+            await reader.read()
+
+        async with serve_raw(answer) as base, HttpClient(max_response_bytes=MB) as client:
+            await expect_error(client, base + "/", kind)
+            assert pool_open(client) == 0
 
     run(main)
 
