@@ -160,6 +160,7 @@ class _Connection(asyncio.Protocol):
     """One keep-alive connection: writes requests, parses responses with httptools."""
 
     __slots__ = (
+        "body_left",
         "chunks",
         "closed",
         "complete",
@@ -184,9 +185,8 @@ class _Connection(asyncio.Protocol):
         "parser",
         "pool",
         "raw_deflate",
-        "read_head",
-        "body_left",
         "raw_size",
+        "read_head",
         "received",
         "requests",
         "status",

@@ -513,8 +513,7 @@ def test_simple_head_variants(run: Runner) -> None:
     request opens a new connection) and an error status are read alike."""
     async def main() -> None:
         responses = [[b"HTTP/1.1 201\r\nContent-Length: 0\r\n\r\n"],
-                     [b"HTTP/1.1 503 Busy\r\nconnection: Close\r\ncontent-length: 4\r\n\r\n"
-                      b"busy"]]
+                     [b"HTTP/1.1 503 Busy\r\nconnection: Close\r\ncontent-length: 4\r\n\r\nbusy"]]
         async with serve_raw(await scripted(responses)) as base, HttpClient() as client:
             first = await get(client, base + "/")
             assert (first.status, first.headers, first.body) == \
