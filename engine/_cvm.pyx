@@ -85,14 +85,12 @@ _SCALARS = (str, int, float, bool, type(None))
 def group_parents(ctx, list parents, tuple refs):
     """Compiled twin of ``runtime._group_parents``: parents whose referenced values are
     equal share one rendered request."""
-    cdef dict groups
-    cdef set seen
+    cdef dict groups, big_groups
     cdef dict cache = ctx.cache
     cdef dict parent_of = ctx.parent_of
     cdef list key
     cdef list plan = []
     cdef Py_ssize_t ident, n_refs = len(refs), i
-    cdef bint from_value
     cdef tuple path
     if not refs:
         return [runtime._unique(parents)]
@@ -100,31 +98,65 @@ def group_parents(ctx, list parents, tuple refs):
         path = ref.path
         plan.append((ref.root == "value", path, path[0] if len(path) == 1 else None))
     groups = {}
-    seen = set()
+    # A parent listed twice (one object reached from two places) is grouped once. Equal
+    # objects have equal keys, so only its own group can hold it: a small group is
+    # searched by identity, a large one keeps a set of identities (big_groups).
+    big_groups = {}
     for parent in parents:
-        ident = id(parent)
-        if ident in seen:
+        if n_refs == 1:  # the usual template: one value, keyed without a list
+            group_key = _ref_key(parent, <tuple>plan[0], cache, parent_of)
+        else:
+            key = []
+            for i in range(n_refs):
+                key.extend(_ref_key(parent, <tuple>plan[i], cache, parent_of))
+            group_key = tuple(key)
+        group = groups.get(group_key)
+        if group is None:
+            groups[group_key] = [parent]
             continue
-        seen.add(ident)
-        key = []
-        for i in range(n_refs):
-            from_value, path, single = <tuple>plan[i]
-            holder = parent if from_value else parent_of.get(ident)
-            if single is not None and type(holder) is dict:
-                value = (<dict>holder).get(single)
-            else:
-                value = lookup(holder, path, cache) if path else holder
-            if type(value) is Raw:
-                raw = value
-                value = _decode(raw)  # a small scalar decodes faster than bytes() copies
-                if not isinstance(value, _SCALARS):
-                    value = bytes(raw)  # an object or list: its text is its key
-            elif not isinstance(value, _SCALARS):
-                value = _encode(runtime.plain(value))
-            key.append(type(value))  # True == 1 == 1.0 in Python; their renderings differ
-            key.append(value)
-        groups.setdefault(tuple(key), []).append(parent)
+        if len(<list>group) < SMALL_GROUP:
+            if _holds(<list>group, parent):
+                continue
+        else:
+            idents = big_groups.get(group_key)
+            if idents is None:
+                idents = big_groups[group_key] = {id(member) for member in <list>group}
+            ident = id(parent)
+            if ident in <set>idents:
+                continue
+            (<set>idents).add(ident)
+        (<list>group).append(parent)
     return list(groups.values())
+
+
+#: Groups up to this size are searched member by member for a parent listed twice.
+cdef Py_ssize_t SMALL_GROUP = 16
+
+
+cdef inline bint _holds(list group, object parent):
+    for member in group:
+        if member is parent:
+            return True
+    return False
+
+
+cdef tuple _ref_key(parent, tuple ref_plan, dict cache, dict parent_of):
+    """(type, value) of what one template reference reads for ``parent``: equal keys
+    render equally (the type keeps True, 1 and 1.0 apart, whose renderings differ)."""
+    from_value, path, single = ref_plan
+    holder = parent if from_value else parent_of.get(id(parent))
+    if single is not None and type(holder) is dict:
+        value = (<dict>holder).get(single)
+    else:
+        value = lookup(holder, path, cache) if path else holder
+    if type(value) is Raw:
+        raw = value
+        value = _decode(raw)  # a small scalar decodes faster than bytes() copies
+        if not isinstance(value, _SCALARS):
+            value = bytes(raw)  # an object or list: its text is its key
+    elif not isinstance(value, _SCALARS):
+        value = _encode(runtime.plain(value))
+    return (type(value), value)
 
 
 cdef int _flatten_into(object value, list out, dict cache, object holder,
