@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--max-body-size", type=int, default=1024 * 1024, metavar="BYTES",
                        help="largest request body accepted; larger ones get 413 "
                             "(default: 1048576)")
+    start.add_argument("--no-worker-sharing", dest="worker_sharing", action="store_false",
+                       help="with several workers, do not let a request join an identical "
+                            "dedupe'd execution (one with more than one round of upstream "
+                            "calls) that another worker is running (shared by default, "
+                            "Linux only)")
     start.set_defaults(run=run_start)
 
     demo = commands.add_parser(
@@ -234,7 +239,8 @@ def run_start(args: argparse.Namespace) -> int:
         print("plait start: --max-body-size must be at least 1", file=sys.stderr)
         return EXIT_USAGE
     return run(args.configs, host=args.host, port=args.port, workers=args.workers,
-               log_level=args.log_level, grace=args.grace, max_body_size=args.max_body_size)
+               log_level=args.log_level, grace=args.grace, max_body_size=args.max_body_size,
+               share_across_workers=args.worker_sharing)
 
 
 def run_demo(args: argparse.Namespace) -> int:

@@ -154,6 +154,20 @@ def _shareable(program: Program) -> bool:
     return bool(roots) and all(getattr(s.resolver, "dedupe", False) for s in roots)
 
 
+def _rounds(program: Program) -> int:
+    """Rounds of upstream calls an execution makes (a step under another step's values
+    waits for it): 1 for ``{posts{title}}``, 2 for ``{posts{user{name}}}``."""
+    depth: dict[int, int] = {}
+
+    def rounds(slot: int) -> int:
+        if slot not in depth:
+            parent = program.parents.get(slot, -1)
+            depth[slot] = 1 if parent < 0 else rounds(parent) + 1
+        return depth[slot]
+
+    return max((rounds(slot) for slot in program.parents), default=0)
+
+
 class SharedRun:
     """Whole-operation sharing: the execution of an identical operation that is already
     running, one per sharing key (so one per set of identical requests). Awaiting it (or,
@@ -239,6 +253,12 @@ class Engine:
         self._prepared_ops: _LRU = _LRU(CACHE_SIZE)
         self._programs: _LRU = _LRU(CACHE_SIZE)
         self._operations: dict[tuple[Any, ...], SharedRun] = {}
+        #: The other workers of a ``plait start`` (:class:`plait.siblings.Siblings`), whose
+        #: running shared executions this engine's identical operations may join (those
+        #: with more than one round of upstream calls, ``Program.across_workers``: for a
+        #: one-round execution, passing its answer between workers costs about as much as
+        #: running it, and tying the workers to one execution cycle measured slower).
+        self.siblings: Any = None
         #: Request headers that can change an answer: the forwarded ones and every header
         #: a template reads. Whole-operation sharing keys on their values.
         self._keyed_headers = tuple(sorted(frozenset(self._shared.allowed_headers) |
@@ -307,6 +327,7 @@ class Engine:
             # is for the one request that caused it.
             found.shareable = _shareable(found) and not found.guards \
                 and not self._shared.set_cookies
+            found.across_workers = found.shareable and _rounds(found) > 1
             found.constant = _constant(found, operation)
             self._programs.put(key, found)
         return found
@@ -390,7 +411,17 @@ class Engine:
             key = (query, operation_name, _encode(coerced) if coerced else b"", keyed)
             shared = self._operations.get(key)
             if shared is None:
-                running = asyncio.ensure_future(self._run(program, prepared, coerced, lowered))
+                siblings = self.siblings if program.across_workers else None
+                running = None
+                if siblings is not None:  # a sibling worker may be running it already
+                    digest = siblings.digest(key)
+                    running = siblings.join(
+                        digest, lambda: self._run(program, prepared, coerced, lowered))
+                if running is None:
+                    running = asyncio.ensure_future(
+                        self._run(program, prepared, coerced, lowered))
+                    if siblings is not None:
+                        siblings.announce(digest, running)
                 shared = self._operations[key] = SharedRun(running, age, private)
                 running.add_done_callback(lambda _f: self._operations.pop(key, None))
             return shared

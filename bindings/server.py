@@ -51,6 +51,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -1227,9 +1228,17 @@ def _url(host: str, port: int, path: str) -> str:
 
 async def _serve(engine: Engine, sock: socket.socket, grace: float,
                  on_ready: Callable[[str, int], None], early_stop: list[int],
-                 options: dict[str, Any]) -> None:
-    """One worker: serve on ``sock`` until SIGTERM/SIGINT, then shut down gracefully."""
+                 options: dict[str, Any], group: tuple[bytes, int, int] | None = None) -> None:
+    """One worker: serve on ``sock`` until SIGTERM/SIGINT, then shut down gracefully.
+    ``group`` (token, index, count): share running executions with the sibling workers."""
     loop = asyncio.get_running_loop()
+    siblings = None
+    if group is not None:
+        from .siblings import Siblings
+
+        siblings = Siblings(*group)
+        await siblings.start()
+        engine.siblings = siblings
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
@@ -1240,19 +1249,22 @@ async def _serve(engine: Engine, sock: socket.socket, grace: float,
     on_ready(host, port)
     await stop.wait()
     log.info("shutting down (grace %.1f s)", grace)
+    if siblings is not None:
+        engine.siblings = None
+        siblings.close()  # what we waited on from a sibling now runs here
     await server.close(grace)
 
 
 def _worker(engine_factory: Callable[[], Engine], sock: socket.socket, grace: float,
             on_ready: Callable[[str, int], None], early_stop: list[int],
-            options: dict[str, Any]) -> None:
+            options: dict[str, Any], group: tuple[bytes, int, int] | None = None) -> None:
     import uvloop
 
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
         loop.run_until_complete(_serve(engine_factory(), sock, grace, on_ready, early_stop,
-                                       options))
+                                       options, group))
     finally:
         loop.close()
 
@@ -1260,10 +1272,10 @@ def _worker(engine_factory: Callable[[], Engine], sock: socket.socket, grace: fl
 def run(config_path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         host: str | None = None, port: int | None = None, workers: int | None = None,
         log_level: str = "warning", *, grace: float = 10.0,
-        max_body_size: int = DEFAULT_MAX_BODY_SIZE) -> int:
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE, share_across_workers: bool = True) -> int:
     """``plait start``: load and check the config, listen, serve until SIGTERM/SIGINT.
     Returns the exit code (0 after a clean shutdown, 1 for an invalid config or a port that
-    cannot be bound)."""
+    cannot be bound). ``share_across_workers``: see :func:`_supervise`."""
     from .cli import _count, _summary
     from .planner import check_config
 
@@ -1323,20 +1335,27 @@ def run(config_path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
               file=sys.stderr)
         return 1
     try:
-        return _supervise(engine, bound_host, bound_port, workers, grace, announce, options)
+        return _supervise(engine, bound_host, bound_port, workers, grace, announce, options,
+                          share_across_workers)
     finally:
         reserve.close()
 
 
 def _supervise(engine: Callable[[], Engine], host: str, port: int, workers: int,
                grace: float, announce: Callable[[str, int], None],
-               options: dict[str, Any]) -> int:
+               options: dict[str, Any], share_across_workers: bool = True) -> int:
     """Fork ``workers`` children serving ``host:port`` (each its own ``SO_REUSEPORT``
-    socket); forward SIGTERM/SIGINT; restart a worker that dies unexpectedly."""
+    socket); forward SIGTERM/SIGINT; restart a worker that dies unexpectedly. With
+    ``share_across_workers`` (Linux), a worker's request may join a sibling's running
+    execution (:mod:`plait.siblings`)."""
     import select
 
     children: dict[int, int] = {}
     stopping = False
+    # Workers share running executions over abstract Unix sockets (Linux), each link
+    # proven by this token (plait.siblings).
+    token = secrets.token_bytes(16)
+    share = share_across_workers and sys.platform.startswith("linux")
     restarts: deque[float] = deque(maxlen=5)
     ready_r, ready_w = os.pipe()
     notify: list[int] = [ready_w]  # emptied once the first workers have started
@@ -1381,7 +1400,8 @@ def _supervise(engine: Callable[[], Engine], host: str, port: int, workers: int,
                     os.write(fd, b"1")
                     os.close(fd)
 
-            _worker(engine, _bind(host, port, reuse_port=True), grace, ready, early, options)
+            _worker(engine, _bind(host, port, reuse_port=True), grace, ready, early, options,
+                    (token, index, workers) if share else None)
             code = 0
         except BaseException:
             log.exception("worker %d failed", os.getpid())

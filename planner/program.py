@@ -123,6 +123,9 @@ class Program:
     compiled: Any = None
     #: Whether identical concurrent executions may share one (set by the engine).
     shareable: bool = False
+    #: Whether that sharing extends to the other workers of a ``plait start`` (set by the
+    #: engine: shareable executions with more than one round of upstream calls).
+    across_workers: bool = False
     #: Whether the response needs ``__schema``/``__type`` answers.
     introspects: bool = False
     #: The response never changes (no variables, no upstream, only constant ``@expr``):
