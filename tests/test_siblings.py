@@ -103,6 +103,18 @@ async def first_then_joiners(port: int, query: str) -> list[Response | BaseExcep
     return [a[0] if isinstance(a, list) else a for a in answers]
 
 
+def answered(tmp_path: Path, counting_upstream: Any, query: str,
+             *options: str) -> list[Response]:
+    """Serve with two workers, send ``first_then_joiners``, stop; every answer a 200."""
+    process, port = serve(tmp_path, counting_upstream, *options)
+    try:
+        answers = run(first_then_joiners(port, query))
+    finally:
+        stop(process)
+    assert all(isinstance(a, Response) and a.status == 200 for a in answers), answers
+    return answers  # type: ignore[return-value]
+
+
 def expected_posts(with_users: bool, size: int = 5) -> list[dict[str, Any]]:
     posts: list[dict[str, Any]] = []
     for i in range(1, 4):
@@ -116,13 +128,8 @@ def expected_posts(with_users: bool, size: int = 5) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("sharing", [True, False], ids=["shared", "no-worker-sharing"])
 def test_two_round_execution_is_shared_by_both_workers(tmp_path, counting_upstream, hits,
                                                        sharing: bool) -> None:
-    process, port = serve(tmp_path, counting_upstream,
-                          *([] if sharing else ["--no-worker-sharing"]))
-    try:
-        answers = run(first_then_joiners(port, TWO_ROUNDS))
-    finally:
-        stop(process)
-    assert all(isinstance(a, Response) and a.status == 200 for a in answers), answers
+    answers = answered(tmp_path, counting_upstream, TWO_ROUNDS,
+                       *([] if sharing else ["--no-worker-sharing"]))
     assert {a.body for a in answers} == {answers[0].body}
     assert answers[0].json() == {"data": {"posts": expected_posts(True)}}
     # one execution for all 17 requests; without sharing, one per worker
@@ -132,12 +139,7 @@ def test_two_round_execution_is_shared_by_both_workers(tmp_path, counting_upstre
 
 def test_one_round_executions_stay_in_each_worker(tmp_path, counting_upstream, hits) -> None:
     """Passing a one-round answer between workers costs about what running it does."""
-    process, port = serve(tmp_path, counting_upstream)
-    try:
-        answers = run(first_then_joiners(port, ONE_ROUND))
-    finally:
-        stop(process)
-    assert all(isinstance(a, Response) and a.status == 200 for a in answers), answers
+    answers = answered(tmp_path, counting_upstream, ONE_ROUND)
     assert answers[0].json() == {"data": {"posts": expected_posts(False)}}
     assert hits["posts"] == 2
 
@@ -150,12 +152,7 @@ def test_an_answer_too_large_to_pass_is_computed_again(tmp_path, counting_upstre
 
     size = MAX_SHARED_BODY // 2
     query = TWO_ROUNDS.replace("ms: 700", f"ms: 700, size: {size}")
-    process, port = serve(tmp_path, counting_upstream)
-    try:
-        answers = run(first_then_joiners(port, query))
-    finally:
-        stop(process)
-    assert all(isinstance(a, Response) and a.status == 200 for a in answers), answers
+    answers = answered(tmp_path, counting_upstream, query)
     assert answers[0].json() == {"data": {"posts": expected_posts(True, size)}}
     assert {a.body for a in answers} == {answers[0].body}
     assert hits["posts"] == 2  # the first execution, then the other worker's own
