@@ -16,8 +16,10 @@ worker is already running, as requests of one worker join each other's
 
 Transport: each worker listens on an abstract Unix stream socket and connects to its
 siblings'; frames are ``length (4 bytes) | kind (1) | digest (16) | payload``. A connection
-is accepted only if its first frame carries the secret token the master drew before
-forking, so no other local process can feed answers in. ``plait start
+is used only if the process at its other end is a sibling (``SO_PEERCRED``: same user,
+same parent, the supervisor) and, on the accepting side, if its first frame carries the
+secret token the supervisor drew before forking; so no other local process can feed
+answers in, nor learn the token by taking over a restarting worker's address. ``plait start
 --no-worker-sharing`` turns it off.
 """
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import socket
 import struct
 from collections.abc import Callable, Coroutine
@@ -34,7 +37,8 @@ import msgspec
 
 log = logging.getLogger("plait.server")
 
-_HEADER: Final = struct.Struct("!IB16s")  # frame length (after these 4 bytes), kind, digest
+_HEADER: Final = struct.Struct("!IB16s")
+_PEERCRED: Final = struct.Struct("3i")  # struct ucred: pid, uid, gid  # frame length (after these 4 bytes), kind, digest
 HELLO, START, DONE, FAIL = 1, 2, 3, 4
 #: Larger answers are not passed between workers (the sibling runs its own execution).
 MAX_SHARED_BODY: Final = 256 * 1024
@@ -106,6 +110,10 @@ class Siblings:
         sock.setblocking(False)
         try:
             await loop.sock_connect(sock, address(self.token, other))
+            if not is_sibling(sock):
+                log.warning("sibling link: the process at worker %d's address is not a "
+                            "sibling; not linking", other)
+                raise ConnectionRefusedError
             transport, _ = await loop.create_unix_connection(
                 lambda: _Outbound(self, other), sock=sock)
         except OSError:
@@ -200,6 +208,19 @@ class Siblings:
         task.add_done_callback(settle)
 
 
+def is_sibling(sock: Any) -> bool:
+    """The process at the other end of a connected Unix socket runs as this user and was
+    forked by this process's parent (the ``plait start`` supervisor)."""
+    try:
+        pid, uid, _gid = _PEERCRED.unpack(
+            sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            parent = int(stat.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError, struct.error):
+        return False
+    return uid == os.getuid() and parent == os.getppid() and pid != os.getpid()
+
+
 def _token16(token: bytes) -> bytes:
     return hashlib.blake2b(token, digest_size=16, person=b"plait-hello").digest()
 
@@ -236,8 +257,13 @@ class _Inbound(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is None or not is_sibling(sock):
+            self._refuse()
 
     def data_received(self, data: bytes) -> None:
+        if self.transport is None:
+            return
         buffer = self.buffer
         buffer += data
         size = _HEADER.size
@@ -262,8 +288,9 @@ class _Inbound(asyncio.Protocol):
     def _refuse(self) -> None:
         log.warning("sibling link: refused a connection that did not identify itself")
         self.origin = -1
-        if self.transport is not None:
-            self.transport.abort()
+        transport, self.transport = self.transport, None
+        if transport is not None:
+            transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.origin >= 0:

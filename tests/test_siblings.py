@@ -209,3 +209,29 @@ def test_a_worker_dying_mid_execution_leaves_no_request_waiting(tmp_path, counti
     assert answered[0].json() == {"data": {"posts": expected_posts(True)}}
     assert hits["posts"] == 2  # the killed worker's, then the survivor's own
     assert elapsed < 10  # bounded by the fallback, not by a timeout
+
+
+def test_a_process_that_is_not_a_sibling_is_refused(tmp_path, counting_upstream) -> None:
+    """Another local process reaching a worker's link address (it is listed in
+    /proc/net/unix) is cut off before it can send anything, and serving goes on."""
+    import socket
+
+    process, port = serve(tmp_path, counting_upstream)
+    try:
+        with open("/proc/net/unix") as table:
+            addresses = {line.split()[-1] for line in table
+                         if line.split()[-1].startswith("@plait-")}
+        assert len(addresses) == 2  # one per worker
+        for name in addresses:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as intruder:
+                intruder.settimeout(5)
+                intruder.connect("\0" + name[1:])
+                try:  # the worker ends the link without waiting for a word
+                    closed = intruder.recv(1) == b""
+                except ConnectionResetError:
+                    closed = True
+                assert closed
+        answers = run(first_then_joiners(port, TWO_ROUNDS))
+    finally:
+        stop(process)
+    assert all(isinstance(a, Response) and a.status == 200 for a in answers), answers
