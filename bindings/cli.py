@@ -84,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "dedupe'd execution (one with more than one round of upstream "
                             "calls) that another worker is running (shared by default, "
                             "Linux only)")
+    start.add_argument("--no-yield", dest="yield_cpu", action="store_false",
+                       help="do not give up the CPU after event-loop turns that read "
+                            "requests (by default a worker does, at most once a "
+                            "millisecond, so a proxy or client on the same host waiting "
+                            "for the CPU runs sooner)")
     start.set_defaults(run=run_start)
 
     demo = commands.add_parser(
@@ -240,7 +245,7 @@ def run_start(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     return run(args.configs, host=args.host, port=args.port, workers=args.workers,
                log_level=args.log_level, grace=args.grace, max_body_size=args.max_body_size,
-               share_across_workers=args.worker_sharing)
+               share_across_workers=args.worker_sharing, yield_cpu=args.yield_cpu)
 
 
 def run_demo(args: argparse.Namespace) -> int:

@@ -545,7 +545,7 @@ def test_absolute_form_target_and_access_log(sdl, caplog) -> None:
 def test_handler_exceptions_become_500(sdl) -> None:
     async def main() -> None:
         async with serving(sdl) as (server, port):
-            real, real_start = server.engine.execute, server.engine.start
+            real_start = server.engine.start
 
             def broken_sync(query: str, *args: Any, **options: Any) -> Any:
                 if "boom" in query:
@@ -1150,3 +1150,38 @@ type Query {{
         run(main())
     finally:
         upstream.stop()
+
+
+# -- cooperative yield --------------------------------------------------------------------------
+@pytest.mark.parametrize("yield_cpu", [True, False])
+def test_the_cpu_is_given_up_after_busy_loop_turns_only(sdl, monkeypatch, yield_cpu) -> None:
+    """With ``yield_cpu`` a worker calls sched_yield after loop turns that read requests
+    (at most once a millisecond), never while idle; without it, never."""
+    import plait.server as server_module
+
+    calls: list[float] = []
+    real = server_module._sched_yield
+    assert real is not None
+
+    def counting() -> None:
+        calls.append(time.monotonic())
+        real()
+
+    monkeypatch.setattr(server_module, "_sched_yield", counting)
+
+    async def main() -> None:
+        async with serving(sdl, yield_cpu=yield_cpu) as (server, port):
+            assert server.yield_cpu is yield_cpu
+            for _ in range(5):
+                assert (await one(port, post("{greet}"))).status == 200
+            answers = await exchange(port, post("{greet}") * 20, count=20)  # pipelined
+            assert [a.status for a in answers] == [200] * 20
+            busy = len(calls)
+            await asyncio.sleep(0.3)
+            assert len(calls) == busy  # idle: no yield, no busy loop
+            if yield_cpu:
+                assert 1 <= busy < 25  # not once per request
+            else:
+                assert busy == 0
+
+    run(main())
