@@ -2,8 +2,8 @@
 # What this machine allows under the benchmark rules, measured with nginx (C) in place of
 # a gateway, beside Tailcall and plait in one run:
 #   * Q3 {greet}: nginx answering the same constant (`return 200`) with 1 and 2 workers:
-#     the most any server answers here, and the p99 a multi-process server shows once wrk
-#     itself is out of CPU.
+#     the most any server answers here, and the p99 a multi-process server that never
+#     yields the CPU shows while it shares the cores with wrk (a scheduler slice).
 #   * config B Q2: nginx as a pure reverse proxy, POST /graphql -> GET /posts on the same
 #     static upstream over keep-alive (no JSON work at all, a bigger answer): the most any
 #     gateway that fetches /posts for every request answers here.
