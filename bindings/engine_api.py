@@ -155,8 +155,9 @@ def _shareable(program: Program) -> bool:
 
 
 def _rounds(program: Program) -> int:
-    """Rounds of upstream calls an execution makes (a step under another step's values
-    waits for it): 1 for ``{posts{title}}``, 2 for ``{posts{user{name}}}``."""
+    """Rounds of resolver steps an execution runs one after another (a step under another
+    step's values waits for it): 1 for ``{posts{title}}``, 2 for ``{posts{user{name}}}``
+    on the benchmark config (each of its steps an upstream call)."""
     depth: dict[int, int] = {}
 
     def rounds(slot: int) -> int:
