@@ -1270,8 +1270,14 @@ async def _serve(engine: Engine, sock: socket.socket, grace: float,
         from .siblings import Siblings
 
         siblings = Siblings(*group)
-        await siblings.start()
-        engine.siblings = siblings
+        try:
+            await siblings.start()
+        except OSError as exc:  # e.g. the link address is taken: serve without sharing
+            log.warning("not sharing executions with the other workers: %s", exc)
+            siblings.close()
+            siblings = None
+        else:
+            engine.siblings = siblings
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)

@@ -80,10 +80,15 @@ class Siblings:
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(address(self.token, self.index))
-        sock.setblocking(False)
-        sock.listen(16)
-        self.server = await self.loop.create_unix_server(lambda: _Inbound(self), sock=sock)
+        try:
+            sock.bind(address(self.token, self.index))
+            sock.setblocking(False)
+            sock.listen(16)
+            self.server = await self.loop.create_unix_server(lambda: _Inbound(self),
+                                                             sock=sock)
+        except BaseException:
+            sock.close()
+            raise
         for other in range(self.count):
             if other != self.index:
                 self._connect(other)

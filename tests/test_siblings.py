@@ -235,3 +235,26 @@ def test_a_process_that_is_not_a_sibling_is_refused(tmp_path, counting_upstream)
     finally:
         stop(process)
     assert all(isinstance(a, Response) and a.status == 200 for a in answers), answers
+
+
+def test_a_taken_link_address_is_an_error_that_leaks_nothing() -> None:
+    """A worker whose link address is taken gets OSError from Siblings.start (plait start
+    then serves without sharing) and keeps no socket open."""
+    import socket
+
+    from plait.siblings import Siblings, address
+
+    token = os.urandom(16)
+
+    async def main() -> None:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as taken:
+            taken.bind(address(token, 0))
+            before = len(os.listdir("/proc/self/fd"))
+            siblings = Siblings(token, 0, 2)
+            with pytest.raises(OSError) as info:
+                await siblings.start()
+            siblings.close()
+            # closed by start itself, not by the collector (the traceback keeps its frame)
+            assert info.traceback and len(os.listdir("/proc/self/fd")) == before
+
+    run(main())
