@@ -37,8 +37,8 @@ import msgspec
 
 log = logging.getLogger("plait.server")
 
-_HEADER: Final = struct.Struct("!IB16s")
-_PEERCRED: Final = struct.Struct("3i")  # struct ucred: pid, uid, gid  # frame length (after these 4 bytes), kind, digest
+_HEADER: Final = struct.Struct("!IB16s")  # frame length (after these 4 bytes), kind, digest
+_PEERCRED: Final = struct.Struct("3i")  # struct ucred: pid, uid, gid
 HELLO, START, DONE, FAIL = 1, 2, 3, 4
 #: Larger answers are not passed between workers (the sibling runs its own execution).
 MAX_SHARED_BODY: Final = 256 * 1024
@@ -283,7 +283,8 @@ class _Inbound(asyncio.Protocol):
             payload = bytes(buffer[size:end])
             del buffer[:end]
             if self.origin < 0:
-                if kind != HELLO or digest != _token16(self.siblings.token) or not payload.isdigit():
+                if kind != HELLO or digest != _token16(self.siblings.token) or \
+                        not payload.isdigit():
                     self._refuse()
                     return
                 self.origin = int(payload)

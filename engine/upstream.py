@@ -18,9 +18,10 @@ Design
   the callbacks resolve. A simple head (``HTTP/1.1``, ``Content-Length``, plain fields)
   that arrives whole is read in C instead (``plait.engine._http_head``, not under
   ``PLAIT_NO_EXTENSIONS=1``): one call instead of a callback per header line; its body is
-  then counted to ``Content-Length`` without the parser. Per request: one ``transport.write`` (head and body joined) and
-  one future; no Task, no streams, no per-request timer: each connection keeps one deadline
-  timer that, when it fires for an older request's deadline, re-arms for the current one.
+  then counted to ``Content-Length`` without the parser. Per request: one
+  ``transport.write`` (head and body joined) and one future; no Task, no streams, no
+  per-request timer: each connection keeps one deadline timer that, when it fires for an
+  older request's deadline, re-arms for the current one.
   Parsed URLs are cached (pool and request target per URL string, bounded).
 - Ownership: an idle connection belongs to its pool, a busy one to the request coroutine
   that took it. The coroutine alone returns it (``_Pool.release``) or closes it and frees its
@@ -333,7 +334,6 @@ class _Connection(asyncio.Protocol):
         parser callbacks would have, then the body bytes that follow it."""
         self.status = status
         self.headers = headers
-        self.content_length = content_length
         self.keep_alive = keep_alive
         self.headers_done = True
         self.chunks = []
